@@ -1,0 +1,121 @@
+"""Run the whole course headlessly: every step notebook through papermill.
+
+    python -m mnist_course.course                 # all steps, full runs, results in reports/
+    python -m mnist_course.course --steps 04 --epochs 3 --device cpu
+    python -m mnist_course.course --quick         # a quick check; reports go to a temp folder
+
+Executed copies go to ``runs/`` (git-ignored) unless ``--in-place`` is given, which
+writes them over ``notebooks/`` (how the committed notebooks get their outputs).
+A notebook that fails does not stop the others; the command then exits with 1 and
+names the failed notebook and cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .data import REPO_ROOT
+from .reporting import default_reports_dir, load_reports, summary_table
+
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+
+
+def step_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
+    """The step notebooks by name ("01_setup" ...): ``notebooks/NN_*.ipynb``, in order."""
+    return {p.stem: p for p in sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb"))}
+
+
+def select_steps(requested: list[str] | None, available: dict[str, Path]) -> list[str]:
+    """Notebook names for ``requested`` items, each a full name ("04_capacity") or its
+    number ("04" or "4"). Raises ValueError listing the valid names."""
+    if not requested:
+        return list(available)
+    chosen = []
+    for item in requested:
+        matches = [name for name in available
+                   if item == name or (item.isdigit() and name.split("_")[0] == f"{int(item):02d}")]
+        if not matches:
+            raise ValueError(f"unknown step {item!r}; valid: {', '.join(available)} (or their numbers)")
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen
+
+
+def run_course(steps: list[str] | None = None, *, epochs: int | None = None, device: str | None = None,
+               data_dir: str | None = None, quick: bool = False, in_place: bool = False,
+               output_dir: Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, str | None]:
+    """Execute step notebooks with papermill; returns {notebook name: None or error text}.
+
+    Only the overrides given are passed as papermill parameters, so a run without
+    overrides leaves the notebooks' own parameters cells as they are.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    available = step_notebooks(notebooks_dir)
+    names = select_steps(steps, available)
+    if in_place and quick:
+        raise ValueError("--in-place with --quick is refused: committed notebooks carry full runs only")
+    parameters = {"quick": True} if quick else {}
+    if epochs is not None:
+        parameters["epochs"] = epochs
+    if device is not None:
+        parameters["device"] = device
+    if data_dir is not None:
+        parameters["data_dir"] = str(Path(data_dir).expanduser().resolve())
+    # Kernels inherit the environment: make quick mode follow the flag, not a leftover variable.
+    os.environ["MNIST_COURSE_QUICK"] = "1" if quick else "0"
+    output_dir = Path(output_dir) if output_dir else REPO_ROOT / "runs"
+    results = {}
+    for name in names:
+        source = available[name]
+        target = source if in_place else output_dir / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        print(f"=== {name}: running {source.relative_to(notebooks_dir.parent)} -> {target.name}", flush=True)
+        start = time.perf_counter()
+        try:
+            pm.execute_notebook(str(source), str(target), parameters=parameters or None, cwd=str(source.parent),
+                                progress_bar=False, log_output=False, kernel_name="python3")
+            results[name] = None
+            print(f"=== {name}: done in {time.perf_counter() - start:.0f} s", flush=True)
+        except PapermillExecutionError as e:
+            results[name] = f"cell {e.exec_count}: {e.ename}: {e.evalue}"
+            print(f"=== {name}: FAILED in cell {e.exec_count}: {e.ename}: {e.evalue}", flush=True)
+        except Exception as e:  # kernel died, notebook unreadable, ...
+            results[name] = f"{type(e).__name__}: {e}"
+            print(f"=== {name}: FAILED: {type(e).__name__}: {e}", flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mnist_course.course", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", nargs="+", help="notebooks to run, e.g. 01 04 or 02_skeleton (default: all)")
+    parser.add_argument("--epochs", type=int, help="override every notebook's epochs")
+    parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: the notebooks' 'auto')")
+    parser.add_argument("--data-dir", help="folder containing MNIST/ (default: $MNIST_DATA_DIR, else data/)")
+    parser.add_argument("--quick", action="store_true", help="a slice of the data for one epoch; reports to a temp folder")
+    parser.add_argument("--in-place", action="store_true", help="write executed notebooks over notebooks/ (full runs only)")
+    parser.add_argument("--output-dir", type=Path, help="folder for executed copies (default: runs/)")
+    args = parser.parse_args(argv)
+    try:
+        results = run_course(args.steps, epochs=args.epochs, device=args.device, data_dir=args.data_dir,
+                             quick=args.quick, in_place=args.in_place, output_dir=args.output_dir)
+    except ValueError as e:
+        parser.error(str(e))
+    reports_dir = default_reports_dir(args.quick)
+    print(f"\nResults ({reports_dir}):\n")
+    print(summary_table([r for r in load_reports(reports_dir) if r["notebook"] in results]))
+    failed = {name: err for name, err in results.items() if err}
+    if failed:
+        print(f"\n{len(failed)} of {len(results)} notebooks failed:", file=sys.stderr)
+        for name, err in failed.items():
+            print(f"  {name}: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

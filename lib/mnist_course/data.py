@@ -1,0 +1,208 @@
+"""Real MNIST as tensors that live on the training device.
+
+Why not a DataLoader with per-image transforms? On MNIST the model is so small that
+decoding and transforming images one at a time on the CPU costs more than the model
+itself. The whole split (60,000 x 28 x 28 floats = 188 MB) fits in memory of any
+device, so we normalise it once, keep it there, and form each batch by indexing.
+Augmentation (a small random rotation) runs on the whole batch on the same device.
+
+Where the files come from (first match wins):
+1. the ``root`` argument,
+2. the environment variable ``MNIST_DATA_DIR``,
+3. ``data/`` at the top of this repository (git-ignored), where torchvision downloads
+   the set when the machine is online.
+``root`` is the folder that *contains* ``MNIST/raw/`` (torchvision's layout).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+# Statistics of the 60,000 training images on the [0, 1] pixel scale
+# (published figures; tests/test_data.py recomputes them from the files).
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+# A blank (0.0) pixel after normalisation: the digit's background.
+BACKGROUND = (0.0 - MNIST_MEAN) / MNIST_STD  # -0.4242
+
+IMAGE_SIZE = 28  # MNIST images are 28 x 28 pixels, one channel
+
+# File name -> (IDX magic number, number of items) of the uncompressed files.
+RAW_FILES = {
+    "train-images-idx3-ubyte": (2051, 60_000),
+    "train-labels-idx1-ubyte": (2049, 60_000),
+    "t10k-images-idx3-ubyte": (2051, 10_000),
+    "t10k-labels-idx1-ubyte": (2049, 10_000),
+}
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_data_dir() -> Path:
+    """The dataset root used when no argument is given.
+
+    Returns ``$MNIST_DATA_DIR`` if set, else ``<repo>/data`` (git-ignored). When the
+    package is installed outside a checkout, ``./data`` in the working directory.
+    """
+    env = os.environ.get("MNIST_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    if (REPO_ROOT / "pyproject.toml").is_file():
+        return REPO_ROOT / "data"
+    return Path.cwd() / "data"
+
+
+def resolve_data_dir(root: str | os.PathLike | None = None) -> Path:
+    """The dataset root: ``root`` if given, else :func:`default_data_dir`."""
+    return Path(root).expanduser() if root not in (None, "") else default_data_dir()
+
+
+def _idx_problem(path: Path, magic: int, count: int) -> str | None:
+    """Why an IDX file is unusable, or None if its header and size are right."""
+    expected_size = (16 + count * IMAGE_SIZE * IMAGE_SIZE) if magic == 2051 else (8 + count)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(8)
+    found_magic = int.from_bytes(header[:4], "big") if len(header) >= 4 else None
+    if found_magic != magic:
+        return f"magic number {found_magic} where an MNIST IDX file has {magic}"
+    if size != expected_size:
+        return f"{size} bytes where {count:,} items need {expected_size} bytes (truncated or corrupt)"
+    return None
+
+
+def check_raw_files(root: Path) -> None:
+    """Raise a clear error if the four IDX files under ``root/MNIST/raw`` are unusable.
+
+    Raises FileNotFoundError naming ``MNIST_DATA_DIR``, the folder searched and the four
+    file names when any file is missing; ValueError naming the file and the problem
+    when a header or file size is wrong.
+    """
+    raw = root / "MNIST" / "raw"
+    missing = [name for name in RAW_FILES if not (raw / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"MNIST files not found in {raw} (missing: {', '.join(missing)}). "
+            f"Expected the four uncompressed IDX files {', '.join(RAW_FILES)} in "
+            f"<root>/MNIST/raw/. Set the environment variable MNIST_DATA_DIR (or pass "
+            f"data_dir) to the folder that contains MNIST/, or run once with internet "
+            f"access so torchvision can download them."
+        )
+    for name, (magic, count) in RAW_FILES.items():
+        problem = _idx_problem(raw / name, magic, count)
+        if problem:
+            raise ValueError(f"MNIST file {raw / name} is unusable: {problem}. "
+                             f"Replace it with a fresh copy.")
+
+
+def ensure_mnist(root: str | os.PathLike | None = None) -> Path:
+    """Make sure the MNIST files are under ``root`` and return the root folder.
+
+    Downloads with torchvision when files are missing and the network is reachable.
+    Raises FileNotFoundError (see :func:`check_raw_files`) when they are missing and
+    cannot be downloaded, without the urllib traceback.
+    """
+    from torchvision.datasets import MNIST
+
+    root = resolve_data_dir(root)
+    raw = root / "MNIST" / "raw"
+    if not all((raw / name).is_file() for name in RAW_FILES):
+        try:
+            MNIST(root=str(root), train=True, download=True)
+        except Exception:  # offline: URLError, RuntimeError("Error downloading ...")
+            pass
+    check_raw_files(root)  # raises the clear error if the download did not happen
+    return root
+
+
+@dataclass
+class MNISTSplit:
+    """One split of MNIST held as two tensors on one device.
+
+    X: (N, 1, 28, 28) float32, normalised with MNIST mean 0.1307 / std 0.3081.
+    y: (N,) int64 class labels 0..9.
+    """
+
+    X: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def load_mnist(train: bool, root: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+               limit: int | None = None) -> MNISTSplit:
+    """Load the train (60,000) or test (10,000) split of real MNIST onto ``device``.
+
+    root: folder containing ``MNIST/raw`` (see module docstring for the fallbacks).
+    limit: keep only the first ``limit`` images (quick mode); None keeps all.
+    Returns an :class:`MNISTSplit`. Raises FileNotFoundError / ValueError as
+    :func:`ensure_mnist` does.
+    """
+    from torchvision.datasets import MNIST
+
+    root = ensure_mnist(root)
+    dataset = MNIST(root=str(root), train=train, download=False)
+    images, labels = dataset.data, dataset.targets  # (N, 28, 28) uint8, (N,) int64
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit={limit!r} is invalid; use a positive number of images or None")
+        images, labels = images[:limit], labels[:limit]
+    X = images.to(device=device, dtype=torch.float32).div_(255.0)
+    X = X.sub_(MNIST_MEAN).div_(MNIST_STD).unsqueeze(1)  # (N, 1, 28, 28)
+    return MNISTSplit(X=X, y=labels.to(device))
+
+
+def batches(split: MNISTSplit, batch_size: int, shuffle: bool,
+            generator: torch.Generator | None = None):
+    """Yield ``(X, y)`` batches of ``split`` by indexing, without copying the split.
+
+    shuffle: draw a fresh permutation (from ``generator``) each call, i.e. each epoch.
+    The last batch may be smaller than ``batch_size``.
+    """
+    n = len(split)
+    if shuffle:
+        order = torch.randperm(n, device=split.X.device, generator=generator)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            yield split.X[idx], split.y[idx]
+    else:
+        for start in range(0, n, batch_size):
+            yield split.X[start:start + batch_size], split.y[start:start + batch_size]
+
+
+def rotate(X: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """Rotate each image of a batch counter-clockwise by its own angle.
+
+    X: (N, C, H, W) normalised images on any device; degrees: (N,) angles on the same
+    device. Returns a new tensor shaped like X. Pixels rotated in from outside the
+    image get the MNIST background (a blank pixel, -0.4242 after normalisation), not
+    0, which would be grey. Bilinear interpolation; matches
+    ``torchvision.transforms.functional.rotate(img, angle, BILINEAR, fill=BACKGROUND)``
+    (tests/test_data.py checks this).
+    """
+    radians = torch.deg2rad(degrees.to(X.dtype))
+    cos, sin = torch.cos(radians), torch.sin(radians)
+    zeros = torch.zeros_like(cos)
+    # affine_grid maps each output pixel to the input point it samples from, so a
+    # counter-clockwise rotation of the image samples along the clockwise-rotated grid.
+    theta = torch.stack([torch.stack([cos, -sin, zeros], 1),
+                         torch.stack([sin, cos, zeros], 1)], 1)  # (N, 2, 3)
+    grid = F.affine_grid(theta, list(X.shape), align_corners=False)  # (N, H, W, 2)
+    # grid_sample pads with 0, so shift the background to 0 first and back after.
+    rotated = F.grid_sample(X - BACKGROUND, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return rotated + BACKGROUND
+
+
+def random_rotate(X: torch.Tensor, max_degrees: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rotate each image of a batch by its own angle drawn uniformly from ±max_degrees
+    (see :func:`rotate`). ``max_degrees <= 0`` returns X unchanged."""
+    if max_degrees <= 0:
+        return X
+    degrees = (torch.rand(X.shape[0], device=X.device, generator=generator) * 2 - 1) * max_degrees
+    return rotate(X, degrees)

@@ -1,0 +1,200 @@
+"""The four models of the course, one class per step.
+
+Every model takes X: (N, 1, 28, 28) float32 normalised images and returns logits
+(N, 10) (unnormalised class scores; ``F.cross_entropy`` applies the softmax).
+Convolutions are 3x3 without padding, so each one shrinks the map by 2 pixels and
+grows the receptive field (RF) by 2 x (product of earlier strides). ``layer_table``
+prints the shape and RF after every layer.
+
+Step 1  Setup          a plain CNN with a fully connected head: makes the pipeline work.
+Step 2  Skeleton       conv blocks -> MaxPool + 1x1 transition -> conv blocks -> GAP.
+Step 3  BatchNorm      the skeleton, slimmed under 8K parameters, with BatchNorm.
+Step 4  Capacity       MaxPool moved to RF 5 and the saved budget spent after it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv_bn(in_channels: int, out_channels: int, padding: int = 0, dropout: float = 0.0) -> nn.Sequential:
+    """3x3 conv -> ReLU -> BatchNorm -> Dropout (no bias: BatchNorm has its own shift)."""
+    layers = [nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=False),
+              nn.ReLU(), nn.BatchNorm2d(out_channels)]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+def conv_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Sequential:
+    """Conv (no padding) -> ReLU, the block of the models without BatchNorm."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size), nn.ReLU())
+
+
+class Step1Setup(nn.Module):
+    """Step 1: a working baseline. Most of its parameters sit in the fully connected layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = conv_relu(1, 8)     # 28 -> 26, RF 3
+        self.conv2 = conv_relu(8, 16)    # 26 -> 24, RF 5
+        self.pool1 = nn.MaxPool2d(2)     # 24 -> 12, RF 6
+        self.conv3 = conv_relu(16, 32)   # 12 -> 10, RF 10
+        self.pool2 = nn.MaxPool2d(2)     # 10 -> 5,  RF 12
+        self.fc1 = nn.Linear(32 * 5 * 5, 200)  # 800 inputs = 32 channels x 5 x 5 pixels
+        self.fc2 = nn.Linear(200, 10)
+
+    def forward(self, x):               # (N, 1, 28, 28)
+        x = self.pool1(self.conv2(self.conv1(x)))  # (N, 16, 12, 12)
+        x = self.pool2(self.conv3(x))   # (N, 32, 5, 5)
+        x = x.flatten(1)                # (N, 800)
+        x = torch.relu(self.fc1(x))     # (N, 200)
+        return self.fc2(x)              # (N, 10) logits
+
+
+class Step2Skeleton(nn.Module):
+    """Step 2: the skeleton every later step keeps — no fully connected layer, GAP head."""
+
+    def __init__(self):
+        super().__init__()
+        # Block 1: edges and gradients
+        self.conv1 = conv_relu(1, 8)     # 28 -> 26, RF 3
+        self.conv2 = conv_relu(8, 16)    # 26 -> 24, RF 5
+        self.conv3 = conv_relu(16, 32)   # 24 -> 22, RF 7
+        # Transition: MaxPool halves the map, a 1x1 conv cuts the channels
+        self.pool1 = nn.MaxPool2d(2)     # 22 -> 11, RF 8
+        self.trans1 = conv_relu(32, 8, kernel_size=1)  # 11 -> 11, RF 8
+        # Block 2: parts of digits
+        self.conv4 = conv_relu(8, 16)    # 11 -> 9, RF 12
+        self.conv5 = conv_relu(16, 32)   # 9 -> 7,  RF 16
+        self.conv6 = conv_relu(32, 16)   # 7 -> 5,  RF 20
+        # Output: global average pooling, then a 1x1 conv to the 10 classes
+        self.gap = nn.AdaptiveAvgPool2d(1)  # 5 -> 1
+        self.head = nn.Conv2d(16, 10, 1)
+
+    def forward(self, x):               # (N, 1, 28, 28)
+        x = self.conv3(self.conv2(self.conv1(x)))  # (N, 32, 22, 22)
+        x = self.trans1(self.pool1(x))  # (N, 8, 11, 11)
+        x = self.conv6(self.conv5(self.conv4(x)))  # (N, 16, 5, 5)
+        x = self.head(self.gap(x))      # (N, 10, 1, 1)
+        return x.flatten(1)             # (N, 10) logits
+
+
+class Step3BatchNorm(nn.Module):
+    """Step 3: the skeleton under 8K parameters, with BatchNorm after every 3x3 conv
+    except the last, which maps straight to the 10 classes before GAP."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = conv_bn(1, 8)       # 28 -> 26, RF 3
+        self.conv2 = conv_bn(8, 12)      # 26 -> 24, RF 5
+        self.conv3 = conv_bn(12, 16)     # 24 -> 22, RF 7
+        self.pool1 = nn.MaxPool2d(2)     # 22 -> 11, RF 8
+        self.trans1 = nn.Conv2d(16, 8, 1, bias=False)  # 11 -> 11, RF 8
+        self.conv4 = conv_bn(8, 12)      # 11 -> 9, RF 12
+        self.conv5 = conv_bn(12, 16)     # 9 -> 7,  RF 16
+        self.conv6 = nn.Conv2d(16, 10, 3, bias=False)  # 7 -> 5, RF 20: class maps
+        self.gap = nn.AdaptiveAvgPool2d(1)             # 5 -> 1
+
+    def forward(self, x):               # (N, 1, 28, 28)
+        x = self.conv3(self.conv2(self.conv1(x)))  # (N, 16, 22, 22)
+        x = self.trans1(self.pool1(x))  # (N, 8, 11, 11)
+        x = self.conv5(self.conv4(x))   # (N, 16, 7, 7)
+        x = self.gap(self.conv6(x))     # (N, 10, 1, 1)
+        return x.flatten(1)             # (N, 10) logits
+
+
+class Step4Capacity(nn.Module):
+    """Step 4: MaxPool right after RF 5, where MNIST's strokes are resolved; the budget
+    this saves at full resolution is spent after the pool, where a layer costs a quarter
+    as much compute, and the last conv (padded) maps straight to the 10 classes before GAP.
+    """
+
+    def __init__(self, dropout: float = 0.0):
+        super().__init__()
+        self.conv1 = conv_bn(1, 8, dropout=dropout)    # 28 -> 26, RF 3
+        self.conv2 = conv_bn(8, 16, dropout=dropout)   # 26 -> 24, RF 5
+        self.pool1 = nn.MaxPool2d(2)                   # 24 -> 12, RF 6
+        self.trans1 = nn.Conv2d(16, 8, 1, bias=False)  # 12 -> 12, RF 6
+        self.conv3 = conv_bn(8, 12, dropout=dropout)   # 12 -> 10, RF 10
+        self.conv4 = conv_bn(12, 16, dropout=dropout)  # 10 -> 8,  RF 14
+        self.conv5 = conv_bn(16, 16, dropout=dropout)  # 8 -> 6,   RF 18
+        self.conv6 = nn.Conv2d(16, 10, 3, padding=1, bias=False)  # 6 -> 6, RF 22: class maps
+        self.gap = nn.AdaptiveAvgPool2d(1)             # 6 -> 1: average each class map
+
+    def forward(self, x):               # (N, 1, 28, 28)
+        x = self.conv2(self.conv1(x))   # (N, 16, 24, 24)
+        x = self.trans1(self.pool1(x))  # (N, 8, 12, 12)
+        x = self.conv5(self.conv4(self.conv3(x)))  # (N, 16, 6, 6)
+        x = self.gap(self.conv6(x))     # (N, 10, 1, 1)
+        return x.flatten(1)             # (N, 10) logits
+
+
+MODELS = {
+    "step1": Step1Setup,
+    "step2": Step2Skeleton,
+    "step3": Step3BatchNorm,
+    "step4": Step4Capacity,
+}
+
+
+def get_model(name: str, **kwargs) -> nn.Module:
+    """A fresh model by name ("step1" ... "step4"); raises ValueError listing valid names."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}")
+    return MODELS[name](**kwargs)
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of trainable parameters (BatchNorm's scale and shift included)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _first(v):
+    return v[0] if isinstance(v, tuple) else v
+
+
+def layer_table(model: nn.Module, input_size: tuple[int, ...] = (1, 1, 28, 28)) -> list[dict]:
+    """Output shape, receptive field and parameters after each named top-level layer.
+
+    Runs one dummy batch of ``input_size`` through ``model`` on the CPU in eval mode.
+    RF rule: a k x k layer with stride s grows the RF by (k - 1) x jump and multiplies
+    the jump (distance in input pixels between neighbouring outputs) by s.
+    Returns one dict per layer: name, shape (C, H, W) or (F,), rf (pixels), jump, params.
+    """
+    rows, rf, jump = [], 1, 1
+    x = torch.zeros(input_size)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for name, layer in model.named_children():
+                if isinstance(layer, nn.Linear) and x.dim() > 2:
+                    x = x.flatten(1)
+                size_before = x.shape[-1]
+                x = layer(x)
+                for m in layer.modules():
+                    if isinstance(m, nn.AdaptiveAvgPool2d):
+                        # GAP averages the whole map: a kernel as wide as its input.
+                        k, s = size_before, size_before
+                    elif hasattr(m, "kernel_size"):
+                        k, s = _first(m.kernel_size), _first(m.stride)
+                    else:
+                        continue
+                    rf += (k - 1) * jump
+                    jump *= s
+                rows.append({"name": name, "shape": tuple(x.shape[1:]), "rf": rf, "jump": jump,
+                             "params": sum(p.numel() for p in layer.parameters())})
+    finally:
+        model.train(was_training)
+    return rows
+
+
+def format_layer_table(rows: list[dict]) -> str:
+    """``layer_table`` rows as a fixed-width text table."""
+    lines = [f"{'layer':<8} {'output (C, H, W)':<18} {'RF':>4} {'params':>8}"]
+    for r in rows:
+        lines.append(f"{r['name']:<8} {str(r['shape']):<18} {r['rf']:>4} {r['params']:>8,}")
+    lines.append(f"{'total':<8} {'':<18} {'':>4} {sum(r['params'] for r in rows):>8,}")
+    return "\n".join(lines)

@@ -1,0 +1,66 @@
+"""Each model's parameter count, output shape and receptive-field table."""
+
+import pytest
+import torch
+from torchinfo import summary
+
+from mnist_course.models import MODELS, count_params, get_model, layer_table
+
+# Parameter counts by hand, layer by layer (conv: in x out x 3 x 3 (+ out bias);
+# BatchNorm: 2 x channels), checked against torchinfo below.
+EXPECTED_PARAMS = {
+    # conv 80 + 1,168 + 4,640; fc 800x200+200 = 160,200; 200x10+10 = 2,010
+    "step1": 80 + 1_168 + 4_640 + 160_200 + 2_010,
+    # convs with bias: 80 + 1,168 + 4,640 + (32x8+8) + 1,168 + 4,640 + 4,624; head 16x10+10
+    "step2": 80 + 1_168 + 4_640 + 264 + 1_168 + 4_640 + 4_624 + 170,
+    # no conv bias; BN 2 x C: (72+16) + (864+24) + (1,728+32) + 128 + (864+24) + (1,728+32) + 1,440
+    "step3": 88 + 888 + 1_760 + 128 + 888 + 1_760 + 1_440,
+    # (72+16) + (1,152+32) + 128 + (864+24) + (1,728+32) + (2,304+32) + 1,440
+    "step4": 88 + 1_184 + 128 + 888 + 1_760 + 2_336 + 1_440,
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_param_count_matches_hand_count_and_torchinfo(name):
+    model = get_model(name)
+    assert count_params(model) == EXPECTED_PARAMS[name]
+    assert summary(model, input_size=(1, 1, 28, 28), verbose=0).trainable_params == EXPECTED_PARAMS[name]
+
+
+def test_step4_meets_the_parameter_budget():
+    assert count_params(get_model("step4")) < 8_000
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_output_is_logits_for_each_image(name):
+    model = get_model(name).eval()
+    logits = model(torch.randn(5, 1, 28, 28))
+    assert logits.shape == (5, 10) and logits.dtype == torch.float32
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_layer_table_shapes_match_a_real_forward(name):
+    model = get_model(name)
+    rows = layer_table(model)
+    shapes = {}
+    hooks = [layer.register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, tuple(o.shape[1:])))
+             for n, layer in model.named_children()]
+    model.eval()(torch.zeros(1, 1, 28, 28))
+    for h in hooks:
+        h.remove()
+    assert {r["name"]: r["shape"] for r in rows} == shapes
+    assert sum(r["params"] for r in rows) == count_params(model)
+
+
+def test_receptive_fields_follow_the_rule():
+    rf = {r["name"]: r["rf"] for r in layer_table(get_model("step4"))}
+    # 3x3 convs add 2 before the pool; the pool (k=2, s=2) adds 1 and doubles the jump.
+    assert [rf[n] for n in ("conv1", "conv2", "pool1", "trans1", "conv3", "conv4", "conv5", "conv6")] == \
+        [3, 5, 6, 6, 10, 14, 18, 22]
+    rf3 = {r["name"]: r["rf"] for r in layer_table(get_model("step3"))}
+    assert rf3["conv3"] == 7 and rf3["pool1"] == 8 and rf3["conv6"] == 20
+
+
+def test_unknown_model_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="'step9'.*step1, step2, step3, step4"):
+        get_model("step9")
