@@ -52,9 +52,6 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, dev
     Only the overrides given are passed as papermill parameters, so a run without
     overrides leaves the notebooks' own parameters cells as they are.
     """
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
     available = step_notebooks(notebooks_dir)
     names = select_steps(steps, available)
     if in_place and quick:
@@ -67,7 +64,21 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, dev
     if data_dir is not None:
         parameters["data_dir"] = str(Path(data_dir).expanduser().resolve())
     # Kernels inherit the environment: make quick mode follow the flag, not a leftover variable.
+    previous_quick = os.environ.get("MNIST_COURSE_QUICK")
     os.environ["MNIST_COURSE_QUICK"] = "1" if quick else "0"
+    try:
+        return _execute(names, available, parameters, in_place, output_dir, notebooks_dir)
+    finally:
+        if previous_quick is None:
+            del os.environ["MNIST_COURSE_QUICK"]
+        else:
+            os.environ["MNIST_COURSE_QUICK"] = previous_quick
+
+
+def _execute(names, available, parameters, in_place, output_dir, notebooks_dir):
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
     output_dir = Path(output_dir) if output_dir else REPO_ROOT / "runs"
     results = {}
     for name in names:

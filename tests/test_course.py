@@ -1,0 +1,57 @@
+"""The course command: choosing steps, surviving a failed notebook, notebook hygiene."""
+
+import ast
+import json
+
+import nbformat
+import pytest
+
+from mnist_course.course import NOTEBOOKS_DIR, main, run_course, select_steps, step_notebooks
+
+
+def test_the_four_steps_are_found_in_order():
+    assert list(step_notebooks()) == ["01_setup", "02_skeleton", "03_batchnorm", "04_capacity"]
+
+
+def test_steps_by_number_or_name_and_unknown_names_listed():
+    available = step_notebooks()
+    assert select_steps(["4", "01_setup"], available) == ["04_capacity", "01_setup"]
+    assert select_steps(None, available) == list(available)
+    with pytest.raises(ValueError, match="'05'.*01_setup, 02_skeleton, 03_batchnorm, 04_capacity"):
+        select_steps(["05"], available)
+
+
+def test_unknown_step_on_the_command_line_exits_with_the_valid_names(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--steps", "nine"])
+    assert exit_.value.code == 2 and "04_capacity" in capsys.readouterr().err
+
+
+def _notebook(path, source):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                                         nbformat.v4.new_code_cell(source)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_a_failing_notebook_does_not_stop_the_others(tmp_path):
+    _notebook(tmp_path / "01_fails.ipynb", "raise ValueError(f'bad x={x}')")
+    _notebook(tmp_path / "02_works.ipynb", "print('fine', x)")
+    results = run_course(notebooks_dir=tmp_path, output_dir=tmp_path / "out")
+    assert results["02_works"] is None
+    assert "cell 2" in results["01_fails"] and "ValueError: bad x=1" in results["01_fails"]
+    assert (tmp_path / "out" / "02_works.ipynb").is_file()
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS_DIR.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_notebook_has_literal_parameters_then_the_check(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    index = next(i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
+    for node in ast.parse(code[index].source).body:
+        assert isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant), ast.dump(node)
+    names = {node.targets[0].id for node in ast.parse(code[index].source).body}
+    assert {"epochs", "batch_size", "lr", "seed", "device", "data_dir", "quick"} <= names
+    assert "check_params(" in code[index + 1].source
+    assert any(c.source.startswith("# NBVAL_CHECK_OUTPUT") for c in code)
+    assert "/work/" not in json.dumps(nb) and "../shared" not in json.dumps(nb)

@@ -1,0 +1,75 @@
+"""Reports: atomic writes, required keys, the summary table, plots."""
+
+import json
+
+import pytest
+
+from mnist_course import reporting
+from mnist_course.reporting import (REPORT_KEYS, atomic_write_text, build_report, load_reports, plot_history,
+                                    save_report, summary_table, write_summary)
+
+HISTORY = [
+    {"epoch": 1, "train_loss": 0.5, "train_acc": 90.0, "test_loss": 0.1, "test_acc": 97.0, "lr": 0.1, "seconds": 2.0},
+    {"epoch": 2, "train_loss": 0.1, "train_acc": 98.5, "test_loss": 0.05, "test_acc": 99.1, "lr": 0.1, "seconds": 2.0},
+    {"epoch": 3, "train_loss": 0.05, "train_acc": 99.0, "test_loss": 0.06, "test_acc": 98.9, "lr": 0.1, "seconds": 2.0},
+]
+
+
+def make_report(notebook="01_setup", step="Step 1", params=1234, history=HISTORY):
+    return build_report(step=step, notebook=notebook, model="M", params=params, history=history, quick=False,
+                        device="cpu", seed=1, seconds=6.0, config={"lr": 0.1})
+
+
+def test_report_has_the_required_keys_and_best_figures():
+    report = make_report()
+    assert set(REPORT_KEYS) <= set(report)
+    assert (report["best_test_acc"], report["best_epoch"], report["final_test_acc"]) == (99.1, 2, 98.9)
+    assert report["best_train_acc"] == 99.0 and report["epochs"] == 3
+
+
+def test_save_writes_json_and_summary(tmp_path):
+    save_report(make_report("02_skeleton", "Step 2", 18_000), tmp_path)
+    save_report(make_report("01_setup", "Step 1", 168_000), tmp_path)
+    (tmp_path / "benchmark.json").write_text('{"not": "a report"}')
+    (tmp_path / "broken.json").write_text('{"half')
+    assert json.loads((tmp_path / "01_setup.json").read_text())["params"] == 168_000
+    summary = (tmp_path / "summary.md").read_text()
+    rows = [line for line in summary.splitlines() if line.startswith("| 0")]
+    assert [r.split("|")[1].strip() for r in rows] == ["01_setup", "02_skeleton"]
+    assert "| 168,000 |" in rows[0] and "| 99.10 |" in rows[0]
+    assert [r["notebook"] for r in load_reports(tmp_path)] == ["01_setup", "02_skeleton"]
+
+
+def test_summary_table_is_built_from_the_json_files(tmp_path):
+    for name in ("03_batchnorm", "01_setup"):
+        (tmp_path / f"{name}.json").write_text(json.dumps(make_report(name)))
+    write_summary(tmp_path)
+    assert summary_table(load_reports(tmp_path)) in (tmp_path / "summary.md").read_text()
+
+
+def test_missing_keys_are_refused(tmp_path):
+    report = make_report()
+    del report["seed"]
+    with pytest.raises(ValueError, match="seed"):
+        save_report(report, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_interrupted_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
+    path = tmp_path / "01_setup.json"
+    atomic_write_text(path, '{"old": true}')
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt  # Ctrl-C between writing the temp file and replacing
+
+    monkeypatch.setattr(reporting.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_text(path, '{"new": true, "much": "' + "x" * 100_000 + '"}')
+    assert json.loads(path.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["01_setup.json"]  # no temp file left
+
+
+def test_plot_is_saved_as_png(tmp_path):
+    fig = plot_history(HISTORY, "test", tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(fig.axes) == 2

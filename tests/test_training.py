@@ -1,0 +1,83 @@
+"""fit / evaluate on real data: learning, repeatability, divergence, devices."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mnist_course.data import MNISTSplit
+from mnist_course.models import get_model
+from mnist_course.training import TrainConfig, evaluate, fit, resolve_device, set_seed, summarize
+
+
+@pytest.fixture(scope="module")
+def small(mnist_train, mnist_test):
+    return (MNISTSplit(mnist_train.X[:256], mnist_train.y[:256]),
+            MNISTSplit(mnist_test.X[:500], mnist_test.y[:500]))
+
+
+def test_overfits_a_small_batch(small):
+    train, _ = small
+    tiny = MNISTSplit(train.X[:64], train.y[:64])
+    set_seed(0)
+    model = get_model("step3")
+    history = fit(model, tiny, tiny, TrainConfig(num_epochs=40, batch_size=64, lr=0.05, device="cpu"), log=None)
+    assert history[-1]["train_loss"] < 0.05 * history[0]["train_loss"]
+    assert evaluate(model, tiny)["acc"] == 100.0
+
+
+def test_evaluate_matches_a_direct_computation(small):
+    _, test = small
+    set_seed(0)
+    model = get_model("step1").eval()
+    with torch.no_grad():
+        logits = model(test.X)
+    result = evaluate(model, test, batch_size=128)  # batches of 128 summed = one pass
+    assert result["n"] == 500
+    assert result["acc"] == pytest.approx(100.0 * (logits.argmax(1) == test.y).float().mean().item())
+    assert result["loss"] == pytest.approx(F.cross_entropy(logits, test.y).item(), rel=1e-5)
+    assert not model.training
+
+
+def test_history_has_one_row_per_epoch_with_percentages(small):
+    train, test = small
+    set_seed(0)
+    history = fit(get_model("step4"), train, test,
+                  TrainConfig(num_epochs=2, batch_size=100, lr=0.05, schedule="onecycle", max_rotation=7), log=None)
+    assert [row["epoch"] for row in history] == [1, 2]
+    for row in history:
+        assert set(row) >= {"train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}
+        assert 0 <= row["train_acc"] <= 100 and 0 <= row["test_acc"] <= 100
+        assert math.isfinite(row["train_loss"]) and row["seconds"] > 0
+    summary = summarize(history)
+    assert summary["best_test_acc"] == max(r["test_acc"] for r in history)
+
+
+def test_same_seed_same_history_on_cpu(small):
+    train, test = small
+
+    def run():
+        set_seed(3)
+        history = fit(get_model("step4"), train, test,
+                      TrainConfig(num_epochs=2, batch_size=64, lr=0.05, max_rotation=7, seed=3), log=None)
+        return [{k: v for k, v in row.items() if "seconds" not in k} for row in history]
+
+    assert run() == run()
+
+
+def test_divergence_stops_with_the_epoch_and_batch(small):
+    train, test = small
+    set_seed(0)
+    with pytest.raises(FloatingPointError, match=r"epoch 1, first at batch \d+ of 4"):
+        fit(get_model("step1"), train, test, TrainConfig(num_epochs=3, batch_size=64, lr=1e6), log=None)
+
+
+def test_device_choice():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cuda", "mps", "cpu")
+    with pytest.raises(ValueError, match="'tpu'.*'auto', 'cpu', 'cuda'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            resolve_device("cuda")
