@@ -109,3 +109,8 @@ def test_truncated_or_wrong_magic_file_is_named(tmp_path, data_dir):
     path.write_bytes(b"\x00\x00\x08\x03" + bytes(10_004))
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.*magic number 2051"):
         check_raw_files(tmp_path)
+    # Right header and size, one flipped label byte: only the checksum catches it.
+    good = (data_dir / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").read_bytes()
+    path.write_bytes(good[:100] + bytes([(good[100] + 1) % 10]) + good[101:])
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.*md5 checksum"):
+        check_raw_files(tmp_path)

@@ -73,3 +73,16 @@ def test_plot_is_saved_as_png(tmp_path):
     fig = plot_history(HISTORY, "test", tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(fig.axes) == 2
+
+
+def test_readme_results_block_is_regenerated(tmp_path):
+    save_report(make_report(), tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{reporting.README_START}\nold table\n{reporting.README_END}\noutro\n")
+    assert reporting.update_readme_results(readme, tmp_path)
+    text = readme.read_text()
+    assert "old table" not in text and "| 01_setup | Step 1 | 1,234 |" in text
+    assert text.startswith("intro\n") and text.endswith("outro\n")
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers")
+    assert not reporting.update_readme_results(plain, tmp_path) and plain.read_text() == "no markers"

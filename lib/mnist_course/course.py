@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from .data import REPO_ROOT
-from .reporting import default_reports_dir, load_reports, summary_table
+from .reporting import default_reports_dir, load_reports, summary_table, update_readme_results
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     reports_dir = default_reports_dir(args.quick)
     print(f"\nResults ({reports_dir}):\n")
     print(summary_table([r for r in load_reports(reports_dir) if r["notebook"] in results]))
+    if not args.quick and reports_dir == REPO_ROOT / "reports" and update_readme_results(REPO_ROOT / "README.md", reports_dir):
+        print("\nREADME.md results table updated from reports/.")
     failed = {name: err for name, err in results.items() if err}
     if failed:
         print(f"\n{len(failed)} of {len(results)} notebooks failed:", file=sys.stderr)

@@ -143,6 +143,25 @@ def write_summary(reports_dir: str | os.PathLike) -> Path:
     return atomic_write_text(Path(reports_dir) / "summary.md", text)
 
 
+README_START = "<!-- results:start (generated from reports/summary.md by the course command) -->"
+README_END = "<!-- results:end -->"
+
+
+def update_readme_results(readme: str | os.PathLike, reports_dir: str | os.PathLike) -> bool:
+    """Replace the block between README_START and README_END in ``readme`` with the
+    summary table of ``reports_dir``. Returns False (and changes nothing) if the file
+    has no such block."""
+    readme = Path(readme)
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    table = summary_table(load_reports(reports_dir))
+    atomic_write_text(readme, f"{head}{README_START}\n{table}\n{README_END}{tail}")
+    return True
+
+
 def plot_history(history: list[dict], title: str, path: str | os.PathLike | None = None):
     """Loss and accuracy curves (train and test, per epoch) as a matplotlib figure.
 
