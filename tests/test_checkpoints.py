@@ -20,7 +20,7 @@ def test_a_different_architecture_is_named(tmp_path):
     path = save_weights(get_model("step3"), tmp_path / "step3.pt")
     with pytest.raises(ValueError, match=r"step3\.pt does not fit Step4Capacity: .*shape mismatch conv2"):
         load_weights(get_model("step4"), path)
-    with pytest.raises(ValueError, match="missing fc1.weight"):
+    with pytest.raises(ValueError, match="missing .*fc1.weight"):
         load_weights(get_model("step1"), path)
 
 
