@@ -38,8 +38,8 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path):
     _notebook(tmp_path / "01_fails.ipynb", "raise ValueError(f'bad x={x}')")
     _notebook(tmp_path / "02_works.ipynb", "print('fine', x)")
     results = run_course(notebooks_dir=tmp_path, output_dir=tmp_path / "out")
-    assert results["02_works"] is None
-    assert "cell 2" in results["01_fails"] and "ValueError: bad x=1" in results["01_fails"]
+    assert results["02_works"]["error"] is None
+    assert "cell 2" in results["01_fails"]["error"] and "ValueError: bad x=1" in results["01_fails"]["error"]
     assert (tmp_path / "out" / "02_works.ipynb").is_file()
 
 

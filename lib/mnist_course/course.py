@@ -13,13 +13,15 @@ names the failed notebook and cell.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .data import REPO_ROOT
-from .reporting import default_reports_dir, load_reports, summary_table, update_readme_results
+from .reporting import atomic_write_text, default_reports_dir, load_reports, summary_table, update_readme_results
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
@@ -46,8 +48,10 @@ def select_steps(requested: list[str] | None, available: dict[str, Path]) -> lis
 
 def run_course(steps: list[str] | None = None, *, epochs: int | None = None, device: str | None = None,
                data_dir: str | None = None, quick: bool = False, in_place: bool = False,
-               output_dir: Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, str | None]:
-    """Execute step notebooks with papermill; returns {notebook name: None or error text}.
+               output_dir: Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, dict]:
+    """Execute step notebooks with papermill.
+
+    Returns {notebook name: {"error": None or "cell N: Error: message", "seconds": wall-clock}}.
 
     Only the overrides given are passed as papermill parameters, so a run without
     overrides leaves the notebooks' own parameters cells as they are.
@@ -87,17 +91,18 @@ def _execute(names, available, parameters, in_place, output_dir, notebooks_dir):
         target.parent.mkdir(parents=True, exist_ok=True)
         print(f"=== {name}: running {source.relative_to(notebooks_dir.parent)} -> {target.name}", flush=True)
         start = time.perf_counter()
+        error = None
         try:
             pm.execute_notebook(str(source), str(target), parameters=parameters or None, cwd=str(source.parent),
                                 progress_bar=False, log_output=False, kernel_name="python3")
-            results[name] = None
-            print(f"=== {name}: done in {time.perf_counter() - start:.0f} s", flush=True)
         except PapermillExecutionError as e:
-            results[name] = f"cell {e.exec_count}: {e.ename}: {e.evalue}"
-            print(f"=== {name}: FAILED in cell {e.exec_count}: {e.ename}: {e.evalue}", flush=True)
+            error = f"cell {e.exec_count}: {e.ename}: {e.evalue}"
         except Exception as e:  # kernel died, notebook unreadable, ...
-            results[name] = f"{type(e).__name__}: {e}"
-            print(f"=== {name}: FAILED: {type(e).__name__}: {e}", flush=True)
+            error = f"{type(e).__name__}: {e}"
+        seconds = time.perf_counter() - start
+        results[name] = {"error": error, "seconds": round(seconds, 1)}
+        print(f"=== {name}: " + (f"FAILED after {seconds:.0f} s in {error}" if error else f"done in {seconds:.0f} s"),
+              flush=True)
     return results
 
 
@@ -117,11 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
     reports_dir = default_reports_dir(args.quick)
-    print(f"\nResults ({reports_dir}):\n")
+    total = sum(r["seconds"] for r in results.values())
+    if not args.quick:  # the wall-clock time of this course run, beside its reports
+        atomic_write_text(reports_dir / "course_run.json", json.dumps({
+            "notebooks": results, "total_seconds": round(total, 1), "epochs_override": args.epochs,
+            "device_override": args.device, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }, indent=1) + "\n")
+    print(f"\nResults ({reports_dir}; {len(results)} notebooks in {total / 60:.1f} min):\n")
     print(summary_table([r for r in load_reports(reports_dir) if r["notebook"] in results]))
     if not args.quick and reports_dir == REPO_ROOT / "reports" and update_readme_results(REPO_ROOT / "README.md", reports_dir):
         print("\nREADME.md results table updated from reports/.")
-    failed = {name: err for name, err in results.items() if err}
+    failed = {name: r["error"] for name, r in results.items() if r["error"]}
     if failed:
         print(f"\n{len(failed)} of {len(results)} notebooks failed:", file=sys.stderr)
         for name, err in failed.items():

@@ -1,0 +1,18 @@
+"""The benchmark measures both pipelines on real data and renders only measured figures."""
+
+import torch
+
+from mnist_course.benchmark import render, throughput
+
+
+def test_throughput_and_report_on_a_few_batches(data_dir):
+    result = throughput(data_dir, torch.device("cpu"), n_batches=3, repeats=2)
+    assert result["ours"] > 0 and result["reference"] > 0
+    assert len(result["runs"]["ours"]) == len(result["runs"]["reference"]) == 2
+    assert abs(result["ratio"] - result["ours"] / result["reference"]) < 1e-9
+    epochs = {"step4": {"seconds": 10.0, "train_seconds": 9.5, "eval_seconds": 0.5}}
+    text = render({"throughput": result, "epochs": epochs, "device": "cpu (2 threads)", "device_type": "cpu",
+                   "cpu_count": 2, "torch_version": torch.__version__, "python_version": "3", "platform": "x",
+                   "finished_at": "now"})
+    assert f"{result['ratio']:.2f}×" in text and "| step4 | 10.0 | 9.5 | 0.50 | 5.0% |" in text
+    assert "No GPU was available" in text and "Not measured in this run" in text
