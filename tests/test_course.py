@@ -40,7 +40,8 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path):
     results = run_course(notebooks_dir=tmp_path, output_dir=tmp_path / "out")
     assert results["02_works"]["error"] is None
     assert "cell 2" in results["01_fails"]["error"] and "ValueError: bad x=1" in results["01_fails"]["error"]
-    assert (tmp_path / "out" / "02_works.ipynb").is_file()
+    executed = nbformat.read(tmp_path / "out" / "02_works.ipynb", as_version=4)
+    assert executed.metadata.papermill.input_path == "02_works.ipynb"  # no absolute path
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS_DIR.glob("*.ipynb")), ids=lambda p: p.stem)

@@ -100,10 +100,26 @@ def _execute(names, available, parameters, in_place, output_dir, notebooks_dir):
         except Exception as e:  # kernel died, notebook unreadable, ...
             error = f"{type(e).__name__}: {e}"
         seconds = time.perf_counter() - start
+        if target.is_file():
+            _relative_paths(target)
         results[name] = {"error": error, "seconds": round(seconds, 1)}
         print(f"=== {name}: " + (f"FAILED after {seconds:.0f} s in {error}" if error else f"done in {seconds:.0f} s"),
               flush=True)
     return results
+
+
+def _relative_paths(notebook: Path) -> None:
+    """Papermill records absolute input/output paths in the notebook's metadata; keep
+    them relative to the repository so no machine-specific path is committed."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if meta.get(key):
+            path = Path(meta[key]).resolve()
+            meta[key] = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else path.name
+    nbformat.write(nb, notebook)
 
 
 def main(argv: list[str] | None = None) -> int:
