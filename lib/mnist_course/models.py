@@ -111,7 +111,7 @@ class Step4Capacity(nn.Module):
     as much compute, and the last conv (padded) maps straight to the 10 classes before GAP.
     """
 
-    def __init__(self, dropout: float = 0.0):
+    def __init__(self, dropout: float = 0.05):  # fraction of activations zeroed in training
         super().__init__()
         self.conv1 = conv_bn(1, 8, dropout=dropout)    # 28 -> 26, RF 3
         self.conv2 = conv_bn(8, 16, dropout=dropout)   # 26 -> 24, RF 5
