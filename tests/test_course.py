@@ -6,16 +6,21 @@ import json
 import nbformat
 import pytest
 
-from mnist_course.course import NOTEBOOKS_DIR, main, run_course, select_steps, step_notebooks
+from mnist_course.course import (NOTEBOOKS_DIR, main, reference_notebooks, run_course, select_steps,
+                                 step_notebooks)
 
 
 def test_the_four_steps_are_found_in_order():
     assert list(step_notebooks()) == ["01_setup", "02_skeleton", "03_batchnorm", "04_capacity"]
 
 
+def test_the_four_reference_set_ups_are_found():
+    assert list(reference_notebooks()) == ["r1_pytorch_example", "r2_wide_593k", "r3_fcnn_vs_cnn", "r4_is_it_a_three"]
+
+
 def test_steps_by_number_or_name_and_unknown_names_listed():
-    available = step_notebooks()
-    assert select_steps(["4", "01_setup"], available) == ["04_capacity", "01_setup"]
+    available = {**step_notebooks(), **reference_notebooks()}
+    assert select_steps(["4", "01_setup", "R2"], available) == ["04_capacity", "01_setup", "r2_wide_593k"]
     assert select_steps(None, available) == list(available)
     with pytest.raises(ValueError, match="'05'.*01_setup, 02_skeleton, 03_batchnorm, 04_capacity"):
         select_steps(["05"], available)
@@ -44,7 +49,7 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path):
     assert executed.metadata.papermill.input_path == "02_works.ipynb"  # no absolute path
 
 
-@pytest.mark.parametrize("path", sorted(NOTEBOOKS_DIR.glob("*.ipynb")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(p for p in NOTEBOOKS_DIR.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts), ids=lambda p: p.stem)
 def test_notebook_has_literal_parameters_then_the_check(path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]

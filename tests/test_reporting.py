@@ -86,3 +86,28 @@ def test_readme_results_block_is_regenerated(tmp_path):
     plain = tmp_path / "PLAIN.md"
     plain.write_text("no markers")
     assert not reporting.update_readme_results(plain, tmp_path) and plain.read_text() == "no markers"
+
+
+def test_summary_separates_reference_runs_and_compares_with_published(tmp_path):
+    save_report(make_report("04_capacity", "Step 4"), tmp_path)
+    reference = make_report("r1_pytorch_example", "Reference 1")
+    reference["published"] = [{"epoch": 1, "test_acc": 98.2}, {"epoch": 9, "test_acc": 99.14}]
+    save_report(reference, tmp_path)
+    text = (tmp_path / "summary.md").read_text()
+    steps, rest = text.split("## Reference set-ups")
+    assert "| 04_capacity |" in steps and "r1_pytorch_example" not in steps
+    assert "## Published vs reproduced" in rest
+    assert "| r1_pytorch_example | M | 1 | 98.20 | 97.00 | -1.20 |" in rest
+    assert "| r1_pytorch_example | M | 9 | 99.14 | not reached |  |" in rest
+
+
+def test_test_once_report_uses_the_selected_epoch():
+    history = [dict(row, val_acc=acc, test_acc=None) for row, acc in zip(HISTORY, (97.0, 98.0, 97.5))]
+    report = build_report(step="R3", notebook="r3", model="M", params=1, history=history, quick=False,
+                          device="cpu", seed=1, seconds=1.0, config={}, test_once=98.3)
+    assert (report["best_test_acc"], report["final_test_acc"], report["best_epoch"]) == (98.3, 98.3, 2)
+
+
+def test_plot_with_learning_rate_panel(tmp_path):
+    fig = plot_history(HISTORY, "lr", tmp_path / "lr.png", show_lr=True)
+    assert len(fig.axes) == 3 and (tmp_path / "lr.png").is_file()

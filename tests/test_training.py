@@ -81,3 +81,38 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_step_schedule_divides_the_rate_every_step_size_epochs(small):
+    train, test = small
+    set_seed(0)
+    history = fit(get_model("step3"), train, test,
+                  TrainConfig(num_epochs=5, batch_size=128, lr=0.01, schedule="step", step_size=2, gamma=0.1),
+                  log=None)
+    assert [row["lr"] for row in history] == pytest.approx([0.01, 0.01, 0.001, 0.001, 0.0001])
+
+
+def test_binary_loss_and_adam(small):
+    train, test = small
+    binary = [MNISTSplit(s.X, (s.y == 3).long()) for s in (train, test)]
+    set_seed(0)
+
+    class OneLogit(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = get_model("step3")
+
+        def forward(self, X):
+            return self.net(X)[:, 0]
+
+    history = fit(OneLogit(), binary[0], binary[1],
+                  TrainConfig(num_epochs=3, batch_size=64, lr=1e-3, optimizer="adam", loss="binary"), log=None)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert all(0 <= row["test_acc"] <= 100 for row in history)
+
+
+def test_unknown_optimizer_schedule_or_loss_are_named(small):
+    train, test = small
+    for field, value in (("optimizer", "rmsprop"), ("schedule", "cosine"), ("loss", "hinge")):
+        with pytest.raises(ValueError, match=f"{field}='{value}' is invalid"):
+            fit(get_model("step3"), train, test, TrainConfig(num_epochs=1, **{field: value}), log=None)

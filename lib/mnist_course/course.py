@@ -3,6 +3,8 @@
     python -m mnist_course.course                 # all steps, full runs, results in reports/
     python -m mnist_course.course --steps 04 --epochs 3 --device cpu
     python -m mnist_course.course --quick         # a quick check; reports go to a temp folder
+    python -m mnist_course.course --reference     # the steps, then the reference set-ups
+    python -m mnist_course.course --steps r2      # one reference notebook
 
 Executed copies go to ``runs/`` (git-ignored) unless ``--in-place`` is given, which
 writes them over ``notebooks/`` (how the committed notebooks get their outputs).
@@ -31,15 +33,20 @@ def step_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
     return {p.stem: p for p in sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb"))}
 
 
+def reference_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
+    """The reference set-up notebooks by name ("r1_pytorch_example" ...): ``notebooks/reference/rN_*.ipynb``."""
+    return {p.stem: p for p in sorted((notebooks_dir / "reference").glob("r[0-9]_*.ipynb"))}
+
+
 def select_steps(requested: list[str] | None, available: dict[str, Path]) -> list[str]:
     """Notebook names for ``requested`` items, each a full name ("04_capacity") or its
-    number ("04" or "4"). Raises ValueError listing the valid names."""
+    prefix ("04", "4" or "r2"). Raises ValueError listing the valid names."""
     if not requested:
         return list(available)
     chosen = []
     for item in requested:
-        matches = [name for name in available
-                   if item == name or (item.isdigit() and name.split("_")[0] == f"{int(item):02d}")]
+        prefix = f"{int(item):02d}" if item.isdigit() else item.lower()
+        matches = [name for name in available if item == name or name.split("_")[0] == prefix]
         if not matches:
             raise ValueError(f"unknown step {item!r}; valid: {', '.join(available)} (or their numbers)")
         chosen.extend(m for m in matches if m not in chosen)
@@ -48,16 +55,21 @@ def select_steps(requested: list[str] | None, available: dict[str, Path]) -> lis
 
 def run_course(steps: list[str] | None = None, *, epochs: int | None = None, device: str | None = None,
                data_dir: str | None = None, quick: bool = False, in_place: bool = False,
-               output_dir: Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, dict]:
-    """Execute step notebooks with papermill.
+               output_dir: Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR,
+               reference: bool = False) -> dict[str, dict]:
+    """Execute notebooks with papermill: the step notebooks (plus the reference set-ups
+    with ``reference``), or those named in ``steps`` (steps or reference notebooks).
 
     Returns {notebook name: {"error": None or "cell N: Error: message", "seconds": wall-clock}}.
 
     Only the overrides given are passed as papermill parameters, so a run without
     overrides leaves the notebooks' own parameters cells as they are.
     """
-    available = step_notebooks(notebooks_dir)
-    names = select_steps(steps, available)
+    available = {**step_notebooks(notebooks_dir), **reference_notebooks(notebooks_dir)}
+    if steps:
+        names = select_steps(steps, available)
+    else:
+        names = list(step_notebooks(notebooks_dir)) + (list(reference_notebooks(notebooks_dir)) if reference else [])
     if in_place and quick:
         raise ValueError("--in-place with --quick is refused: committed notebooks carry full runs only")
     parameters = {"quick": True} if quick else {}
@@ -87,9 +99,9 @@ def _execute(names, available, parameters, in_place, output_dir, notebooks_dir):
     results = {}
     for name in names:
         source = available[name]
-        target = source if in_place else output_dir / source.name
+        target = source if in_place else output_dir / source.relative_to(notebooks_dir)
         target.parent.mkdir(parents=True, exist_ok=True)
-        print(f"=== {name}: running {source.relative_to(notebooks_dir.parent)} -> {target.name}", flush=True)
+        print(f"=== {name}: running {source.relative_to(notebooks_dir)} -> {target.name}", flush=True)
         start = time.perf_counter()
         error = None
         try:
@@ -124,7 +136,8 @@ def _relative_paths(notebook: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mnist_course.course", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", nargs="+", help="notebooks to run, e.g. 01 04 or 02_skeleton (default: all)")
+    parser.add_argument("--steps", nargs="+", help="notebooks to run, e.g. 01 04 r2 or 02_skeleton (default: all steps)")
+    parser.add_argument("--reference", action="store_true", help="also run the reference set-ups (notebooks/reference/)")
     parser.add_argument("--epochs", type=int, help="override every notebook's epochs")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: the notebooks' 'auto')")
     parser.add_argument("--data-dir", help="folder containing MNIST/ (default: $MNIST_DATA_DIR, else data/)")
@@ -134,12 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         results = run_course(args.steps, epochs=args.epochs, device=args.device, data_dir=args.data_dir,
-                             quick=args.quick, in_place=args.in_place, output_dir=args.output_dir)
+                             quick=args.quick, in_place=args.in_place, output_dir=args.output_dir,
+                             reference=args.reference)
     except ValueError as e:
         parser.error(str(e))
     reports_dir = default_reports_dir(args.quick)
     total = sum(r["seconds"] for r in results.values())
-    if not args.quick:  # the wall-clock time of this course run, beside its reports
+    if not args.quick and not args.steps and not args.reference:  # time of a whole course run
         atomic_write_text(reports_dir / "course_run.json", json.dumps({
             "notebooks": results, "total_seconds": round(total, 1), "epochs_override": args.epochs,
             "device_override": args.device, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

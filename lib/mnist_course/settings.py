@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data import resolve_data_dir
-from .reporting import default_reports_dir
+from .reporting import default_checkpoint_dir, default_reports_dir
 from .training import DEVICES
 
 QUICK_ENV = "MNIST_COURSE_QUICK"
@@ -44,6 +44,7 @@ class RunSettings:
     train_limit: int | None   # images of the training split used (None: all 60,000)
     test_limit: int | None    # images of the test split used (None: all 10,000)
     reports_dir: Path
+    checkpoint_dir: Path      # where weight files go (git-ignored checkpoints/; temp in quick mode)
 
 
 def _is_int(value) -> bool:
@@ -88,4 +89,5 @@ def check_params(*, epochs, batch_size, lr, seed, device, data_dir=None, quick=N
         train_limit=QUICK_TRAIN_IMAGES if quick else None,
         test_limit=QUICK_TEST_IMAGES if quick else None,
         reports_dir=Path(reports_dir) if reports_dir and not quick else default_reports_dir(quick),
+        checkpoint_dir=default_checkpoint_dir(quick),
     )

@@ -45,34 +45,41 @@ def build_model(name: str, seed: int, **kwargs) -> nn.Module:
     return get_model(name, **kwargs)
 
 
-def show_model(model: nn.Module) -> int:
-    """Print the torchinfo summary and the shape / receptive-field table; return the
-    parameter count. Runs on the CPU so the output is the same on every machine."""
+def show_model(model: nn.Module, rf_table: bool = True) -> int:
+    """Print the torchinfo summary and (with ``rf_table``) the shape / receptive-field
+    table; return the parameter count. Runs on the CPU so the output is the same on every
+    machine. The RF table needs a model whose top-level layers run in order (the step
+    models); models with functional steps in ``forward`` pass ``rf_table=False``."""
     from torchinfo import summary
 
     model_cpu = model.to("cpu")
     print(summary(model_cpu, input_size=(1, 1, 28, 28), device="cpu", verbose=0,
                   col_names=("output_size", "num_params"), row_settings=("var_names",)))
-    print()
-    print(format_layer_table(layer_table(model_cpu)))
+    if rf_table:
+        print()
+        print(format_layer_table(layer_table(model_cpu)))
     return count_params(model_cpu)
 
 
 def record(run: RunSettings, *, notebook: str, step: str, model_name: str, model: nn.Module,
-           history: list[dict], seconds: float, config: TrainConfig, device: torch.device) -> dict:
+           history: list[dict], seconds: float, config: TrainConfig, device: torch.device,
+           extra: dict | None = None, test_once: float | None = None) -> dict:
     """Build the report of this run, save JSON + curves PNG + summary.md, print the Results.
 
     Quick runs are saved under a temp folder (``run.reports_dir``), never ``reports/``.
+    extra: more keys for the JSON (e.g. "published"); test_once: see ``build_report``.
     Returns the report dict.
     """
     report = build_report(step=step, notebook=notebook, model=model_name, params=count_params(model),
                           history=history, quick=run.quick, device=device_name(device), seed=run.seed,
-                          seconds=seconds, config=config_dict(config),
-                          extra={"train_images": run.train_limit or 60_000, "test_images": run.test_limit or 10_000})
+                          seconds=seconds, config=config_dict(config), test_once=test_once,
+                          extra={"train_images": run.train_limit or 60_000, "test_images": run.test_limit or 10_000,
+                                 **(extra or {})})
     path = save_report(report, run.reports_dir)
     import matplotlib.pyplot as plt
 
-    plt.close(plot_history(history, f"{notebook}: {model_name}", run.reports_dir / f"{notebook}_curves.png"))
+    plt.close(plot_history(history, f"{notebook}: {model_name}", run.reports_dir / f"{notebook}_curves.png",
+                           show_lr=config.schedule != "constant"))
     print(f"Parameters:          {report['params']:,}")
     print(f"Best train accuracy: {report['best_train_acc']:.2f}%")
     print(f"Best test accuracy:  {report['best_test_acc']:.2f}% (epoch {report['best_epoch']} of {report['epochs']})")

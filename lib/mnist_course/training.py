@@ -10,6 +10,7 @@ epoch in which it appears, and the error names the first bad batch.
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -21,7 +22,9 @@ from torch import nn
 from .data import MNISTSplit, batches, random_rotate
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-SCHEDULES = ("constant", "onecycle")
+SCHEDULES = ("constant", "onecycle", "step")
+OPTIMIZERS = ("sgd", "adam")
+LOSSES = ("cross_entropy", "binary")
 
 
 @dataclass
@@ -34,7 +37,12 @@ class TrainConfig:
     momentum: float = 0.9        # SGD momentum
     nesterov: bool = False       # Nesterov momentum
     weight_decay: float = 0.0    # L2 penalty per step, as in torch.optim.SGD
-    schedule: str = "constant"   # "constant" or "onecycle" (warm-up then anneal, per batch)
+    optimizer: str = "sgd"       # "sgd" (with momentum) or "adam" (momentum unused)
+    schedule: str = "constant"   # "constant", "onecycle" (warm-up then anneal, per batch) or
+                                 # "step" (multiply by gamma every step_size epochs)
+    step_size: int = 3           # epochs between decays of the "step" schedule
+    gamma: float = 0.1           # decay factor of the "step" schedule
+    loss: str = "cross_entropy"  # "cross_entropy" (logits (N, C)) or "binary" (one logit (N,), labels 0/1)
     max_rotation: float = 0.0    # degrees of random rotation per training image; 0 = none
     seed: int = 1                # seeds shuffling and augmentation (model init: get_model)
     device: str = "auto"         # "auto" (cuda -> mps -> cpu), "cpu", "cuda", "cuda:N", "mps"
@@ -82,10 +90,25 @@ def device_name(device: torch.device) -> str:
     return device.type
 
 
-@torch.inference_mode()
-def evaluate(model: nn.Module, split: MNISTSplit, batch_size: int = 2000) -> dict:
-    """Mean cross-entropy loss and accuracy of ``model`` on ``split``, without training.
+def loss_and_correct(logits: torch.Tensor, y: torch.Tensor, loss: str = "cross_entropy", reduction: str = "mean"):
+    """The loss and the number of correct predictions (a device tensor, not synced).
 
+    "cross_entropy": logits (N, C), prediction = argmax. "binary": one logit per image
+    (N,), labels 0/1, binary cross-entropy on sigmoid(logit), prediction = logit > 0.
+    """
+    if loss == "binary":
+        value = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), reduction=reduction)
+        return value, ((logits > 0).long() == y).sum()
+    if loss == "cross_entropy":
+        return F.cross_entropy(logits, y, reduction=reduction), (logits.argmax(1) == y).sum()
+    raise ValueError(f"loss={loss!r} is invalid; valid: {', '.join(LOSSES)}")
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: MNISTSplit, batch_size: int = 2000, loss: str = "cross_entropy") -> dict:
+    """Mean loss and accuracy of ``model`` on ``split``, without training.
+
+    loss: "cross_entropy" or "binary" (see :func:`loss_and_correct`).
     Returns {"loss": float (nats per image), "acc": float (percent, 0-100), "n": int}.
     The model is put in eval mode (BatchNorm uses running statistics, dropout is off)
     and restored to its previous mode afterwards.
@@ -95,48 +118,61 @@ def evaluate(model: nn.Module, split: MNISTSplit, batch_size: int = 2000) -> dic
     loss_sum = torch.zeros((), device=split.X.device)
     correct = torch.zeros((), dtype=torch.long, device=split.X.device)
     for X, y in batches(split, batch_size, shuffle=False):
-        logits = model(X)
-        loss_sum += F.cross_entropy(logits, y, reduction="sum")
-        correct += (logits.argmax(1) == y).sum()
+        batch_loss, batch_correct = loss_and_correct(model(X), y, loss, reduction="sum")
+        loss_sum += batch_loss
+        correct += batch_correct
     model.train(was_training)
     n = len(split)
     return {"loss": loss_sum.item() / n, "acc": 100.0 * correct.item() / n, "n": n}
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
-    """SGD with momentum, and the learning-rate schedule (stepped once per batch)."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                nesterov=config.nesterov, weight_decay=config.weight_decay)
+    """The optimizer and the learning-rate scheduler with how often it steps: ("batch" or
+    "epoch"). Raises ValueError naming an unknown optimizer or schedule."""
+    if config.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                    nesterov=config.nesterov, weight_decay=config.weight_decay)
+    elif config.optimizer == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        raise ValueError(f"optimizer={config.optimizer!r} is invalid; valid: {', '.join(OPTIMIZERS)}")
     if config.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=config.lr, epochs=config.num_epochs, steps_per_epoch=steps_per_epoch)
-    elif config.schedule == "constant":
-        scheduler = None
-    else:
-        raise ValueError(f"schedule={config.schedule!r} is invalid; valid: {', '.join(SCHEDULES)}")
-    return optimizer, scheduler
+        return optimizer, scheduler, "batch"
+    if config.schedule == "step":
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
+        return optimizer, scheduler, "epoch"
+    if config.schedule == "constant":
+        return optimizer, None, None
+    raise ValueError(f"schedule={config.schedule!r} is invalid; valid: {', '.join(SCHEDULES)}")
 
 
-def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit, config: TrainConfig,
-        log=print) -> list[dict]:
-    """Train ``model`` on ``train`` and evaluate on ``test`` after every epoch.
+def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: TrainConfig,
+        log=print, val: MNISTSplit | None = None, best_weights: str | os.PathLike | None = None) -> list[dict]:
+    """Train ``model`` on ``train`` and evaluate it after every epoch.
 
     The model is moved to the device of ``train.X`` (load the data with the device from
     :func:`resolve_device`). Training accuracy is measured on the (augmented) training
     batches as they are trained on, in train mode.
+    test: evaluated after every epoch (None: not evaluated, e.g. when the test set is
+    kept for one final measurement). val: an optional validation split, also evaluated
+    after every epoch. best_weights: a file path; the model's state_dict is saved there
+    (atomically) whenever the validation accuracy (the test accuracy without ``val``)
+    improves, so the best epoch's weights can be reloaded after training.
     Returns the history: one dict per epoch with epoch, train_loss, train_acc,
-    test_loss, test_acc (accuracies in percent), lr (at the epoch's start), seconds
-    (train + test), train_seconds, eval_seconds.
+    test_loss, test_acc, [val_loss, val_acc, saved], lr (at the epoch's start), seconds
+    (train + evaluation), train_seconds, eval_seconds. Accuracies in percent.
     Raises FloatingPointError naming the epoch and first batch whose loss was NaN/inf.
     ``log`` receives one line per epoch (pass ``None`` for silence).
     """
     device = train.X.device
     model.to(device)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    optimizer, scheduler = make_optimizer(model, config, steps_per_epoch)
+    optimizer, scheduler, step_every = make_optimizer(model, config, steps_per_epoch)
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
-    history = []
+    history, best = [], -1.0
     for epoch in range(1, config.num_epochs + 1):
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
@@ -145,15 +181,16 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit, config: TrainConf
         correct = torch.zeros((), dtype=torch.long, device=device)
         for i, (X, y) in enumerate(batches(train, config.batch_size, shuffle=True, generator=generator)):
             X = random_rotate(X, config.max_rotation, generator)
-            logits = model(X)
-            loss = F.cross_entropy(logits, y)
+            loss, batch_correct = loss_and_correct(model(X), y, config.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if scheduler is not None:
+            if step_every == "batch":
                 scheduler.step()
             batch_losses[i] = loss.detach()
-            correct += (logits.detach().argmax(1) == y).sum()
+            correct += batch_correct
+        if step_every == "epoch":
+            scheduler.step()
         batch_losses = batch_losses.cpu()  # the one host sync of the epoch
         bad = (~torch.isfinite(batch_losses)).nonzero()
         if len(bad):
@@ -167,23 +204,41 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit, config: TrainConf
         sizes = torch.full((steps_per_epoch,), float(config.batch_size))
         sizes[-1] = len(train) - config.batch_size * (steps_per_epoch - 1)
         train_loss = float((batch_losses * sizes).sum() / len(train))
-        result = evaluate(model, test, config.eval_batch_size)
-        seconds = time.perf_counter() - start
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": 100.0 * correct.item() / len(train),
-               "test_loss": result["loss"], "test_acc": result["acc"], "lr": lr, "seconds": seconds,
-               "train_seconds": train_seconds, "eval_seconds": seconds - train_seconds}
+               "test_loss": None, "test_acc": None}
+        text = f"epoch {epoch:>2}/{config.num_epochs}  train loss {train_loss:.4f} acc {row['train_acc']:6.2f}%"
+        for name, split in (("val", val), ("test", test)):
+            if split is not None:
+                result = evaluate(model, split, config.eval_batch_size, config.loss)
+                row[f"{name}_loss"], row[f"{name}_acc"] = result["loss"], result["acc"]
+                text += f"  {name} loss {result['loss']:.4f} acc {result['acc']:6.2f}%"
+        if best_weights is not None:
+            score = row["val_acc"] if val is not None else row["test_acc"]
+            row["saved"] = score is not None and score > best
+            if row["saved"]:
+                from .checkpoints import save_weights  # imported here: checkpoints imports reporting
+
+                best = score
+                save_weights(model, best_weights)
+                text += "  (saved)"
+        seconds = time.perf_counter() - start
+        row.update({"lr": lr, "seconds": seconds, "train_seconds": train_seconds,
+                    "eval_seconds": seconds - train_seconds})
         history.append(row)
         if log is not None:
-            log(f"epoch {epoch:>2}/{config.num_epochs}  train loss {train_loss:.4f} acc {row['train_acc']:6.2f}%  "
-                f"test loss {row['test_loss']:.4f} acc {row['test_acc']:6.2f}%  lr {lr:.4f}  {seconds:5.1f} s")
+            lr_text = f"{lr:.4f}" if lr >= 1e-3 else f"{lr:.1e}"  # a decayed rate stays readable
+            log(f"{text}  lr {lr_text}  {seconds:5.1f} s")
     return history
 
 
 def summarize(history: list[dict]) -> dict:
     """Best and final figures of a history: best_train_acc, best_test_acc, best_epoch
-    (epoch of the best test accuracy, first if tied), final_test_acc (percent)."""
+    (epoch of the best test accuracy, first if tied), final_test_acc (percent).
+    Raises ValueError for an empty history or one without test accuracies."""
     if not history:
         raise ValueError("history is empty: train for at least one epoch")
+    if any(row.get("test_acc") is None for row in history):
+        raise ValueError("history has epochs without test_acc; summarize the test figure separately")
     best = max(history, key=lambda row: (row["test_acc"], -row["epoch"]))
     return {"best_train_acc": max(row["train_acc"] for row in history),
             "best_test_acc": best["test_acc"], "best_epoch": best["epoch"],

@@ -1,0 +1,99 @@
+"""The reference set-ups: exact architectures, the validation split, binary metrics."""
+
+import pytest
+import torch
+from torchinfo import summary
+
+from mnist_course.data import MNISTSplit
+from mnist_course.models import count_params
+from mnist_course.reference import (REFERENCE_MODELS, binary_metrics, compare_with_published, get_reference_model,
+                                    one_vs_rest, select_on_validation, train_val_split)
+from mnist_course.training import TrainConfig
+
+# Parameter counts from the published layer lists: weights + biases of each layer.
+EXPECTED = {
+    "pytorch_example": (1 * 10 * 25 + 10) + (10 * 20 * 25 + 20) + (320 * 50 + 50) + (50 * 10 + 10),  # 21,840
+    "wide593k": 593_200,
+    "fcnn": (784 * 512 + 512) + (512 * 256 + 256) + (256 * 10 + 10),
+    "small_cnn": (16 * 9 + 16) + (16 * 32 * 9 + 32) + (1568 * 128 + 128) + (128 * 64 + 64) + (64 * 10 + 10),
+    "is_three": (16 * 25 + 16) + (16 * 32 * 25 + 32) + (512 * 256 + 256) + (256 + 1),
+}
+
+
+@pytest.mark.parametrize("name", list(REFERENCE_MODELS))
+def test_published_architectures(name):
+    model = get_reference_model(name)
+    assert count_params(model) == EXPECTED[name]
+    assert summary(model, input_size=(1, 1, 28, 28), verbose=0).trainable_params == EXPECTED[name]
+    out = model.eval()(torch.randn(3, 1, 28, 28))
+    assert out.shape == ((3,) if name == "is_three" else (3, 10))
+
+
+def test_wide_network_is_exactly_593200():
+    assert count_params(get_reference_model("wide593k")) == 593_200
+
+
+def test_unknown_reference_model_lists_the_valid_names():
+    with pytest.raises(ValueError, match="'resnet'.*pytorch_example, wide593k"):
+        get_reference_model("resnet")
+
+
+def test_validation_split_is_fixed_and_disjoint(mnist_train):
+    train, val = train_val_split(mnist_train, n_val=12_000, seed=0)
+    assert (len(train), len(val)) == (48_000, 12_000)
+    again_train, again_val = train_val_split(mnist_train, n_val=12_000, seed=0)
+    assert torch.equal(val.y, again_val.y) and torch.equal(train.X[:5], again_train.X[:5])
+    # Disjoint: the pixel sums of the two parts add up to the whole.
+    total = mnist_train.X.double().sum()
+    assert torch.isclose(train.X.double().sum() + val.X.double().sum(), total)
+    with pytest.raises(ValueError, match="n_val=0"):
+        train_val_split(mnist_train, n_val=0, seed=0)
+
+
+def test_floor_of_is_it_a_three(mnist_test):
+    labels = one_vs_rest(mnist_test, 3).y
+    assert int(labels.sum()) == 1010
+    assert 100 * (1 - labels.float().mean().item()) == pytest.approx(89.90)
+
+
+class FixedLogits(torch.nn.Module):
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, X):
+        return self.logits[: len(X)]
+
+
+def test_binary_metrics_against_hand_counts():
+    y = torch.tensor([1, 1, 1, 0, 0, 0, 0, 0])
+    logits = torch.tensor([2.0, 0.5, -1.0, 3.0, -2.0, -2.0, -0.1, -5.0])  # tp 2, fn 1, fp 1, tn 4
+    metrics = binary_metrics(FixedLogits(logits), MNISTSplit(torch.zeros(8, 1, 28, 28), y), batch_size=8)
+    assert metrics["confusion"] == [[4, 1], [1, 2]]
+    assert metrics["acc"] == pytest.approx(75.0)
+    assert metrics["precision"] == pytest.approx(200 / 3) and metrics["recall"] == pytest.approx(200 / 3)
+    assert metrics["f1"] == pytest.approx(200 / 3)
+
+
+def test_compare_with_published_pairs_epochs():
+    report = {"history": [{"epoch": 1, "test_acc": 98.0}, {"epoch": 2, "test_acc": 99.0}], "final_test_acc": 99.0}
+    rows = compare_with_published(report, [{"epoch": 1, "test_acc": 98.2}, {"epoch": 9, "test_acc": 99.14},
+                                           {"epoch": None, "test_acc": 98.5}])
+    assert rows[0]["difference"] == pytest.approx(-0.2)
+    assert rows[1]["reproduced"] is None
+    assert rows[2]["reproduced"] == 99.0
+
+
+def test_select_on_validation_reloads_the_best_weights(mnist_train, mnist_test, tmp_path):
+    train, val = train_val_split(MNISTSplit(mnist_train.X[:600], mnist_train.y[:600]), n_val=200, seed=0)
+    test = MNISTSplit(mnist_test.X[:300], mnist_test.y[:300])
+    torch.manual_seed(0)
+    model = get_reference_model("fcnn")
+    result = select_on_validation(model, train, val, test,
+                                  TrainConfig(num_epochs=3, batch_size=50, lr=1e-3, optimizer="adam"),
+                                  tmp_path / "best.pt")
+    history = result["history"]
+    assert all(row["test_acc"] is None for row in history)  # the test set is not looked at in training
+    assert result["best_val_acc"] == max(row["val_acc"] for row in history)
+    assert history[result["selected_epoch"] - 1]["saved"]
+    assert (tmp_path / "best.pt").is_file() and 0 < result["test"]["acc"] <= 100
