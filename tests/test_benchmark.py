@@ -15,4 +15,4 @@ def test_throughput_and_report_on_a_few_batches(data_dir):
                    "cpu_count": 2, "torch_version": torch.__version__, "python_version": "3", "platform": "x",
                    "finished_at": "now"})
     assert f"{result['ratio']:.2f}×" in text and "| step4 | 10.0 | 9.5 | 0.50 | 5.0% |" in text
-    assert "No GPU was available" in text and "Not measured in this run" in text
+    assert "No GPU was available" in text and "Not measured in this benchmark run" in text

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -187,12 +188,18 @@ def render(result: dict) -> str:
                      f"{100 * e['eval_seconds'] / e['seconds']:.1f}% |")
     lines += ["", "## Full course run", ""]
     course = result.get("course")
+    recorded = result.get("recorded_course")
     if course:
-        lines.append(f"All {course['notebooks']} step notebooks, full epochs, through the course command: "
-                     f"**{course['seconds'] / 60:.1f} min** ({course['seconds']:.0f} s)"
+        lines.append(f"All {course['notebooks']} step notebooks, full epochs, through the course command in this "
+                     f"benchmark run: **{course['seconds'] / 60:.1f} min** ({course['seconds']:.0f} s)"
                      + (f"; failed: {', '.join(course['failed'])}" if course["failed"] else "") + ".")
     else:
-        lines.append("Not measured in this run (pass `--course`).")
+        lines.append("Not measured in this benchmark run (pass `--course`).")
+    if recorded:
+        per = ", ".join(f"{name} {r['seconds']:.0f} s" for name, r in recorded["notebooks"].items())
+        lines += ["", f"The recorded course run (`reports/course_run.json`, finished {recorded['finished_at']}, "
+                      f"device as in the step reports): **{recorded['total_seconds'] / 60:.1f} min** "
+                      f"for {len(recorded['notebooks'])} notebooks ({per})."]
     lines += ["", "## GPU", "",
               "Measured on this run's device only. " + ("" if result["device_type"] == "cuda" else
                                                          "No GPU was available, so no GPU figures were measured."),
@@ -223,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.course:
         print("full course run ...", flush=True)
         result["course"] = course_time(args.device)
+    recorded = default_reports_dir() / "course_run.json"
+    if recorded.is_file():
+        result["recorded_course"] = json.loads(recorded.read_text())
     result["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     text = render(result)
     path = atomic_write_text(args.output or default_reports_dir() / "benchmark.md", text)
