@@ -1,0 +1,55 @@
+"""Bad input and faults as a learner meets them: through papermill, twice, mid-failure."""
+
+import json
+
+import nbformat
+import papermill as pm
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+from mnist_course.course import NOTEBOOKS_DIR
+
+STEP4 = NOTEBOOKS_DIR / "04_capacity.ipynb"
+
+
+def _execute(tmp_path, name, **parameters):
+    return pm.execute_notebook(str(STEP4), str(tmp_path / name), parameters=parameters, cwd=str(NOTEBOOKS_DIR),
+                               progress_bar=False, kernel_name="python3")
+
+
+@pytest.mark.parametrize("name,value", [("epochs", 0), ("epochs", "abc"), ("batch_size", -5), ("lr", -1),
+                                        ("device", "tpu")])
+def test_bad_papermill_parameter_stops_in_the_check_cell(tmp_path, monkeypatch, name, value):
+    monkeypatch.setenv("MNIST_COURSE_QUICK", "1")
+    with pytest.raises(PapermillExecutionError) as err:
+        _execute(tmp_path, "bad.ipynb", **{name: value})
+    assert err.value.ename == "ValueError" and f"{name}={value!r}" in err.value.evalue
+    executed = nbformat.read(tmp_path / "bad.ipynb", as_version=4)
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    failed = next(i for i, c in enumerate(code) if any(o.get("output_type") == "error" for o in c["outputs"]))
+    assert "injected-parameters" in code[failed - 1].metadata.tags  # right after the parameters
+    assert "check_params(" in code[failed].source
+
+
+def test_same_notebook_twice_same_seed_same_history(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_COURSE_QUICK", "1")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # quick reports go to the temp folder: keep them apart
+    histories = []
+    for run in ("a", "b"):
+        _execute(tmp_path, f"{run}.ipynb", device="cpu")
+        report = json.loads((tmp_path / "mnist_course_quick_reports" / "04_capacity.json").read_text())
+        assert report["quick"] and report["device"].startswith("cpu")
+        histories.append([{k: v for k, v in row.items() if "seconds" not in k} for row in report["history"]])
+    assert histories[0] == histories[1]
+
+
+def test_diverging_run_fails_its_notebook_and_keeps_the_earlier_report(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_COURSE_QUICK", "1")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    earlier = tmp_path / "mnist_course_quick_reports" / "04_capacity.json"
+    earlier.parent.mkdir()
+    earlier.write_text('{"earlier": "run"}')
+    with pytest.raises(PapermillExecutionError) as err:
+        _execute(tmp_path, "nan.ipynb", lr=1e9)
+    assert err.value.ename == "FloatingPointError" and "in epoch 1, first at batch" in err.value.evalue
+    assert earlier.read_text() == '{"earlier": "run"}'  # no report written as if the run succeeded
