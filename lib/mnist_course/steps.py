@@ -53,8 +53,12 @@ def show_model(model: nn.Module, rf_table: bool = True) -> int:
     from torchinfo import summary
 
     model_cpu = model.to("cpu")
-    print(summary(model_cpu, input_size=(1, 1, 28, 28), device="cpu", verbose=0,
-                  col_names=("output_size", "num_params"), row_settings=("var_names",)))
+    # The dummy forward pass must not change the run: mode="eval" keeps BatchNorm's
+    # running statistics as they are, and fork_rng restores the random stream that
+    # torchinfo draws its input from (dropout in training draws from the same stream).
+    with torch.random.fork_rng(devices=[]):
+        print(summary(model_cpu, input_size=(1, 1, 28, 28), device="cpu", verbose=0, mode="eval",
+                      col_names=("output_size", "num_params"), row_settings=("var_names",)))
     if rf_table:
         print()
         print(format_layer_table(layer_table(model_cpu)))
