@@ -189,23 +189,29 @@ README_START = "<!-- results:start (generated from reports/summary.md by the cou
 README_END = "<!-- results:end -->"
 
 
+def replace_readme_block(readme: str | os.PathLike, start: str, end: str, text: str) -> bool:
+    """Replace what lies between the marker lines ``start`` and ``end`` in ``readme``
+    with ``text`` (atomically). Returns False, changing nothing, if a marker is missing."""
+    readme = Path(readme)
+    content = readme.read_text()
+    if start not in content or end not in content:
+        return False
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    atomic_write_text(readme, f"{head}{start}\n{text}\n{end}{tail}")
+    return True
+
+
 def update_readme_results(readme: str | os.PathLike, reports_dir: str | os.PathLike) -> bool:
     """Replace the block between README_START and README_END in ``readme`` with the
-    summary table of ``reports_dir``. Returns False (and changes nothing) if the file
+    summary tables of ``reports_dir``. Returns False (and changes nothing) if the file
     has no such block."""
-    readme = Path(readme)
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        return False
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
     reports = load_reports(reports_dir)
     table = summary_table([r for r in reports if "published" not in r])
     references = [r for r in reports if "published" in r]
     if references:
         table += "\n\nReference set-ups, published vs reproduced:\n\n" + published_table(references)
-    atomic_write_text(readme, f"{head}{README_START}\n{table}\n{README_END}{tail}")
-    return True
+    return replace_readme_block(readme, README_START, README_END, table)
 
 
 def plot_history(history: list[dict], title: str, path: str | os.PathLike | None = None, show_lr: bool = False):
