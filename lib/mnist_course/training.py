@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoints import save_weights
 from .data import MNISTSplit, batches, random_rotate
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -225,8 +226,6 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
             score = row["val_acc"] if val is not None else row["test_acc"]
             row["saved"] = score is not None and score > best
             if row["saved"]:
-                from .checkpoints import save_weights  # imported here: checkpoints imports reporting
-
                 best = score
                 save_weights(model, best_weights)
                 text += "  (saved)"
