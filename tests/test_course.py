@@ -61,3 +61,17 @@ def test_notebook_has_literal_parameters_then_the_check(path):
     assert "check_params(" in code[index + 1].source
     assert any(c.source.startswith("# NBVAL_CHECK_OUTPUT") for c in code)
     assert "/work/" not in json.dumps(nb) and "../shared" not in json.dumps(nb)
+
+
+def test_command_exits_non_zero_naming_the_failed_notebook_and_cell(monkeypatch, tmp_path, capsys):
+    import mnist_course.course as course
+
+    def fake_run(steps, **kwargs):
+        return {"01_setup": {"error": None, "seconds": 1.0},
+                "02_skeleton": {"error": "cell 5: FloatingPointError: training diverged", "seconds": 2.0}}
+
+    monkeypatch.setattr(course, "run_course", fake_run)
+    monkeypatch.setattr(course, "default_reports_dir", lambda quick=False: tmp_path)
+    assert course.main(["--quick"]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 notebooks failed" in err and "02_skeleton: cell 5: FloatingPointError" in err

@@ -73,9 +73,11 @@ def test_divergence_stops_with_the_epoch_and_batch(small):
         fit(get_model("step1"), train, test, TrainConfig(num_epochs=3, batch_size=64, lr=1e6), log=None)
 
 
-def test_device_choice():
+def test_device_choice(capsys):
     assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto").type in ("cuda", "mps", "cpu")
+    chosen = resolve_device("auto", verbose=True)
+    assert chosen.type in ("cuda", "mps", "cpu")
+    assert f"device='auto' -> using {chosen}" in capsys.readouterr().out  # the fallback is printed
     with pytest.raises(ValueError, match="'tpu'.*'auto', 'cpu', 'cuda'"):
         resolve_device("tpu")
     if not torch.cuda.is_available():
