@@ -75,3 +75,17 @@ def test_command_exits_non_zero_naming_the_failed_notebook_and_cell(monkeypatch,
     assert course.main(["--quick"]) == 1
     err = capsys.readouterr().err
     assert "1 of 2 notebooks failed" in err and "02_skeleton: cell 5: FloatingPointError" in err
+
+
+def test_an_epochs_override_records_beside_the_executed_copies(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNIST_COURSE_REPORTS_DIR", raising=False)
+    _notebook(tmp_path / "01_env.ipynb", "import os; print(os.environ['MNIST_COURSE_REPORTS_DIR'], epochs)")
+    nb = nbformat.read(tmp_path / "01_env.ipynb", as_version=4)
+    nb.cells[0].source = "epochs = 15"
+    nbformat.write(nb, tmp_path / "01_env.ipynb")
+    results = run_course(epochs=2, notebooks_dir=tmp_path, output_dir=tmp_path / "out")
+    assert results["01_env"]["error"] is None
+    executed = nbformat.read(tmp_path / "out" / "01_env.ipynb", as_version=4)
+    assert executed.cells[-1].outputs[0].text.strip() == f"{tmp_path / 'out' / 'reports'} 2"
+    with pytest.raises(ValueError, match="--in-place with --quick or --epochs is refused"):
+        run_course(epochs=2, in_place=True, notebooks_dir=tmp_path)

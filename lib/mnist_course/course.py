@@ -70,8 +70,8 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, dev
         names = select_steps(steps, available)
     else:
         names = list(step_notebooks(notebooks_dir)) + (list(reference_notebooks(notebooks_dir)) if reference else [])
-    if in_place and quick:
-        raise ValueError("--in-place with --quick is refused: committed notebooks carry full runs only")
+    if in_place and (quick or epochs is not None):
+        raise ValueError("--in-place with --quick or --epochs is refused: committed notebooks carry full runs only")
     parameters = {"quick": True} if quick else {}
     if epochs is not None:
         parameters["epochs"] = epochs
@@ -79,23 +79,29 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, dev
         parameters["device"] = device
     if data_dir is not None:
         parameters["data_dir"] = str(Path(data_dir).expanduser().resolve())
-    # Kernels inherit the environment: make quick mode follow the flag, not a leftover variable.
-    previous_quick = os.environ.get("MNIST_COURSE_QUICK")
-    os.environ["MNIST_COURSE_QUICK"] = "1" if quick else "0"
+    output_dir = Path(output_dir) if output_dir else REPO_ROOT / "runs"
+    # Kernels inherit the environment: quick mode follows the flag, not a leftover
+    # variable, and a run with fewer or more epochs than the notebooks' own records its
+    # reports beside its executed copies instead of over the recorded ones in reports/.
+    env = {"MNIST_COURSE_QUICK": "1" if quick else "0"}
+    if epochs is not None and "MNIST_COURSE_REPORTS_DIR" not in os.environ:
+        env["MNIST_COURSE_REPORTS_DIR"] = str(output_dir / "reports")
+    previous = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
     try:
         return _execute(names, available, parameters, in_place, output_dir, notebooks_dir)
     finally:
-        if previous_quick is None:
-            del os.environ["MNIST_COURSE_QUICK"]
-        else:
-            os.environ["MNIST_COURSE_QUICK"] = previous_quick
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _execute(names, available, parameters, in_place, output_dir, notebooks_dir):
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    output_dir = Path(output_dir) if output_dir else REPO_ROOT / "runs"
     results = {}
     for name in names:
         source = available[name]
@@ -152,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
     reports_dir = default_reports_dir(args.quick)
+    if args.epochs is not None and "MNIST_COURSE_REPORTS_DIR" not in os.environ:
+        reports_dir = (args.output_dir or REPO_ROOT / "runs") / "reports"
     total = sum(r["seconds"] for r in results.values())
-    if not args.quick and not args.steps and not args.reference:  # time of a whole course run
+    if not args.quick and args.epochs is None and not args.steps and not args.reference:  # a whole course run
         atomic_write_text(reports_dir / "course_run.json", json.dumps({
             "notebooks": results, "total_seconds": round(total, 1), "epochs_override": args.epochs,
             "device_override": args.device, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
