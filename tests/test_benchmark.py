@@ -16,3 +16,12 @@ def test_throughput_and_report_on_a_few_batches(data_dir):
                    "finished_at": "now"})
     assert f"{result['ratio']:.2f}×" in text and "| step4 | 10.0 | 9.5 | 0.50 | 5.0% |" in text
     assert "No GPU was available" in text and "Not measured in this benchmark run" in text
+
+
+def test_epoch_timings_use_the_recorded_step_settings():
+    from mnist_course.benchmark import recorded_step_configs
+    from mnist_course.reporting import default_reports_dir
+
+    configs = recorded_step_configs(default_reports_dir())
+    assert list(configs) == ["step1", "step2", "step3", "step4"]
+    assert configs["step4"].schedule == "onecycle" and configs["step4"].max_rotation == 7.0

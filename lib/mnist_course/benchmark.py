@@ -11,8 +11,8 @@
    per CPU core, pinned memory on CUDA, persistent workers). Same model, batch size,
    optimizer and device; the two alternate for several repeats and the median images
    per second of each is reported with their ratio.
-2. One full epoch (train + test evaluation) of every step model with its notebook's
-   settings, split into training and evaluation seconds.
+2. One full epoch (train + test evaluation) of every step model with the settings of
+   its recorded run (reports/), split into training and evaluation seconds.
 3. With ``--course``: one full course run (every step notebook, all epochs) through
    the course command, its reports written to a temp folder so ``reports/`` keeps the
    recorded run.
@@ -27,6 +27,7 @@ import platform
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,18 +35,11 @@ import torch
 import torch.nn.functional as F
 
 from .data import MNIST_MEAN, MNIST_STD, batches, ensure_mnist, load_mnist, random_rotate
-from .models import get_model
+from .models import MODELS, get_model
 from .data import REPO_ROOT
-from .reporting import atomic_write_text, default_reports_dir, replace_readme_block
+from .reporting import atomic_write_text, default_reports_dir, load_reports, replace_readme_block
 from .training import TrainConfig, device_name, fit, resolve_device
 
-# The settings of each step notebook (epochs aside), for the one-epoch timings.
-STEP_SETTINGS = {
-    "step1": dict(lr=0.02, momentum=0.9),
-    "step2": dict(lr=0.02, momentum=0.9),
-    "step3": dict(lr=0.05, momentum=0.9),
-    "step4": dict(lr=0.1, momentum=0.9, schedule="onecycle", max_rotation=7.0),
-}
 BATCH_SIZE = 128     # images per step, as in the notebooks
 MAX_ROTATION = 7.0   # degrees, Step 4's augmentation
 
@@ -120,14 +114,29 @@ def throughput(root: Path, device: torch.device, n_batches: int, repeats: int) -
             "runs": rates, "num_workers": num_workers, "n_batches": n_batches, "repeats": repeats}
 
 
-def epoch_times(root: Path, device: torch.device) -> dict:
-    """Seconds of one full epoch (train + evaluation on the 10,000 test images) per step model."""
+def recorded_step_configs(reports_dir: Path) -> dict[str, TrainConfig]:
+    """The training settings of each recorded step run (the "config" of
+    ``reports/0N_*.json``), by model name ("step1" ...). Raises FileNotFoundError if
+    there are no step reports (run the course first)."""
+    from dataclasses import fields
+
+    names = {cls.__name__: name for name, cls in MODELS.items()}
+    known = {f.name for f in fields(TrainConfig)}
+    configs = {names[r["model"]]: TrainConfig(**{k: v for k, v in r["config"].items() if k in known})
+               for r in load_reports(reports_dir) if r["model"] in names}
+    if not configs:
+        raise FileNotFoundError(f"no step reports in {reports_dir}; run `python -m mnist_course.course` first")
+    return dict(sorted(configs.items()))
+
+
+def epoch_times(root: Path, device: torch.device, configs: dict[str, TrainConfig]) -> dict:
+    """Seconds of one full epoch (train + evaluation on the 10,000 test images) per step
+    model, with that step's recorded settings (its schedule compressed into one epoch)."""
     train, test = load_mnist(True, root, device), load_mnist(False, root, device)
     times = {}
-    for name, settings in STEP_SETTINGS.items():
+    for name, config in configs.items():
         torch.manual_seed(1)
-        row = fit(get_model(name), train, test, TrainConfig(num_epochs=1, batch_size=BATCH_SIZE, **settings),
-                  log=None)[0]
+        row = fit(get_model(name), train, test, replace(config, num_epochs=1), log=None)[0]
         times[name] = {"seconds": row["seconds"], "train_seconds": row["train_seconds"],
                        "eval_seconds": row["eval_seconds"]}
     return times
@@ -251,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ours {result['throughput']['ours']:,.0f} img/s, reference {result['throughput']['reference']:,.0f} "
           f"img/s, ratio {result['throughput']['ratio']:.2f}", flush=True)
     print("one epoch per step model ...", flush=True)
-    result["epochs"] = epoch_times(root, device)
+    result["epochs"] = epoch_times(root, device, recorded_step_configs(default_reports_dir()))
     if args.course:
         print("full course run ...", flush=True)
         result["course"] = course_time(args.device)
