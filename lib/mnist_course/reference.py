@@ -166,14 +166,17 @@ def one_vs_rest(split, digit: int):
 
 
 @torch.inference_mode()
-def binary_metrics(model: nn.Module, split, batch_size: int = 2000) -> dict:
+def binary_metrics(model: nn.Module, split, batch_size: int | None = None) -> dict:
     """Accuracy, precision, recall and F1 (percent) and the confusion matrix of a
     one-logit model on a split with 0/1 labels; prediction = sigmoid(logit) > 0.5.
 
     confusion: [[true negatives, false positives], [false negatives, true positives]].
+    batch_size: None picks ``training.default_eval_batch_size`` for the split's device.
     """
     from .data import batches
+    from .training import default_eval_batch_size
 
+    batch_size = batch_size or default_eval_batch_size(split.X.device)
     was_training = model.training
     model.eval()
     predictions = torch.cat([model(X) > 0 for X, _ in batches(split, batch_size, shuffle=False)]).long().cpu()

@@ -13,11 +13,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .data import load_mnist
+from .data import RAW_FILES, load_mnist
 from .models import count_params, format_layer_table, get_model, layer_table
 from .reporting import build_report, plot_history, save_report
 from .settings import RunSettings
 from .training import TrainConfig, config_dict, device_name, resolve_device, set_seed
+
+TRAIN_IMAGES = RAW_FILES["train-labels-idx1-ubyte"][1]  # 60,000
+TEST_IMAGES = RAW_FILES["t10k-labels-idx1-ubyte"][1]     # 10,000
 
 # The course goal, met by Step 4.
 GOAL_MAX_PARAMS = 8_000    # fewer than this many parameters
@@ -77,7 +80,7 @@ def record(run: RunSettings, *, notebook: str, step: str, model_name: str, model
     report = build_report(step=step, notebook=notebook, model=model_name, params=count_params(model),
                           history=history, quick=run.quick, device=device_name(device), seed=run.seed,
                           seconds=seconds, config=config_dict(config), test_once=test_once,
-                          extra={"train_images": run.train_limit or 60_000, "test_images": run.test_limit or 10_000,
+                          extra={"train_images": run.train_limit or TRAIN_IMAGES, "test_images": run.test_limit or TEST_IMAGES,
                                  **(extra or {})})
     path = save_report(report, run.reports_dir)
     import matplotlib.pyplot as plt
