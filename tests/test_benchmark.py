@@ -1,8 +1,12 @@
 """The benchmark measures both pipelines on real data and renders only measured figures."""
 
+import pytest
 import torch
 
-from mnist_course.benchmark import render, throughput
+from mnist_course.benchmark import recorded_step_configs, render, throughput
+from mnist_course.reporting import build_report, save_report
+from mnist_course.results import summarize_run
+from mnist_course.training import TrainConfig, config_dict
 
 
 def test_throughput_and_report_on_a_few_batches(data_dir):
@@ -18,10 +22,17 @@ def test_throughput_and_report_on_a_few_batches(data_dir):
     assert "No GPU was available" in text and "Not measured in this benchmark run" in text
 
 
-def test_epoch_timings_use_the_recorded_step_settings():
-    from mnist_course.benchmark import recorded_step_configs
-    from mnist_course.reporting import default_reports_dir
-
-    configs = recorded_step_configs(default_reports_dir())
-    assert list(configs) == ["step1", "step2", "step3", "step4"]
+def test_epoch_timings_use_the_recorded_step_settings(tmp_path):
+    history = [{"epoch": 1, "train_acc": 90.0, "test_acc": 98.0, "train_loss": 0.1, "test_loss": 0.1, "lr": 0.1}]
+    for notebook, model, config in (("01_setup", "Step1Setup", TrainConfig(lr=0.02)),
+                                    ("04_capacity", "Step4Capacity",
+                                     TrainConfig(lr=0.1, schedule="onecycle", max_rotation=7.0))):
+        save_report(build_report(step="S", notebook=notebook, model=model, params=1, quick=False, device="cpu",
+                                 config={**config_dict(config), "removed_field": 1},  # older reports: ignored
+                                 runs=[summarize_run(history, 1, 1.0)]), tmp_path)
+    configs = recorded_step_configs(tmp_path)
+    assert list(configs) == ["step1", "step4"]
     assert configs["step4"].schedule == "onecycle" and configs["step4"].max_rotation == 7.0
+    assert configs["step1"].lr == 0.02
+    with pytest.raises(FileNotFoundError, match="no step reports"):
+        recorded_step_configs(tmp_path / "empty")

@@ -13,7 +13,7 @@ def test_round_trip_restores_the_weights(tmp_path):
     path = save_weights(model, tmp_path / "step4.pt")
     torch.manual_seed(1)
     other = load_weights(get_model("step4"), path)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True))
 
 
 def test_a_different_architecture_is_named(tmp_path):

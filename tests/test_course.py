@@ -6,8 +6,7 @@ import json
 import nbformat
 import pytest
 
-from mnist_course.course import (NOTEBOOKS_DIR, main, reference_notebooks, run_course, select_steps,
-                                 step_notebooks)
+from mnist_course.course import NOTEBOOKS_DIR, main, reference_notebooks, run_course, select_steps, step_notebooks
 
 
 def test_the_four_steps_are_found_in_order():
@@ -39,25 +38,39 @@ def _notebook(path, source):
     nbformat.write(nb, path)
 
 
-def test_a_failing_notebook_does_not_stop_the_others(tmp_path):
+def test_a_failing_notebook_does_not_stop_the_others(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNIST_COURSE_QUICK", raising=False)
     _notebook(tmp_path / "01_fails.ipynb", "raise ValueError(f'bad x={x}')")
     _notebook(tmp_path / "02_works.ipynb", "print('fine', x)")
-    results = run_course(notebooks_dir=tmp_path, output_dir=tmp_path / "out")
+    results = run_course(notebooks_dir=tmp_path, output_dir=tmp_path / "out", recorded_dir=tmp_path / "rec",
+                         trial_dir=tmp_path / "trial")
     assert results["02_works"]["error"] is None
     assert "cell 2" in results["01_fails"]["error"] and "ValueError: bad x=1" in results["01_fails"]["error"]
     executed = nbformat.read(tmp_path / "out" / "02_works.ipynb", as_version=4)
     assert executed.metadata.papermill.input_path == "02_works.ipynb"  # no absolute path
 
 
-@pytest.mark.parametrize("path", sorted(p for p in NOTEBOOKS_DIR.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts), ids=lambda p: p.stem)
+STEP_PARAMETERS = {"epochs", "batch_size", "lr", "seeds", "device", "data_dir", "reports_dir", "quick"}
+REFERENCE_PARAMETERS = {"epochs", "batch_size", "lr", "seed", "device", "data_dir", "quick"}
+
+
+ALL_NOTEBOOKS = sorted(p for p in NOTEBOOKS_DIR.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_has_literal_parameters_then_the_check(path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     index = next(i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
+    names = set()
     for node in ast.parse(code[index].source).body:
-        assert isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant), ast.dump(node)
-    names = {node.targets[0].id for node in ast.parse(code[index].source).body}
-    assert {"epochs", "batch_size", "lr", "seed", "device", "data_dir", "quick"} <= names
+        assert isinstance(node, (ast.Assign, ast.AnnAssign)), ast.dump(node)
+        ast.literal_eval(node.value)  # a literal (number, string, list, None), nothing computed
+        names.add((node.target if isinstance(node, ast.AnnAssign) else node.targets[0]).id)
+    is_step = path.parent == NOTEBOOKS_DIR
+    assert (STEP_PARAMETERS if is_step else REFERENCE_PARAMETERS) <= names
+    if is_step:  # typed, so that `papermill --help-notebook` shows the types
+        assert all(isinstance(node, ast.AnnAssign) for node in ast.parse(code[index].source).body)
     assert "check_params(" in code[index + 1].source
     assert any(c.source.startswith("# NBVAL_CHECK_OUTPUT") for c in code)
     assert "/work/" not in json.dumps(nb) and "../shared" not in json.dumps(nb)
@@ -71,21 +84,54 @@ def test_command_exits_non_zero_naming_the_failed_notebook_and_cell(monkeypatch,
                 "02_skeleton": {"error": "cell 5: FloatingPointError: training diverged", "seconds": 2.0}}
 
     monkeypatch.setattr(course, "run_course", fake_run)
-    monkeypatch.setattr(course, "default_reports_dir", lambda quick=False: tmp_path)
     assert course.main(["--quick"]) == 1
     err = capsys.readouterr().err
     assert "1 of 2 notebooks failed" in err and "02_skeleton: cell 5: FloatingPointError" in err
 
 
-def test_an_epochs_override_records_beside_the_executed_copies(tmp_path, monkeypatch):
-    monkeypatch.delenv("MNIST_COURSE_REPORTS_DIR", raising=False)
-    _notebook(tmp_path / "01_env.ipynb", "import os; print(os.environ['MNIST_COURSE_REPORTS_DIR'], epochs)")
+def test_an_epochs_override_records_beside_the_executed_copies(tmp_path):
+    _notebook(tmp_path / "01_env.ipynb", "print(reports_dir, epochs, quick)")
     nb = nbformat.read(tmp_path / "01_env.ipynb", as_version=4)
-    nb.cells[0].source = "epochs = 15"
+    nb.cells[0].source = "epochs = 15\nreports_dir = None\nquick = None"
     nbformat.write(nb, tmp_path / "01_env.ipynb")
-    results = run_course(epochs=2, notebooks_dir=tmp_path, output_dir=tmp_path / "out")
+    results = run_course(epochs=2, notebooks_dir=tmp_path, output_dir=tmp_path / "out",
+                         recorded_dir=tmp_path / "recorded")
     assert results["01_env"]["error"] is None
     executed = nbformat.read(tmp_path / "out" / "01_env.ipynb", as_version=4)
-    assert executed.cells[-1].outputs[0].text.strip() == f"{tmp_path / 'out' / 'reports'} 2"
-    with pytest.raises(ValueError, match="--in-place with --quick or --epochs is refused"):
+    assert executed.cells[-1].outputs[0].text.strip() == f"{tmp_path / 'out' / 'reports'} 2 False"
+    assert not (tmp_path / "recorded").exists()  # an override run records nothing
+    with pytest.raises(ValueError, match="--in-place with --quick, --epochs or --seeds is refused"):
         run_course(epochs=2, in_place=True, notebooks_dir=tmp_path)
+
+
+REPORT_CELL = """
+from mnist_course.reporting import build_report, save_report
+from mnist_course.results import summarize_run
+history = [{{"epoch": 1, "train_acc": 90.0, "test_acc": 98.0, "train_loss": 0.1, "test_loss": 0.1, "lr": 0.1}}]
+save_report(build_report(step="S", notebook="{name}", model="M", params=1, quick=False, device="cpu", config={{}},
+                         runs=[summarize_run(history, 1, 1.0)]), {trial!r})
+{tail}
+"""
+
+
+def test_a_recording_copies_what_succeeded_into_reports_and_resumes(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MNIST_COURSE_QUICK", raising=False)
+    trial, recorded = tmp_path / "trial", tmp_path / "recorded"
+    _notebook(tmp_path / "01_good.ipynb", REPORT_CELL.format(name="01_good", trial=str(trial), tail=""))
+    _notebook(tmp_path / "02_bad.ipynb", REPORT_CELL.format(name="02_bad", trial=str(trial), tail="1 / 0"))
+    kwargs = dict(notebooks_dir=tmp_path, output_dir=tmp_path / "out", recorded_dir=recorded, trial_dir=trial)
+    first = run_course(**kwargs)
+    assert first["01_good"]["error"] is None and "ZeroDivisionError" in first["02_bad"]["error"]
+    assert sorted(p.name for p in recorded.iterdir()) == ["01_good.json", "params_vs_accuracy.png", "summary.md"]
+    assert "| 01_good |" in (recorded / "summary.md").read_text()  # the failed notebook's report stays out
+    second = run_course(resume=True, **kwargs)
+    assert second["01_good"].get("skipped") and not second["02_bad"].get("skipped")
+    assert "01_good: done in an earlier run with the same settings (--resume); skipped" in capsys.readouterr().out
+    third = run_course(resume=True, device="cpu", **kwargs)  # other settings: starts over
+    assert not third["01_good"].get("skipped")
+
+
+def test_a_recording_refuses_a_shell_in_quick_mode(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_COURSE_QUICK", "1")
+    with pytest.raises(ValueError, match="MNIST_COURSE_QUICK is set"):
+        run_course(notebooks_dir=tmp_path, output_dir=tmp_path / "out", recorded_dir=tmp_path / "rec")

@@ -9,8 +9,19 @@ import torchvision.transforms.functional as TF
 from torchvision.transforms import InterpolationMode
 
 from mnist_course import data
-from mnist_course.data import (BACKGROUND, MNIST_MEAN, MNIST_STD, RAW_FILES, batches, check_raw_files,
-                               load_mnist, random_rotate, rotate)
+from mnist_course.data import (
+    BACKGROUND,
+    MNIST_MEAN,
+    MNIST_STD,
+    RAW_FILES,
+    batches,
+    check_raw_files,
+    load_mnist,
+    random_rotate,
+    rotate,
+    validation_split,
+)
+from mnist_course.paths import REPO_ROOT
 
 
 def test_shapes_dtypes_and_labels(mnist_train, mnist_test):
@@ -96,7 +107,7 @@ def test_default_data_dir_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path))
     assert data.default_data_dir() == tmp_path
     monkeypatch.delenv("MNIST_DATA_DIR")
-    assert data.default_data_dir() == data.REPO_ROOT / "data"
+    assert data.default_data_dir() == REPO_ROOT / "data"
 
 
 def test_truncated_or_wrong_magic_file_is_named(tmp_path, data_dir):
@@ -114,3 +125,17 @@ def test_truncated_or_wrong_magic_file_is_named(tmp_path, data_dir):
     path.write_bytes(good[:100] + bytes([(good[100] + 1) % 10]) + good[101:])
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.*md5 checksum"):
         check_raw_files(tmp_path)
+
+
+def test_validation_split_is_the_first_5000_training_images(mnist_train):
+    train, val = validation_split(mnist_train)
+    assert (len(train), len(val)) == (55_000, 5_000)
+    assert torch.equal(val.y, mnist_train.y[:5_000]) and torch.equal(train.X[0], mnist_train.X[5_000])
+    assert torch.equal(val.y[:10], torch.tensor([5, 0, 4, 1, 9, 2, 1, 3, 1, 4]))  # MNIST's first labels
+    counts = torch.bincount(val.y, minlength=10)
+    assert counts.min() >= 400, counts  # every digit is there (10% each would be 500)
+    again_train, again_val = validation_split(mnist_train)
+    assert again_val.X.data_ptr() == val.X.data_ptr()  # views of the split, not copies
+    for bad in (0, 60_000, 2.5):
+        with pytest.raises(ValueError, match=f"n_val={bad!r} is invalid"):
+            validation_split(mnist_train, bad)

@@ -8,8 +8,10 @@ import pytest
 from papermill.exceptions import PapermillExecutionError
 
 from mnist_course.course import NOTEBOOKS_DIR
+from mnist_course.paths import recorded_reports_dir, trial_reports_dir
 
 STEP4 = NOTEBOOKS_DIR / "04_capacity.ipynb"
+RECORDED = recorded_reports_dir()
 
 
 def _execute(tmp_path, name, **parameters):
@@ -39,7 +41,9 @@ def test_same_notebook_twice_same_seed_same_history(tmp_path, monkeypatch):
         _execute(tmp_path, f"{run}.ipynb", device="cpu")
         report = json.loads((tmp_path / "mnist_course_quick_reports" / "04_capacity.json").read_text())
         assert report["quick"] and report["device"].startswith("cpu")
-        histories.append([{k: v for k, v in row.items() if "seconds" not in k} for row in report["history"]])
+        assert report["seeds"] == [1, 2]  # quick mode keeps two seeds, so the aggregation runs in CI
+        histories.append([[{k: v for k, v in row.items() if "seconds" not in k} for row in run["history"]]
+                          for run in report["runs"]])
     assert histories[0] == histories[1]
 
 
@@ -53,3 +57,12 @@ def test_diverging_run_fails_its_notebook_and_keeps_the_earlier_report(tmp_path,
         _execute(tmp_path, "nan.ipynb", lr=1e9)
     assert err.value.ename == "FloatingPointError" and "in epoch 1, first at batch" in err.value.evalue
     assert earlier.read_text() == '{"earlier": "run"}'  # no report written as if the run succeeded
+
+
+def test_a_direct_papermill_run_leaves_the_recorded_reports_untouched(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_COURSE_QUICK", "0")
+    recorded = {p.name: p.read_bytes() for p in RECORDED.iterdir() if p.is_file()}
+    _execute(tmp_path, "direct.ipynb", epochs=1, seeds=[3], device="cpu")  # full data, one epoch, one seed
+    assert {p.name: p.read_bytes() for p in RECORDED.iterdir() if p.is_file()} == recorded
+    trial = json.loads((trial_reports_dir() / "04_capacity.json").read_text())
+    assert trial["seeds"] == [3] and trial["epochs"] == 1 and not trial["quick"]

@@ -1,12 +1,24 @@
-"""Reports: atomic writes, required keys, the summary table, plots."""
+"""Reports: atomic writes, required keys, the summary table over seeds, plots."""
 
 import json
 
 import pytest
 
-from mnist_course import reporting
-from mnist_course.reporting import (REPORT_KEYS, atomic_write_text, build_report, load_reports, plot_history,
-                                    save_report, summary_table, write_summary)
+from mnist_course import paths
+from mnist_course.paths import atomic_write_text
+from mnist_course.reporting import (
+    REPORT_KEYS,
+    build_report,
+    compare_with_published,
+    load_reports,
+    plot_history,
+    plot_runs,
+    run_selected_on_validation,
+    save_report,
+    summary_table,
+    write_summary,
+)
+from mnist_course.results import summarize_run
 
 HISTORY = [
     {"epoch": 1, "train_loss": 0.5, "train_acc": 90.0, "test_loss": 0.1, "test_acc": 97.0, "lr": 0.1, "seconds": 2.0},
@@ -15,28 +27,41 @@ HISTORY = [
 ]
 
 
-def make_report(notebook="01_setup", step="Step 1", params=1234, history=HISTORY):
-    return build_report(step=step, notebook=notebook, model="M", params=params, history=history, quick=False,
-                        device="cpu", seed=1, seconds=6.0, config={"lr": 0.1})
+def shifted(points: float) -> list[dict]:
+    return [dict(row, test_acc=row["test_acc"] + points) for row in HISTORY]
 
 
-def test_report_has_the_required_keys_and_best_figures():
+def make_report(notebook="01_setup", step="Step 1", params=1234, shifts=(0.0, 0.2)):
+    runs = [summarize_run(shifted(s), seed=i + 1, seconds=6.0) for i, s in enumerate(shifts)]
+    return build_report(step=step, notebook=notebook, model="M", params=params, runs=runs, quick=False,
+                        device="cpu", config={"lr": 0.1})
+
+
+def test_report_has_the_required_keys_and_the_headline_over_seeds():
     report = make_report()
     assert set(REPORT_KEYS) <= set(report)
-    assert (report["best_test_acc"], report["best_epoch"], report["final_test_acc"]) == (99.1, 2, 98.9)
-    assert report["best_train_acc"] == 99.0 and report["epochs"] == 3
+    assert report["seeds"] == [1, 2] and report["epochs"] == 3
+    assert report["final_test_acc_mean"] == pytest.approx(99.0)          # (98.9 + 99.1) / 2: final epochs
+    assert report["final_test_acc_std"] == pytest.approx(0.2 / 2 ** 0.5)  # sample std of two values
+    assert (report["final_test_acc_min"], report["final_test_acc_max"]) == (98.9, pytest.approx(99.1))
+    assert report["last3_min_test_acc"] == 97.0
+    assert report["best_test_acc_mean"] == pytest.approx(99.2)           # optimistic column only
+    assert [r["seed"] for r in report["runs"]] == [1, 2] and report["runs"][0]["history"] == HISTORY
 
 
-def test_save_writes_json_and_summary(tmp_path):
+def test_save_writes_json_summary_and_chart(tmp_path):
     save_report(make_report("02_skeleton", "Step 2", 18_000), tmp_path)
     save_report(make_report("01_setup", "Step 1", 168_000), tmp_path)
     (tmp_path / "benchmark.json").write_text('{"not": "a report"}')
     (tmp_path / "broken.json").write_text('{"half')
+    write_summary(tmp_path)
     assert json.loads((tmp_path / "01_setup.json").read_text())["params"] == 168_000
     summary = (tmp_path / "summary.md").read_text()
     rows = [line for line in summary.splitlines() if line.startswith("| 0")]
     assert [r.split("|")[1].strip() for r in rows] == ["01_setup", "02_skeleton"]
-    assert "| 168,000 |" in rows[0] and "| 99.10 |" in rows[0]
+    assert "| 168,000 |" in rows[0] and "| 99.00 ± 0.14 (n = 2) | 98.90 |" in rows[0]
+    assert "optimistic" in summary and "final test acc (%), mean ± std (n)" in summary
+    assert (tmp_path / "params_vs_accuracy.png").read_bytes()[:4] == b"\x89PNG"
     assert [r["notebook"] for r in load_reports(tmp_path)] == ["01_setup", "02_skeleton"]
 
 
@@ -49,8 +74,8 @@ def test_summary_table_is_built_from_the_json_files(tmp_path):
 
 def test_missing_keys_are_refused(tmp_path):
     report = make_report()
-    del report["seed"]
-    with pytest.raises(ValueError, match="seed"):
+    del report["seeds"]
+    with pytest.raises(ValueError, match="seeds"):
         save_report(report, tmp_path)
     assert not list(tmp_path.iterdir())
 
@@ -62,30 +87,19 @@ def test_interrupted_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
     def interrupted(src, dst):
         raise KeyboardInterrupt  # Ctrl-C between writing the temp file and replacing
 
-    monkeypatch.setattr(reporting.os, "replace", interrupted)
+    monkeypatch.setattr(paths.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         atomic_write_text(path, '{"new": true, "much": "' + "x" * 100_000 + '"}')
     assert json.loads(path.read_text()) == {"old": True}
     assert [p.name for p in tmp_path.iterdir()] == ["01_setup.json"]  # no temp file left
 
 
-def test_plot_is_saved_as_png(tmp_path):
+def test_plots_are_saved_as_png(tmp_path):
     fig = plot_history(HISTORY, "test", tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(fig.axes) == 2
-
-
-def test_readme_results_block_is_regenerated(tmp_path):
-    save_report(make_report(), tmp_path)
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{reporting.README_START}\nold table\n{reporting.README_END}\noutro\n")
-    assert reporting.update_readme_results(readme, tmp_path)
-    text = readme.read_text()
-    assert "old table" not in text and "| 01_setup | Step 1 | 1,234 |" in text
-    assert text.startswith("intro\n") and text.endswith("outro\n")
-    plain = tmp_path / "PLAIN.md"
-    plain.write_text("no markers")
-    assert not reporting.update_readme_results(plain, tmp_path) and plain.read_text() == "no markers"
+    fig = plot_runs(make_report()["runs"], "seeds", tmp_path / "seeds.png", show_lr=True)
+    assert len(fig.axes) == 3 and "mean of 2 seeds" in fig.axes[1].get_title()
 
 
 def test_summary_separates_reference_runs_and_compares_with_published(tmp_path):
@@ -97,17 +111,19 @@ def test_summary_separates_reference_runs_and_compares_with_published(tmp_path):
     steps, rest = text.split("## Reference set-ups")
     assert "| 04_capacity |" in steps and "r1_pytorch_example" not in steps
     assert "## Published vs reproduced" in rest
-    assert "| r1_pytorch_example | M | 1 | 98.20 | 97.00 | -1.20 |" in rest
-    assert "| r1_pytorch_example | M | 9 | 99.14 | not reached |  |" in rest
+    assert "| r1_pytorch_example | M | 1 | 98.20 | 97.10 | 2 | -1.10 |" in rest  # mean of 97.0 and 97.2
+    assert "| r1_pytorch_example | M | 9 | 99.14 | not reached | 2 |  |" in rest
 
 
-def test_test_once_report_uses_the_selected_epoch():
-    history = [dict(row, val_acc=acc, test_acc=None) for row, acc in zip(HISTORY, (97.0, 98.0, 97.5))]
-    report = build_report(step="R3", notebook="r3", model="M", params=1, history=history, quick=False,
-                          device="cpu", seed=1, seconds=1.0, config={}, test_once=98.3)
-    assert (report["best_test_acc"], report["final_test_acc"], report["best_epoch"]) == (98.3, 98.3, 2)
+def test_compare_with_published_uses_the_mean_over_seeds():
+    report = make_report(shifts=(0.0, 0.4))
+    rows = compare_with_published(report, [{"epoch": 2, "test_acc": 99.0}, {"epoch": None, "test_acc": 98.5}])
+    assert rows[0]["reproduced"] == pytest.approx(99.3) and rows[0]["difference"] == pytest.approx(0.3)
+    assert rows[1]["reproduced"] == pytest.approx(99.1)  # a once-measured figure: the final mean
 
 
-def test_plot_with_learning_rate_panel(tmp_path):
-    fig = plot_history(HISTORY, "lr", tmp_path / "lr.png", show_lr=True)
-    assert len(fig.axes) == 3 and (tmp_path / "lr.png").is_file()
+def test_a_run_selected_on_validation_reports_the_once_measured_test_figure():
+    history = [dict(row, val_acc=acc, test_acc=None) for row, acc in zip(HISTORY, (97.0, 98.0, 97.5), strict=True)]
+    run = run_selected_on_validation(history, seed=1, seconds=1.0, test_acc=98.3)
+    assert (run["final_test_acc"], run["best_epoch"], run["best_val_acc"]) == (98.3, 2, 98.0)
+    assert run["last3_min_test_acc"] is None

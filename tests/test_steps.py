@@ -1,9 +1,16 @@
 """The notebook helpers: the model summary must not change the run it is part of."""
 
+import json
+
+import pytest
 import torch
 
-from mnist_course.models import count_params, get_model
-from mnist_course.steps import build_model, show_model
+from mnist_course.models import count_params
+from mnist_course.reporting import build_report
+from mnist_course.results import summarize_run
+from mnist_course.settings import check_params
+from mnist_course.steps import build_model, goal_check, record, show_model
+from mnist_course.training import TrainConfig
 
 
 def test_show_model_prints_and_leaves_the_run_unchanged(capsys):
@@ -20,5 +27,46 @@ def test_show_model_prints_and_leaves_the_run_unchanged(capsys):
 
 def test_build_model_is_seeded():
     a, b = build_model("step3", seed=5), build_model("step3", seed=5)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
     assert not torch.equal(build_model("step3", seed=6).conv1[0].weight, a.conv1[0].weight)
+
+
+def _runs(finals_last3):
+    """Runs of 3 epochs whose test accuracies are the given (epoch 1, 2, 3) triples."""
+    runs = []
+    for seed, accs in enumerate(finals_last3, start=1):
+        history = [{"epoch": i + 1, "train_acc": 99.6, "test_acc": a, "train_loss": 0.01, "test_loss": 0.02,
+                    "lr": 0.1} for i, a in enumerate(accs)]
+        runs.append(summarize_run(history, seed, 30.0))
+    return runs
+
+
+def _report(runs, params=7_824):
+    return build_report(step="Step 4", notebook="04_capacity", model="M", params=params, runs=runs, quick=False,
+                        device="cpu", config={})
+
+
+def test_goal_needs_every_seed_in_each_of_its_last_epochs(capsys):
+    assert goal_check(_report(_runs([(99.45, 99.50, 99.52), (99.41, 99.47, 99.50)])))
+    assert "Goal met on all 2 seeds." in capsys.readouterr().out
+    # One epoch of one seed below 99.4% fails the goal, even with a good final epoch and mean.
+    assert not goal_check(_report(_runs([(99.45, 99.50, 99.52), (99.39, 99.47, 99.60)])))
+    out = capsys.readouterr().out
+    assert "[ ] every seed >= 99.4% in each of its last 3 epochs (lowest: 99.39%; missed by seeds 2)" in out
+    assert not goal_check(_report(_runs([(99.41, 99.42, 99.43)])))  # mean 99.43 < 99.45
+    assert not goal_check(_report(_runs([(99.5, 99.5, 99.5)]), params=8_000))
+
+
+def test_record_writes_the_report_and_prints_the_results_table(tmp_path, capsys):
+    run = check_params(epochs=3, batch_size=128, lr=0.1, seeds=[1, 2], device="cpu", quick=False,
+                       reports_dir=str(tmp_path))
+    runs = _runs([(99.0, 99.2, 99.3), (99.1, 99.2, 99.5)])
+    report = record(run, notebook="04_capacity", step="Step 4", model_name="Step4Capacity",
+                    model=build_model("step4", 1), runs=runs, config=TrainConfig(), device=torch.device("cpu"))
+    saved = json.loads((tmp_path / "04_capacity.json").read_text())
+    assert saved["final_test_acc_mean"] == pytest.approx(99.4) and saved["seeds"] == [1, 2]
+    assert saved["layers"][-2]["rf"] == 22 and saved["train_test_gap"]["mean"] == pytest.approx(0.2)
+    assert (tmp_path / "04_capacity_curves.png").is_file() and (tmp_path / "summary.md").is_file()
+    out = capsys.readouterr().out
+    assert "Final-epoch test accuracy: 99.40 ± 0.14% (n = 2) (mean ± sample std), min 99.30%, max 99.50%" in out
+    assert report["runs"] == saved["runs"]

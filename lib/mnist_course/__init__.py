@@ -1,14 +1,16 @@
 """mnist_course: the shared library of the stepwise CNN architecture-search course on MNIST.
 
-Modules, one concern each:
-    data         real MNIST as normalised tensors on the training device; batches; rotation
-    models       the four step models; parameter counts; shape / receptive-field tables
-    training     fit (per-epoch history) and evaluate; devices and seeds
-    reporting    atomic JSON reports, summary tables, curve plots
-    settings     checking notebook parameters; quick mode
-    steps        the calls every step notebook makes
+Modules, one concern each, listed so that each imports only modules above it:
+    paths        where files go (reports/, runs/, checkpoints/) and atomic writes; imports nothing of ours
+    results      the figures a run is judged by: final epoch, last 3 epochs, best epoch, mean ± std
+    data         real MNIST as normalised tensors on the device; validation split; batches; rotation
+    models       the step models and the reference architectures; parameter counts; RF tables
     checkpoints  saving and safely loading state_dict files
-    reference    the reference set-ups' models and helpers
+    training     fit (per-epoch history) and evaluate; devices and seeds
+    reporting    report JSON, summary tables, curve plots
+    settings     checking notebook parameters; quick mode; where a run records
+    steps        the calls every step notebook makes (one run per seed, Results, goal)
+    reference    helpers of the reference set-ups
     course       running the notebooks with papermill (python -m mnist_course.course)
     benchmark    the speed benchmark (python -m mnist_course.benchmark)
 """

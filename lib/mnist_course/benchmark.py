@@ -13,9 +13,12 @@
    per second of each is reported with their ratio.
 2. One full epoch (train + test evaluation) of every step model with the settings of
    its recorded run (reports/), split into training and evaluation seconds.
-3. With ``--course``: one full course run (every step notebook, all epochs) through
-   the course command, its reports written to a temp folder so ``reports/`` keeps the
-   recorded run.
+3. With ``--course``: one full course run (every step notebook, all epochs and seeds)
+   through the course command, its reports written to a temp folder so ``reports/``
+   keeps the recorded run.
+
+Writes ``reports/benchmark.md`` and ``reports/benchmark.json``; the README quotes the
+latter through ``python scripts/update_readme.py``.
 """
 
 from __future__ import annotations
@@ -27,17 +30,19 @@ import platform
 import statistics
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torchvision import datasets, transforms
 
+from .course import run_course
 from .data import MNIST_MEAN, MNIST_STD, batches, ensure_mnist, load_mnist, random_rotate
 from .models import MODELS, get_model
-from .data import REPO_ROOT
-from .reporting import atomic_write_text, default_reports_dir, load_reports, replace_readme_block
+from .paths import atomic_write_text, recorded_reports_dir
+from .reporting import load_reports
 from .training import TrainConfig, device_name, fit, resolve_device
 
 BATCH_SIZE = 128     # images per step, as in the notebooks
@@ -74,8 +79,6 @@ def _forever(make_iter):
 
 def reference_loader(root: Path, device: torch.device, num_workers: int):
     """The reference pipeline: per-image PIL transforms in DataLoader workers."""
-    from torchvision import datasets, transforms
-
     transform = transforms.Compose([
         transforms.RandomRotation((-MAX_ROTATION, MAX_ROTATION), fill=(0,)),
         transforms.ToTensor(),
@@ -118,8 +121,6 @@ def recorded_step_configs(reports_dir: Path) -> dict[str, TrainConfig]:
     """The training settings of each recorded step run (the "config" of
     ``reports/0N_*.json``), by model name ("step1" ...). Raises FileNotFoundError if
     there are no step reports (run the course first)."""
-    from dataclasses import fields
-
     names = {cls.__name__: name for name, cls in MODELS.items()}
     known = {f.name for f in fields(TrainConfig)}
     configs = {names[r["model"]]: TrainConfig(**{k: v for k, v in r["config"].items() if k in known})
@@ -143,21 +144,12 @@ def epoch_times(root: Path, device: torch.device, configs: dict[str, TrainConfig
 
 
 def course_time(device: str | None) -> dict:
-    """Wall-clock seconds of a full course run (reports to a temp folder)."""
-    from .course import run_course
-
-    previous = os.environ.get("MNIST_COURSE_REPORTS_DIR")
+    """Wall-clock seconds of a full course run (executed copies and reports in a temp
+    folder, so ``reports/`` keeps the recorded run)."""
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["MNIST_COURSE_REPORTS_DIR"] = tmp
-        try:
-            start = time.perf_counter()
-            results = run_course(device=device, output_dir=Path(tmp) / "runs")
-            seconds = time.perf_counter() - start
-        finally:
-            if previous is None:
-                os.environ.pop("MNIST_COURSE_REPORTS_DIR", None)
-            else:
-                os.environ["MNIST_COURSE_REPORTS_DIR"] = previous
+        start = time.perf_counter()
+        results = run_course(device=device, output_dir=Path(tmp) / "runs", recorded_dir=Path(tmp) / "reports")
+        seconds = time.perf_counter() - start
     failed = [name for name, r in results.items() if r["error"]]
     return {"seconds": seconds, "notebooks": len(results), "failed": failed}
 
@@ -217,12 +209,9 @@ def render(result: dict) -> str:
     return "\n".join(lines)
 
 
-README_START = "<!-- benchmark:start (generated from reports/benchmark.md by the benchmark command) -->"
-README_END = "<!-- benchmark:end -->"
-
-
 def readme_excerpt(result: dict) -> str:
-    """The README's quote of the benchmark: device, speed-up, epoch times."""
+    """The README's quote of the benchmark (from ``reports/benchmark.json``): device,
+    speed-up, epoch times."""
     t = result["throughput"]
     lines = [f"Measured on {result['device']} ({result['cpu_count']} CPU cores), torch {result['torch_version']}, "
              f"{t['repeats']} alternating repeats of {t['n_batches']} batches, {result['finished_at'][:10]}:",
@@ -260,21 +249,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ours {result['throughput']['ours']:,.0f} img/s, reference {result['throughput']['reference']:,.0f} "
           f"img/s, ratio {result['throughput']['ratio']:.2f}", flush=True)
     print("one epoch per step model ...", flush=True)
-    result["epochs"] = epoch_times(root, device, recorded_step_configs(default_reports_dir()))
+    reports_dir = recorded_reports_dir()
+    result["epochs"] = epoch_times(root, device, recorded_step_configs(reports_dir))
     if args.course:
         print("full course run ...", flush=True)
         result["course"] = course_time(args.device)
-    recorded = default_reports_dir() / "course_run.json"
+    recorded = reports_dir / "course_run.json"
     if recorded.is_file():
         result["recorded_course"] = json.loads(recorded.read_text())
     result["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     text = render(result)
-    path = atomic_write_text(args.output or default_reports_dir() / "benchmark.md", text)
+    path = atomic_write_text(args.output or reports_dir / "benchmark.md", text)
+    atomic_write_text(path.with_suffix(".json"), json.dumps(result, indent=1) + "\n")
     print(text)
-    print(f"written to {path}")
-    if args.output is None and replace_readme_block(REPO_ROOT / "README.md", README_START, README_END,
-                                                    readme_excerpt(result)):
-        print("README.md speed section updated.")
+    print(f"written to {path} and {path.with_suffix('.json').name}; refresh the README's speed section "
+          f"with `python scripts/update_readme.py`")
     return 0
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .reporting import atomic_write_bytes
+from .paths import atomic_write_bytes
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:

@@ -1,31 +1,48 @@
 """Run the whole course headlessly: every step notebook through papermill.
 
-    python -m mnist_course.course                 # all steps, full runs, results in reports/
-    python -m mnist_course.course --steps 04 --epochs 3 --device cpu
+    python -m mnist_course.course                 # all steps, full runs, recorded in reports/
+    python -m mnist_course.course --in-place      # the same, executed notebooks over notebooks/
+    python -m mnist_course.course --resume        # continue an interrupted recording
+    python -m mnist_course.course --steps 04 --epochs 3 --seeds 1 --device cpu
     python -m mnist_course.course --quick         # a quick check; reports go to a temp folder
     python -m mnist_course.course --reference     # the steps, then the reference set-ups
     python -m mnist_course.course --steps r2      # one reference notebook
 
+Who writes ``reports/``: only this command, and only for a **recording** (full data,
+the notebooks' own epochs and seeds). Every notebook records to ``runs/reports/``
+unless told otherwise; after a recorded notebook succeeds, this command copies what it
+recorded into ``reports/`` and refreshes ``reports/summary.md``. A run with ``--quick``,
+``--epochs`` or ``--seeds`` records only beside its executed copies (``runs/reports/``
+or ``--output-dir``/reports). A direct papermill run or "Run All" never touches ``reports/``.
+
 Executed copies go to ``runs/`` (git-ignored) unless ``--in-place`` is given, which
 writes them over ``notebooks/`` (how the committed notebooks get their outputs).
 A notebook that fails does not stop the others; the command then exits with 1 and
-names the failed notebook and cell.
+names the failed notebook and cell. ``--resume`` skips the notebooks that the
+previous run with the same settings finished (``<output>/course_progress.json``).
+The README's generated blocks are refreshed separately: ``python scripts/update_readme.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import shutil
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .data import REPO_ROOT
-from .reporting import atomic_write_text, default_reports_dir, load_reports, summary_table, update_readme_results
+import nbformat
+import papermill as pm
+from papermill.exceptions import PapermillExecutionError
+
+from .paths import REPO_ROOT, atomic_write_text, quick_dir, recorded_reports_dir, runs_dir, trial_reports_dir
+from .reporting import load_reports, summary_table, write_summary
+from .settings import quick_from_env
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+PROGRESS_FILE = "course_progress.json"
 
 
 def step_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
@@ -53,84 +70,122 @@ def select_steps(requested: list[str] | None, available: dict[str, Path]) -> lis
     return chosen
 
 
-def run_course(steps: list[str] | None = None, *, epochs: int | None = None, device: str | None = None,
-               data_dir: str | None = None, quick: bool = False, in_place: bool = False,
-               output_dir: Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR,
-               reference: bool = False) -> dict[str, dict]:
+def run_course(steps: list[str] | None = None, *, epochs: int | None = None, seeds: list[int] | None = None,
+               device: str | None = None, data_dir: str | None = None, quick: bool = False,
+               in_place: bool = False, output_dir: Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR,
+               reference: bool = False, resume: bool = False, recorded_dir: Path | None = None,
+               trial_dir: Path | None = None) -> dict[str, dict]:
     """Execute notebooks with papermill: the step notebooks (plus the reference set-ups
     with ``reference``), or those named in ``steps`` (steps or reference notebooks).
 
-    Returns {notebook name: {"error": None or "cell N: Error: message", "seconds": wall-clock}}.
-
-    Only the overrides given are passed as papermill parameters, so a run without
-    overrides leaves the notebooks' own parameters cells as they are.
+    A run without quick/epochs/seeds overrides is a recording: each notebook that
+    succeeds has the reports it wrote in ``trial_dir`` (default ``runs/reports/``, where
+    notebooks record unless told otherwise) copied into ``recorded_dir`` (default ``reports/``).
+    Returns {notebook name: {"error": None or "cell N: Error: message", "seconds":
+    wall-clock, "skipped": True if ``resume`` found it already done}}.
+    Raises ValueError for --in-place with overrides, or for a recording while
+    MNIST_COURSE_QUICK asks for quick mode.
     """
     available = {**step_notebooks(notebooks_dir), **reference_notebooks(notebooks_dir)}
     if steps:
         names = select_steps(steps, available)
     else:
         names = list(step_notebooks(notebooks_dir)) + (list(reference_notebooks(notebooks_dir)) if reference else [])
-    if in_place and (quick or epochs is not None):
-        raise ValueError("--in-place with --quick or --epochs is refused: committed notebooks carry full runs only")
-    parameters = {"quick": True} if quick else {}
+    recording = not quick and epochs is None and seeds is None
+    if in_place and not recording:
+        raise ValueError("--in-place with --quick, --epochs or --seeds is refused: committed notebooks carry "
+                         "full recorded runs only")
+    if recording and quick_from_env():
+        raise ValueError("MNIST_COURSE_QUICK is set to quick mode in this shell: a recording would train on a "
+                         "slice; unset it (or pass --quick for a check)")
+    output_dir = Path(output_dir) if output_dir else runs_dir()
+    # Only the overrides given are passed, so a recording leaves the notebooks' own
+    # parameters cells as they are (and injects nothing into committed notebooks).
+    parameters: dict = {"quick": True} if quick else {}
     if epochs is not None:
         parameters["epochs"] = epochs
+    if seeds is not None:
+        parameters["seeds"] = list(seeds)
     if device is not None:
         parameters["device"] = device
     if data_dir is not None:
         parameters["data_dir"] = str(Path(data_dir).expanduser().resolve())
-    output_dir = Path(output_dir) if output_dir else REPO_ROOT / "runs"
-    # Kernels inherit the environment: quick mode follows the flag, not a leftover
-    # variable, and a run with fewer or more epochs than the notebooks' own records its
-    # reports beside its executed copies instead of over the recorded ones in reports/.
-    env = {"MNIST_COURSE_QUICK": "1" if quick else "0"}
-    if epochs is not None and "MNIST_COURSE_REPORTS_DIR" not in os.environ:
-        env["MNIST_COURSE_REPORTS_DIR"] = str(output_dir / "reports")
-    previous = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        return _execute(names, available, parameters, in_place, output_dir, notebooks_dir)
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _execute(names, available, parameters, in_place, output_dir, notebooks_dir):
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
+    if not recording and not quick:
+        parameters["quick"] = False  # an override run is a full-data run whatever the shell says
+        parameters["reports_dir"] = str((output_dir / "reports").resolve())
+    progress_path = output_dir / PROGRESS_FILE
+    settings = {"parameters": parameters, "in_place": in_place, "recording": recording}
+    progress = _load_progress(progress_path, settings) if resume else {"settings": settings, "done": {}}
+    recorded_dir = Path(recorded_dir) if recorded_dir else recorded_reports_dir()
+    trial_dir = Path(trial_dir) if trial_dir else trial_reports_dir()
     results = {}
     for name in names:
+        if name in progress["done"]:
+            print(f"=== {name}: done in an earlier run with the same settings (--resume); skipped", flush=True)
+            results[name] = {**progress["done"][name], "skipped": True}
+            continue
         source = available[name]
         target = source if in_place else output_dir / source.relative_to(notebooks_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        print(f"=== {name}: running {source.relative_to(notebooks_dir)} -> {target.name}", flush=True)
-        start = time.perf_counter()
-        error = None
-        try:
-            pm.execute_notebook(str(source), str(target), parameters=parameters or None, cwd=str(source.parent),
-                                progress_bar=False, log_output=False, kernel_name="python3")
-        except PapermillExecutionError as e:
-            error = f"cell {e.exec_count}: {e.ename}: {e.evalue}"
-        except Exception as e:  # kernel died, notebook unreadable, ...
-            error = f"{type(e).__name__}: {e}"
-        seconds = time.perf_counter() - start
-        if target.is_file():
-            _relative_paths(target)
-        results[name] = {"error": error, "seconds": round(seconds, 1)}
-        print(f"=== {name}: " + (f"FAILED after {seconds:.0f} s in {error}" if error else f"done in {seconds:.0f} s"),
-              flush=True)
+        started = time.time()
+        results[name] = _execute(name, source, target, parameters, notebooks_dir)
+        if results[name]["error"] is None:
+            if recording:
+                _promote(name, trial_dir, recorded_dir, since=started)
+            progress["done"][name] = results[name]
+            atomic_write_text(progress_path, json.dumps(progress, indent=1) + "\n")
     return results
+
+
+def _load_progress(path: Path, settings: dict) -> dict:
+    """The progress of the previous run if it had the same settings, else a fresh one."""
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        if previous.get("settings") == settings:
+            return previous
+        print(f"--resume: {path.name} is from a run with other settings; starting over", flush=True)
+    return {"settings": settings, "done": {}}
+
+
+def _execute(name: str, source: Path, target: Path, parameters: dict, notebooks_dir: Path) -> dict:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    print(f"=== {name}: running {source.relative_to(notebooks_dir)} -> {target.name}", flush=True)
+    start = time.perf_counter()
+    error = None
+    try:
+        pm.execute_notebook(str(source), str(target), parameters=parameters or None, cwd=str(source.parent),
+                            progress_bar=False, log_output=False, kernel_name="python3")
+    except PapermillExecutionError as e:
+        error = f"cell {e.exec_count}: {e.ename}: {e.evalue}"
+    except Exception as e:  # kernel died, notebook unreadable, ...
+        error = f"{type(e).__name__}: {e}"
+    seconds = time.perf_counter() - start
+    if target.is_file():
+        _relative_paths(target)
+    print(f"=== {name}: " + (f"FAILED after {seconds:.0f} s in {error}" if error else f"done in {seconds:.0f} s"),
+          flush=True)
+    return {"error": error, "seconds": round(seconds, 1),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _promote(name: str, source_dir: Path, recorded_dir: Path, since: float) -> list[Path]:
+    """Copy the reports notebook ``name`` wrote in ``source_dir`` during this run (modified
+    after ``since``, a time.time() value) into ``recorded_dir`` and refresh its summary."""
+    copied = []
+    for path in sorted(source_dir.glob(f"{name}*")):
+        stem = path.name.split("_curves")[0].removesuffix(".json")
+        if path.suffix in (".json", ".png") and stem.split("-")[0] == name and path.stat().st_mtime >= since:
+            recorded_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, recorded_dir / f".{path.name}.tmp")
+            (recorded_dir / f".{path.name}.tmp").replace(recorded_dir / path.name)  # atomic
+            copied.append(recorded_dir / path.name)
+    if copied:
+        write_summary(recorded_dir)
+    return copied
 
 
 def _relative_paths(notebook: Path) -> None:
     """Papermill records absolute input/output paths in the notebook's metadata; keep
     them relative to the repository so no machine-specific path is committed."""
-    import nbformat
-
     nb = nbformat.read(notebook, as_version=4)
     meta = nb.metadata.get("papermill", {})
     for key in ("input_path", "output_path"):
@@ -142,34 +197,45 @@ def _relative_paths(notebook: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mnist_course.course", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", nargs="+", help="notebooks to run, e.g. 01 04 r2 or 02_skeleton (default: all steps)")
-    parser.add_argument("--reference", action="store_true", help="also run the reference set-ups (notebooks/reference/)")
-    parser.add_argument("--epochs", type=int, help="override every notebook's epochs")
+    parser.add_argument("--steps", nargs="+",
+                        help="notebooks to run, e.g. 01 04 r2 or 02_skeleton (default: all steps)")
+    parser.add_argument("--reference", action="store_true",
+                        help="also run the reference set-ups (notebooks/reference/)")
+    parser.add_argument("--epochs", type=int, help="override every notebook's epochs (not recorded in reports/)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="override the step notebooks' seeds (not recorded)")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: the notebooks' 'auto')")
     parser.add_argument("--data-dir", help="folder containing MNIST/ (default: $MNIST_DATA_DIR, else data/)")
-    parser.add_argument("--quick", action="store_true", help="a slice of the data for one epoch; reports to a temp folder")
-    parser.add_argument("--in-place", action="store_true", help="write executed notebooks over notebooks/ (full runs only)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a slice of the data for one epoch; reports to a temp folder")
+    parser.add_argument("--in-place", action="store_true",
+                        help="write executed notebooks over notebooks/ (recordings only)")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip notebooks the previous run with the same settings finished")
     parser.add_argument("--output-dir", type=Path, help="folder for executed copies (default: runs/)")
     args = parser.parse_args(argv)
     try:
-        results = run_course(args.steps, epochs=args.epochs, device=args.device, data_dir=args.data_dir,
-                             quick=args.quick, in_place=args.in_place, output_dir=args.output_dir,
-                             reference=args.reference)
+        results = run_course(args.steps, epochs=args.epochs, seeds=args.seeds, device=args.device,
+                             data_dir=args.data_dir, quick=args.quick, in_place=args.in_place,
+                             output_dir=args.output_dir, reference=args.reference, resume=args.resume)
     except ValueError as e:
         parser.error(str(e))
-    reports_dir = default_reports_dir(args.quick)
-    if args.epochs is not None and "MNIST_COURSE_REPORTS_DIR" not in os.environ:
-        reports_dir = (args.output_dir or REPO_ROOT / "runs") / "reports"
+    recording = not args.quick and args.epochs is None and args.seeds is None
+    if args.quick:
+        reports_dir = quick_dir("reports")
+    elif recording:
+        reports_dir = recorded_reports_dir()
+    else:
+        reports_dir = (args.output_dir or runs_dir()) / "reports"
     total = sum(r["seconds"] for r in results.values())
-    if not args.quick and args.epochs is None and not args.steps and not args.reference:  # a whole course run
+    if recording and not args.steps and not args.reference and not any(r["error"] for r in results.values()):
         atomic_write_text(reports_dir / "course_run.json", json.dumps({
-            "notebooks": results, "total_seconds": round(total, 1), "epochs_override": args.epochs,
-            "device_override": args.device, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "notebooks": results, "total_seconds": round(total, 1), "device_override": args.device,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }, indent=1) + "\n")
     print(f"\nResults ({reports_dir}; {len(results)} notebooks in {total / 60:.1f} min):\n")
-    print(summary_table([r for r in load_reports(reports_dir) if r["notebook"] in results]))
-    if not args.quick and reports_dir == REPO_ROOT / "reports" and update_readme_results(REPO_ROOT / "README.md", reports_dir):
-        print("\nREADME.md results table updated from reports/.")
+    print(summary_table([r for r in load_reports(reports_dir) if r["notebook"].split("-")[0] in results]))
+    if recording:
+        print("\nRecorded in reports/. Refresh the README's results block with `python scripts/update_readme.py`.")
     failed = {name: r["error"] for name, r in results.items() if r["error"]}
     if failed:
         print(f"\n{len(failed)} of {len(results)} notebooks failed:", file=sys.stderr)

@@ -23,6 +23,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torchvision.datasets import MNIST
+
+from .paths import REPO_ROOT
 
 # Statistics of the 60,000 training images on the [0, 1] pixel scale
 # (published figures; tests/test_data.py recomputes them from the files).
@@ -43,7 +46,12 @@ RAW_FILES = {
     "t10k-labels-idx1-ubyte": (2049, 10_000, "27ae3e4e09519cfbb04c329615203637"),
 }
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# The validation split: the first 5,000 training images, as in TensorFlow's classic
+# MNIST reader (tensorflow/tensorflow, tensorflow/contrib/learn/python/learn/datasets/
+# mnist.py: ``validation_size=5000``); the other 55,000 are trained on. MNIST's
+# training file is already in no particular order of writer or class, so the first
+# 5,000 hold every digit (tests/test_data.py checks the class counts).
+VAL_IMAGES = 5_000
 
 
 def default_data_dir() -> Path:
@@ -113,8 +121,6 @@ def ensure_mnist(root: str | os.PathLike | None = None) -> Path:
     Raises FileNotFoundError (see :func:`check_raw_files`) when they are missing and
     cannot be downloaded, without the urllib traceback.
     """
-    from torchvision.datasets import MNIST
-
     root = resolve_data_dir(root)
     raw = root / "MNIST" / "raw"
     if not all((raw / name).is_file() for name in RAW_FILES):
@@ -150,8 +156,6 @@ def load_mnist(train: bool, root: str | os.PathLike | None = None, device: str |
     Returns an :class:`MNISTSplit`. Raises FileNotFoundError / ValueError as
     :func:`ensure_mnist` does.
     """
-    from torchvision.datasets import MNIST
-
     root = ensure_mnist(root)
     dataset = MNIST(root=str(root), train=train, download=False)
     images, labels = dataset.data, dataset.targets  # (N, 28, 28) uint8, (N,) int64
@@ -162,6 +166,22 @@ def load_mnist(train: bool, root: str | os.PathLike | None = None, device: str |
     X = images.to(device=device, dtype=torch.float32).div_(255.0)
     X = X.sub_(MNIST_MEAN).div_(MNIST_STD).unsqueeze(1)  # (N, 1, 28, 28)
     return MNISTSplit(X=X, y=labels.to(device))
+
+
+def validation_split(split: MNISTSplit, n_val: int = VAL_IMAGES) -> tuple[MNISTSplit, MNISTSplit]:
+    """The course's fixed validation split of the training images: (train, validation).
+
+    Validation = the first ``n_val`` images (5,000 of 60,000 by default), train = the
+    rest (55,000), the same on every run and machine. This is the only place where the
+    course makes choices (epoch selection, ablations, search); the test set chooses
+    nothing. In quick mode the split is a slice, so ``n_val`` must be smaller: pass
+    e.g. ``len(split) // 12``. Views, not copies. Raises ValueError unless
+    0 < n_val < len(split).
+    """
+    if not (isinstance(n_val, int) and 0 < n_val < len(split)):
+        raise ValueError(f"n_val={n_val!r} is invalid; use a whole number with 0 < n_val < {len(split)}")
+    return (MNISTSplit(split.X[n_val:], split.y[n_val:]),
+            MNISTSplit(split.X[:n_val], split.y[:n_val]))
 
 
 def batches(split: MNISTSplit, batch_size: int, shuffle: bool,

@@ -30,14 +30,13 @@ LOSSES = ("cross_entropy", "binary")
 
 @dataclass
 class TrainConfig:
-    """Settings of one training run (units in the comments)."""
+    """Settings of one training run (units in the comments). The device is the data's:
+    ``fit`` trains where ``train.X`` lives."""
 
-    num_epochs: int = 15         # passes over the 60,000 training images
+    num_epochs: int = 15         # passes over the training images
     batch_size: int = 128        # images per optimizer step
     lr: float = 0.01             # learning rate; the peak rate for the onecycle schedule
     momentum: float = 0.9        # SGD momentum
-    nesterov: bool = False       # Nesterov momentum
-    weight_decay: float = 0.0    # L2 penalty per step, as in torch.optim.SGD
     optimizer: str = "sgd"       # "sgd" (with momentum) or "adam" (momentum unused)
     schedule: str = "constant"   # "constant", "onecycle" (warm-up then anneal, per batch) or
                                  # "step" (multiply by gamma every step_size epochs)
@@ -45,8 +44,7 @@ class TrainConfig:
     gamma: float = 0.1           # decay factor of the "step" schedule
     loss: str = "cross_entropy"  # "cross_entropy" (logits (N, C)) or "binary" (one logit (N,), labels 0/1)
     max_rotation: float = 0.0    # degrees of random rotation per training image; 0 = none
-    seed: int = 1                # seeds shuffling and augmentation (model init: get_model)
-    device: str = "auto"         # "auto" (cuda -> mps -> cpu), "cpu", "cuda", "cuda:N", "mps"
+    seed: int = 1                # seeds shuffling and augmentation (model init: steps.build_model)
     eval_batch_size: int | None = None  # images per evaluation batch; None: per device (below)
 
 
@@ -141,10 +139,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
     """The optimizer and the learning-rate scheduler with how often it steps: ("batch" or
     "epoch"). Raises ValueError naming an unknown optimizer or schedule."""
     if config.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                    nesterov=config.nesterov, weight_decay=config.weight_decay)
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     elif config.optimizer == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     else:
         raise ValueError(f"optimizer={config.optimizer!r} is invalid; valid: {', '.join(OPTIMIZERS)}")
     if config.schedule == "onecycle":
@@ -168,15 +165,21 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     batches as they are trained on, in train mode.
     test: evaluated after every epoch (None: not evaluated, e.g. when the test set is
     kept for one final measurement). val: an optional validation split, also evaluated
-    after every epoch. best_weights: a file path; the model's state_dict is saved there
-    (atomically) whenever the validation accuracy (the test accuracy without ``val``)
-    improves, so the best epoch's weights can be reloaded after training.
+    after every epoch. best_weights: a file path (needs ``val``); the model's state_dict
+    is saved there (atomically) whenever the validation accuracy improves, so the best
+    epoch on validation (the first with the highest accuracy, as in
+    :func:`mnist_course.results.best_epoch`) can be reloaded after training. The test
+    set never chooses weights.
     Returns the history: one dict per epoch with epoch, train_loss, train_acc,
     test_loss, test_acc, [val_loss, val_acc, saved], lr (at the epoch's start), seconds
     (train + evaluation), train_seconds, eval_seconds. Accuracies in percent.
-    Raises FloatingPointError naming the epoch and first batch whose loss was NaN/inf.
+    Raises FloatingPointError naming the epoch and first batch whose loss was NaN/inf;
+    ValueError if ``best_weights`` is given without ``val``.
     ``log`` receives one line per epoch (pass ``None`` for silence).
     """
+    if best_weights is not None and val is None:
+        raise ValueError("best_weights needs a validation split (val=...): weights are chosen on "
+                         "validation, never on the test set")
     device = train.X.device
     model.to(device)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
@@ -224,10 +227,9 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
                 row[f"{name}_loss"], row[f"{name}_acc"] = result["loss"], result["acc"]
                 text += f"  {name} loss {result['loss']:.4f} acc {result['acc']:6.2f}%"
         if best_weights is not None:
-            score = row["val_acc"] if val is not None else row["test_acc"]
-            row["saved"] = score is not None and score > best
+            row["saved"] = row["val_acc"] > best  # strictly: the first best epoch is kept
             if row["saved"]:
-                best = score
+                best = row["val_acc"]
                 save_weights(model, best_weights)
                 text += "  (saved)"
         seconds = time.perf_counter() - start
@@ -238,20 +240,6 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
             lr_text = f"{lr:.4f}" if lr >= 1e-3 else f"{lr:.1e}"  # a decayed rate stays readable
             log(f"{text}  lr {lr_text}  {seconds:5.1f} s")
     return history
-
-
-def summarize(history: list[dict]) -> dict:
-    """Best and final figures of a history: best_train_acc, best_test_acc, best_epoch
-    (epoch of the best test accuracy, first if tied), final_test_acc (percent).
-    Raises ValueError for an empty history or one without test accuracies."""
-    if not history:
-        raise ValueError("history is empty: train for at least one epoch")
-    if any(row.get("test_acc") is None for row in history):
-        raise ValueError("history has epochs without test_acc; summarize the test figure separately")
-    best = max(history, key=lambda row: (row["test_acc"], -row["epoch"]))
-    return {"best_train_acc": max(row["train_acc"] for row in history),
-            "best_test_acc": best["test_acc"], "best_epoch": best["epoch"],
-            "final_test_acc": history[-1]["test_acc"]}
 
 
 def config_dict(config: TrainConfig) -> dict:

@@ -1,0 +1,86 @@
+"""Where files go, and writing them atomically. The ground module: it imports nothing
+of this package, so every other module may import it without forming a cycle.
+
+Folders (all relative to the repository when the package runs from a checkout,
+else to the working directory):
+    reports/        the recorded results; written only by the course command's full runs
+    runs/           executed notebook copies and the reports of every other run
+                    (``runs/reports/``: direct papermill runs, "Run All" in Jupyter,
+                    runs with fewer epochs or seeds); git-ignored
+    checkpoints/    weight files (state_dict); git-ignored
+    <temp>/mnist_course_quick_*   quick-mode reports and weights, never kept
+
+Every write is atomic: the content goes to a temporary file in the same folder, is
+flushed to disk, and then replaces the old file in one ``os.replace``. A crash or
+Ctrl-C mid-write leaves the previous file complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _project_dir(name: str) -> Path:
+    """``<repo>/<name>`` in a checkout (pyproject.toml beside lib/), else ``./<name>``."""
+    if (REPO_ROOT / "pyproject.toml").is_file():
+        return REPO_ROOT / name
+    return Path.cwd() / name
+
+
+def recorded_reports_dir() -> Path:
+    """``reports/``: the recorded full run that the notebooks, README and summary quote."""
+    return _project_dir("reports")
+
+
+def runs_dir() -> Path:
+    """``runs/`` (git-ignored): executed notebook copies of the course command."""
+    return _project_dir("runs")
+
+
+def trial_reports_dir() -> Path:
+    """``runs/reports/`` (git-ignored): where a notebook records unless told otherwise,
+    so that trying a notebook never overwrites the recorded results in ``reports/``."""
+    return runs_dir() / "reports"
+
+
+def quick_dir(kind: str) -> Path:
+    """A folder in the system's temp directory for quick-mode ``kind`` ("reports",
+    "checkpoints"): quick runs are checks, and nothing of them is kept."""
+    return Path(tempfile.gettempdir()) / f"mnist_course_quick_{kind}"
+
+
+def checkpoint_dir(quick: bool = False) -> Path:
+    """Where weight files go: ``checkpoints/`` (git-ignored), or a temp folder in quick mode."""
+    return quick_dir("checkpoints") if quick else _project_dir("checkpoints")
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file + fsync + os.replace); returns the path.
+    Creates missing parent folders. On any error, KeyboardInterrupt included, the old
+    file (if any) is left as it was and no temp file remains."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are ordinary readable files
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """UTF-8 text version of :func:`atomic_write_bytes`."""
+    return atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,69 @@
+"""Refresh the README's generated blocks from the recorded files in reports/.
+
+    python scripts/update_readme.py            # rewrite README.md in place
+    python scripts/update_readme.py --check    # exit 1 if README.md is out of date
+
+Two blocks, each between its marker lines:
+- results: the steps table and published-vs-reproduced table, as in reports/summary.md;
+- benchmark: the speed figures of reports/benchmark.json (python -m mnist_course.benchmark).
+The library never edits the README; a maintainer runs this after a recording.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mnist_course.benchmark import readme_excerpt
+from mnist_course.paths import REPO_ROOT, atomic_write_text, recorded_reports_dir
+from mnist_course.reporting import load_reports, results_markdown
+
+RESULTS = ("<!-- results:start (generated from reports/ by scripts/update_readme.py) -->", "<!-- results:end -->")
+BENCHMARK = ("<!-- benchmark:start (generated from reports/benchmark.json by scripts/update_readme.py) -->",
+             "<!-- benchmark:end -->")
+
+
+def replace_block(text: str, markers: tuple[str, str], body: str) -> str:
+    """``text`` with what lies between the two marker lines replaced by ``body``.
+    Raises ValueError naming a missing marker."""
+    start, end = markers
+    for marker in markers:
+        if marker not in text:
+            raise ValueError(f"marker {marker!r} not found; the README must contain both {start!r} and {end!r}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def updated_readme(readme: str, reports_dir: Path) -> str:
+    """The README text with both blocks regenerated from ``reports_dir``. The benchmark
+    block is left as it is when there is no benchmark.json."""
+    text = replace_block(readme, RESULTS, results_markdown(load_reports(reports_dir)))
+    benchmark = reports_dir / "benchmark.json"
+    if benchmark.is_file():
+        text = replace_block(text, BENCHMARK, readme_excerpt(json.loads(benchmark.read_text())))
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only check; exit 1 if README.md is out of date")
+    parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md")
+    parser.add_argument("--reports-dir", type=Path, default=recorded_reports_dir())
+    args = parser.parse_args(argv)
+    current = args.readme.read_text()
+    new = updated_readme(current, args.reports_dir)
+    if args.check:
+        print("README.md is up to date." if new == current else "README.md is out of date: run "
+              "`python scripts/update_readme.py`.")
+        return 0 if new == current else 1
+    if new != current:
+        atomic_write_text(args.readme, new)
+    print(f"{args.readme.name}: {'updated' if new != current else 'already up to date'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Analyses that cannot go stale: every figure an Analysis quotes must come from the
+notebook's recorded run.
+
+For each notebook, the numbers in its Analysis markdown are looked up in what the
+recorded run produced: the values of its report(s) in reports/ (per-epoch histories
+only for single-seed notebooks: a multi-seed Analysis quotes figures over seeds), the
+lines its code cells printed (not the per-epoch lines), the headline figures of the
+other recorded notebooks (for comparisons) and differences and ratios between them.
+A number counts as a figure if it has a decimal point, is 100 or more, or carries a
+unit (%, points, s, min, ×); small bare integers (epochs, channels, RF, step numbers)
+are wording. A figure matches if it equals an allowed value rounded to as many decimals
+as it is written with. A re-run that changes a result therefore fails this test until
+the Analysis is rewritten, and "the goal is met" must agree with the goal check.
+"""
+
+import re
+from itertools import combinations
+
+import nbformat
+import pytest
+
+from mnist_course import steps
+from mnist_course.course import reference_notebooks, step_notebooks
+from mnist_course.paths import recorded_reports_dir
+from mnist_course.reporting import compare_with_published, load_reports
+
+REPORTS = {r["notebook"]: r for r in load_reports(recorded_reports_dir())}
+NOTEBOOKS = {**step_notebooks(), **reference_notebooks()}
+NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(\s*(?:%|×|x\b|points?\b|s\b|min\b))?")
+CONSTANTS = [steps.GOAL_MAX_PARAMS, steps.GOAL_MIN_TEST_ACC, steps.GOAL_MIN_MEAN_ACC, steps.GOAL_MAX_EPOCHS,
+             steps.TRAIN_IMAGES, steps.TEST_IMAGES, 28 * 28]
+
+
+def _numbers(value, with_history: bool):
+    """Every number inside a JSON value; per-epoch histories only ``with_history``."""
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, (int, float)):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key != "history" or with_history:
+                yield from _numbers(item, with_history)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _numbers(item, with_history)
+
+
+def _reports_of(name: str) -> list[dict]:
+    return [r for notebook, r in REPORTS.items() if notebook == name or notebook.startswith(f"{name}-")]
+
+
+def _printed(nb) -> list[float]:
+    """Numbers the notebook's code cells printed, without the per-epoch lines."""
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("epoch")]
+    return [float(m.group(1).replace(",", "")) for m in NUMBER.finditer("\n".join(lines))]
+
+
+def allowed_values(name: str, nb) -> list[float]:
+    own = _reports_of(name)
+    values = [v for r in own for v in _numbers(r, with_history=len(r["seeds"]) == 1)]
+    for r in own:
+        values += [row[k] for row in compare_with_published(r, r.get("published") or [])
+                   for k in ("published", "reproduced", "difference") if row[k] is not None]
+    headlines = []
+    for r in REPORTS.values():
+        headlines += [r["params"], r["final_test_acc_mean"], r["final_test_acc_min"], r["final_test_acc_max"]]
+        headlines += [x for x in (r["final_test_acc_std"], r.get("last3_min_test_acc")) if x is not None]
+        headlines += [r["config"].get("lr", 0.0)]
+    pairs = [(a["final_test_acc_mean"], b["final_test_acc_mean"]) for a, b in combinations(REPORTS.values(), 2)]
+    ratios = [a["params"] / b["params"] for a in REPORTS.values() for b in REPORTS.values()]
+    lrs = [a["config"].get("lr") for a in REPORTS.values() if a["config"].get("lr")]
+    ratios += [a / b for a in lrs for b in lrs]
+    return values + _printed(nb) + headlines + [a - b for a, b in pairs] + ratios + CONSTANTS
+
+
+def analysis_text(nb) -> str:
+    """The markdown from the "## Analysis" heading to the next level-2 heading."""
+    cells = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    start = next((i for i, s in enumerate(cells) if s.startswith("## Analysis")), None)
+    if start is None:
+        return ""
+    text = [cells[start]]
+    for s in cells[start + 1:]:
+        if s.startswith("## "):
+            break
+        text.append(s)
+    return "\n".join(text)
+
+
+def quoted_figures(text: str) -> list[tuple[str, str]]:
+    """(number as written, unit) for every figure in ``text``, skipping inline code."""
+    text = re.sub(r"`[^`]*`", "", text)
+    figures = []
+    for m in NUMBER.finditer(text):
+        number, unit = m.group(1), (m.group(2) or "").strip()
+        if "." in number or float(number.replace(",", "")) >= 100 or unit:
+            figures.append((number, unit))
+    return figures
+
+
+def matches(number: str, values: list[float]) -> bool:
+    decimals = len(number.split(".")[1]) if "." in number else 0
+    written = float(number.replace(",", ""))
+    return any(abs(round(abs(v), decimals) - written) < 1e-9 for v in values)
+
+
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_every_figure_in_the_analysis_comes_from_the_recorded_run(name):
+    nb = nbformat.read(NOTEBOOKS[name], as_version=4)
+    text = analysis_text(nb)
+    assert text, f"{name} has no '## Analysis' section"
+    assert _reports_of(name), f"{name} has no report in reports/"
+    values = allowed_values(name, nb)
+    stale = [f"{number}{unit}" for number, unit in quoted_figures(text) if not matches(number, values)]
+    assert not stale, f"{name}: figures in the Analysis that the recorded run does not contain: {stale}"
+
+
+def test_the_goal_sentence_agrees_with_the_goal_check(capsys):
+    text = analysis_text(nbformat.read(NOTEBOOKS["04_capacity"], as_version=4)).lower()
+    met = steps.goal_check(REPORTS["04_capacity"])
+    capsys.readouterr()
+    assert ("goal is met" in text) == met and ("goal is not met" in text) == (not met)
+
+
+def test_the_checker_catches_a_stale_figure():
+    values = [99.4567, 7824, 0.11]
+    assert matches("99.46", values) and matches("99.5", values) and matches("7,824", values)
+    assert not matches("99.47", values) and not matches("7,825", values)
+    assert quoted_figures("**99.46%** with 7,824 parameters, 3 epochs, `lr=0.1`, gap 0.11 points") == [
+        ("99.46", "%"), ("7,824", ""), ("0.11", "points")]
+
+
+def test_committed_notebooks_carry_the_recorded_run():
+    """The Results a committed step notebook printed are the report in reports/."""
+    for name in step_notebooks():
+        report = REPORTS[name]
+        nb = nbformat.read(NOTEBOOKS[name], as_version=4)
+        printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        assert f"Final-epoch test accuracy: {report['final_test_acc_mean']:.2f}" in printed, name
+        assert not report["quick"] and report["epochs"] == 15 and len(report["seeds"]) == 5, name
+
