@@ -21,6 +21,7 @@ import pytest
 
 from mnist_course import steps
 from mnist_course.course import reference_notebooks, step_notebooks
+from mnist_course.data import VAL_IMAGES
 from mnist_course.paths import recorded_reports_dir
 from mnist_course.reporting import compare_with_published, load_reports
 
@@ -28,7 +29,7 @@ REPORTS = {r["notebook"]: r for r in load_reports(recorded_reports_dir())}
 NOTEBOOKS = {**step_notebooks(), **reference_notebooks()}
 NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(\s*(?:%|×|x\b|points?\b|s\b|min\b))?")
 CONSTANTS = [steps.GOAL_MAX_PARAMS, steps.GOAL_MIN_TEST_ACC, steps.GOAL_MIN_MEAN_ACC, steps.GOAL_MAX_EPOCHS,
-             steps.TRAIN_IMAGES, steps.TEST_IMAGES, 28 * 28]
+             steps.TRAIN_IMAGES, steps.TEST_IMAGES, VAL_IMAGES, steps.TRAIN_IMAGES - VAL_IMAGES, 28 * 28]
 
 
 def _numbers(value, with_history: bool):
@@ -70,6 +71,7 @@ def allowed_values(name: str, nb) -> list[float]:
         headlines += [r["config"].get("lr", 0.0)]
     pairs = [(a["final_test_acc_mean"], b["final_test_acc_mean"]) for a, b in combinations(REPORTS.values(), 2)]
     ratios = [a["params"] / b["params"] for a in REPORTS.values() for b in REPORTS.values()]
+    pairs += [(a["params"], b["params"]) for a, b in combinations(REPORTS.values(), 2)]
     lrs = [a["config"].get("lr") for a in REPORTS.values() if a["config"].get("lr")]
     ratios += [a / b for a in lrs for b in lrs]
     return values + _printed(nb) + headlines + [a - b for a, b in pairs] + ratios + CONSTANTS
