@@ -38,13 +38,13 @@ def replace_block(text: str, markers: tuple[str, str], body: str) -> str:
 
 
 def updated_readme(readme: str, reports_dir: Path) -> str:
-    """The README text with both blocks regenerated from ``reports_dir``. The benchmark
-    block is left as it is when there is no benchmark.json."""
+    """The README text with both blocks regenerated from ``reports_dir``. Raises
+    FileNotFoundError when there is no benchmark.json to quote (run the benchmark)."""
     text = replace_block(readme, RESULTS, results_markdown(load_reports(reports_dir)))
     benchmark = reports_dir / "benchmark.json"
-    if benchmark.is_file():
-        text = replace_block(text, BENCHMARK, readme_excerpt(json.loads(benchmark.read_text())))
-    return text
+    if not benchmark.is_file():
+        raise FileNotFoundError(f"{benchmark} does not exist: run `python -m mnist_course.benchmark` first")
+    return replace_block(text, BENCHMARK, readme_excerpt(json.loads(benchmark.read_text())))
 
 
 def main(argv: list[str] | None = None) -> int:

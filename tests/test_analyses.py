@@ -3,14 +3,17 @@ notebook's recorded run.
 
 For each notebook, the numbers in its Analysis markdown are looked up in what the
 recorded run produced: the values of its report(s) in reports/ (per-epoch histories
-only for single-seed notebooks: a multi-seed Analysis quotes figures over seeds), the
+only for single-seed notebooks: a multi-seed Analysis quotes figures over seeds, such
+as the per-epoch means over seeds that its curves show), the
 lines its code cells printed (not the per-epoch lines), the headline figures of the
 other recorded notebooks (for comparisons) and differences and ratios between them.
 A number counts as a figure if it has a decimal point, is 100 or more, or carries a
 unit (%, points, s, min, ×); small bare integers (epochs, channels, RF, step numbers)
-are wording. A figure matches if it equals an allowed value rounded to as many decimals
-as it is written with. A re-run that changes a result therefore fails this test until
-the Analysis is rewritten, and "the goal is met" must agree with the goal check.
+are wording. A figure matches if it equals an allowed value *of its kind* (a % figure
+an accuracy, a "points" figure a difference, a × figure a ratio of parameters or
+learning rates, seconds a time) rounded to as many decimals as it is written with.
+A re-run that changes a result therefore fails this test until the Analysis is
+rewritten, and "the goal is met" must agree with the goal check.
 """
 
 import re
@@ -24,6 +27,7 @@ from mnist_course.course import reference_notebooks, step_notebooks
 from mnist_course.data import VAL_IMAGES
 from mnist_course.paths import recorded_reports_dir
 from mnist_course.reporting import compare_with_published, load_reports
+from mnist_course.results import mean_curve
 
 REPORTS = {r["notebook"]: r for r in load_reports(recorded_reports_dir())}
 NOTEBOOKS = {**step_notebooks(), **reference_notebooks()}
@@ -32,49 +36,66 @@ CONSTANTS = [steps.GOAL_MAX_PARAMS, steps.GOAL_MIN_TEST_ACC, steps.GOAL_MIN_MEAN
              steps.TRAIN_IMAGES, steps.TEST_IMAGES, VAL_IMAGES, steps.TRAIN_IMAGES - VAL_IMAGES, 28 * 28]
 
 
-def _numbers(value, with_history: bool):
-    """Every number inside a JSON value; per-epoch histories only ``with_history``."""
+def _numbers(value, with_history: bool, path: str = ""):
+    """(key path, number) for every number inside a JSON value; per-epoch histories only
+    ``with_history``."""
     if isinstance(value, bool) or value is None:
         return
     if isinstance(value, (int, float)):
-        yield value
+        yield path, value
     elif isinstance(value, dict):
         for key, item in value.items():
             if key != "history" or with_history:
-                yield from _numbers(item, with_history)
+                yield from _numbers(item, with_history, f"{path}.{key}")
     elif isinstance(value, list):
         for item in value:
-            yield from _numbers(item, with_history)
+            yield from _numbers(item, with_history, path)
 
 
 def _reports_of(name: str) -> list[dict]:
     return [r for notebook, r in REPORTS.items() if notebook == name or notebook.startswith(f"{name}-")]
 
 
-def _printed(nb) -> list[float]:
-    """Numbers the notebook's code cells printed, without the per-epoch lines."""
+def _printed(nb) -> list[tuple[float, str]]:
+    """(number, unit) the notebook's code cells printed, without the per-epoch lines."""
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     lines = [line for line in text.splitlines() if not line.lstrip().startswith("epoch")]
-    return [float(m.group(1).replace(",", "")) for m in NUMBER.finditer("\n".join(lines))]
+    return [(float(m.group(1).replace(",", "")), (m.group(2) or "").strip())
+            for m in NUMBER.finditer("\n".join(lines))]
 
 
-def allowed_values(name: str, nb) -> list[float]:
+PERCENT_KEYS = ("acc", "precision", "recall", "f1", "floor")
+
+
+def allowed_values(name: str, nb) -> dict[str, list[float]]:
+    """What each kind of figure may be, by unit: "%" (accuracies and their spreads),
+    "points" (differences), "×" (ratios), "s" (seconds) and "" (any recorded number)."""
     own = _reports_of(name)
-    values = [v for r in own for v in _numbers(r, with_history=len(r["seeds"]) == 1)]
+    numbers = [(path, v) for r in own for path, v in _numbers(r, with_history=len(r["seeds"]) == 1)]
+    printed = _printed(nb)
+    percent = [v for path, v in numbers if any(k in path.rsplit(".", 1)[-1] or k in path for k in PERCENT_KEYS)]
+    percent += [v for v, unit in printed if unit == "%"] + [steps.GOAL_MIN_TEST_ACC, steps.GOAL_MIN_MEAN_ACC]
+    points = [v for path, v in numbers if "gap" in path or "difference" in path]
     for r in own:
-        values += [row[k] for row in compare_with_published(r, r.get("published") or [])
-                   for k in ("published", "reproduced", "difference") if row[k] is not None]
-    headlines = []
-    for r in REPORTS.values():
-        headlines += [r["params"], r["final_test_acc_mean"], r["final_test_acc_min"], r["final_test_acc_max"]]
-        headlines += [x for x in (r["final_test_acc_std"], r.get("last3_min_test_acc")) if x is not None]
-        headlines += [r["config"].get("lr", 0.0)]
-    pairs = [(a["final_test_acc_mean"], b["final_test_acc_mean"]) for a, b in combinations(REPORTS.values(), 2)]
-    ratios = [a["params"] / b["params"] for a in REPORTS.values() for b in REPORTS.values()]
-    pairs += [(a["params"], b["params"]) for a, b in combinations(REPORTS.values(), 2)]
-    lrs = [a["config"].get("lr") for a in REPORTS.values() if a["config"].get("lr")]
-    ratios += [a / b for a in lrs for b in lrs]
-    return values + _printed(nb) + headlines + [a - b for a, b in pairs] + ratios + CONSTANTS
+        rows = compare_with_published(r, r.get("published") or [])
+        percent += [row[k] for row in rows for k in ("published", "reproduced") if row[k] is not None]
+        points += [row["difference"] for row in rows if row["difference"] is not None]
+        for key in ("train_acc", "test_acc"):  # per-epoch means over seeds, as the curves show them
+            percent += mean_curve(r["runs"], key)["mean"]
+    losses = [v for r in own for key in ("train_loss", "test_loss") for v in mean_curve(r["runs"], key)["mean"]]
+    for r in REPORTS.values():  # other notebooks' headline figures, for comparisons
+        percent += [r["final_test_acc_mean"], r["final_test_acc_min"], r["final_test_acc_max"]]
+        percent += [x for x in (r["final_test_acc_std"], r.get("last3_min_test_acc")) if x is not None]
+    means = [r["final_test_acc_mean"] for r in REPORTS.values()]
+    points += [a - b for a, b in combinations(means, 2)] + [v for v, _ in printed]
+    params = [r["params"] for r in REPORTS.values()]
+    lrs = [r["config"]["lr"] for r in REPORTS.values() if r["config"].get("lr")]
+    ratios = [a / b for a in params for b in params] + [a / b for a in lrs for b in lrs]
+    seconds = [v for path, v in numbers if "seconds" in path] + [v for v, _ in printed]
+    anything = ([v for _, v in numbers] + [v for v, _ in printed] + losses + params + lrs
+                + [abs(a - b) for a, b in combinations(params, 2)] + CONSTANTS)
+    return {"%": percent, "points": points, "×": ratios, "s": seconds,
+            "": anything + percent + points + ratios + seconds}
 
 
 def analysis_text(nb) -> str:
@@ -114,8 +135,10 @@ def test_every_figure_in_the_analysis_comes_from_the_recorded_run(name):
     text = analysis_text(nb)
     assert text, f"{name} has no '## Analysis' section"
     assert _reports_of(name), f"{name} has no report in reports/"
-    values = allowed_values(name, nb)
-    stale = [f"{number}{unit}" for number, unit in quoted_figures(text) if not matches(number, values)]
+    allowed = allowed_values(name, nb)
+    kinds = {"%": "%", "points": "points", "point": "points", "×": "×", "x": "×", "s": "s", "min": "s", "": ""}
+    stale = [f"{number}{unit}" for number, unit in quoted_figures(text)
+             if not matches(number, allowed[kinds[unit]] if unit != "min" else [v / 60 for v in allowed["s"]])]
     assert not stale, f"{name}: figures in the Analysis that the recorded run does not contain: {stale}"
 
 

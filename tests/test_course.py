@@ -2,11 +2,23 @@
 
 import ast
 import json
+import os
 
 import nbformat
 import pytest
 
-from mnist_course.course import NOTEBOOKS_DIR, main, reference_notebooks, run_course, select_steps, step_notebooks
+import mnist_course.course
+from mnist_course.course import (
+    NOTEBOOKS_DIR,
+    _promote,
+    main,
+    reference_notebooks,
+    run_course,
+    select_steps,
+    step_notebooks,
+)
+from mnist_course.reporting import build_report, save_report
+from mnist_course.results import summarize_run
 
 
 def test_the_four_steps_are_found_in_order():
@@ -42,10 +54,10 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path, monkeypatch):
     monkeypatch.delenv("MNIST_COURSE_QUICK", raising=False)
     _notebook(tmp_path / "01_fails.ipynb", "raise ValueError(f'bad x={x}')")
     _notebook(tmp_path / "02_works.ipynb", "print('fine', x)")
-    results = run_course(notebooks_dir=tmp_path, output_dir=tmp_path / "out", recorded_dir=tmp_path / "rec",
-                         trial_dir=tmp_path / "trial")
+    results = run_course(epochs=1, notebooks_dir=tmp_path, output_dir=tmp_path / "out")
     assert results["02_works"]["error"] is None
-    assert "cell 2" in results["01_fails"]["error"] and "ValueError: bad x=1" in results["01_fails"]["error"]
+    # cell 3: the parameters, papermill's injected-parameters cell (epochs=1), then the failing cell
+    assert "cell 3" in results["01_fails"]["error"] and "ValueError: bad x=1" in results["01_fails"]["error"]
     executed = nbformat.read(tmp_path / "out" / "02_works.ipynb", as_version=4)
     assert executed.metadata.papermill.input_path == "02_works.ipynb"  # no absolute path
 
@@ -77,14 +89,12 @@ def test_notebook_has_literal_parameters_then_the_check(path):
 
 
 def test_command_exits_non_zero_naming_the_failed_notebook_and_cell(monkeypatch, tmp_path, capsys):
-    import mnist_course.course as course
-
     def fake_run(steps, **kwargs):
         return {"01_setup": {"error": None, "seconds": 1.0},
                 "02_skeleton": {"error": "cell 5: FloatingPointError: training diverged", "seconds": 2.0}}
 
-    monkeypatch.setattr(course, "run_course", fake_run)
-    assert course.main(["--quick"]) == 1
+    monkeypatch.setattr(mnist_course.course, "run_course", fake_run)
+    assert main(["--quick"]) == 1
     err = capsys.readouterr().err
     assert "1 of 2 notebooks failed" in err and "02_skeleton: cell 5: FloatingPointError" in err
 
@@ -135,3 +145,24 @@ def test_a_recording_refuses_a_shell_in_quick_mode(tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_COURSE_QUICK", "1")
     with pytest.raises(ValueError, match="MNIST_COURSE_QUICK is set"):
         run_course(notebooks_dir=tmp_path, output_dir=tmp_path / "out", recorded_dir=tmp_path / "rec")
+
+
+def test_promote_copies_only_this_notebooks_full_reports_of_this_run(tmp_path):
+    trial, recorded = tmp_path / "trial", tmp_path / "recorded"
+    history = [{"epoch": 1, "train_acc": 90.0, "test_acc": 98.0, "train_loss": 0.1, "test_loss": 0.1, "lr": 0.1}]
+
+    def report(notebook, quick=False):
+        save_report(build_report(step="S", notebook=notebook, model="M", params=1, quick=quick, device="cpu",
+                                 config={}, runs=[summarize_run(history, 1, 1.0)]), trial)
+        (trial / f"{notebook}_curves.png").write_bytes(b"png")
+
+    report("01_old")
+    since = (trial / "01_old.json").stat().st_mtime + 0.001
+    os.utime(trial / "01_old.json", (since - 10, since - 10))  # written before this run started
+    for name in ("01_good", "01_good-part", "01_goodbye", "01_good_extra"):
+        report(name)
+    report("01_quick", quick=True)
+    copied = {p.name for p in _promote("01_good", trial, recorded, since)}
+    assert copied == {"01_good.json", "01_good_curves.png", "01_good-part.json", "01_good-part_curves.png"}
+    assert not _promote("01_old", trial, recorded, since) and not _promote("01_quick", trial, recorded, since)
+    assert (recorded / "summary.md").is_file()

@@ -62,7 +62,13 @@ def test_diverging_run_fails_its_notebook_and_keeps_the_earlier_report(tmp_path,
 def test_a_direct_papermill_run_leaves_the_recorded_reports_untouched(tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_COURSE_QUICK", "0")
     recorded = {p.name: p.read_bytes() for p in RECORDED.iterdir() if p.is_file()}
-    _execute(tmp_path, "direct.ipynb", epochs=1, seeds=[3], device="cpu")  # full data, one epoch, one seed
-    assert {p.name: p.read_bytes() for p in RECORDED.iterdir() if p.is_file()} == recorded
-    trial = json.loads((trial_reports_dir() / "04_capacity.json").read_text())
-    assert trial["seeds"] == [3] and trial["epochs"] == 1 and not trial["quick"]
+    trial_path = trial_reports_dir() / "04_capacity.json"
+    earlier = trial_path.read_bytes() if trial_path.is_file() else None  # a user's own trial run: restored below
+    try:
+        _execute(tmp_path, "direct.ipynb", epochs=1, seeds=[3], device="cpu")  # full data, one epoch, one seed
+        assert {p.name: p.read_bytes() for p in RECORDED.iterdir() if p.is_file()} == recorded
+        trial = json.loads(trial_path.read_text())
+        assert trial["seeds"] == [3] and trial["epochs"] == 1 and not trial["quick"]
+    finally:
+        if earlier is not None:
+            trial_path.write_bytes(earlier)

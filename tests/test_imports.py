@@ -28,6 +28,8 @@ def _imports(module: str) -> tuple[set[str], list[str]]:
                 ours.update(alias.name for alias in node.names)
             elif node.module and node.module.startswith("mnist_course."):
                 ours.add(node.module.split(".")[1])
+        if isinstance(node, ast.Import):
+            ours.update(a.name.split(".")[1] for a in node.names if a.name.startswith("mnist_course."))
         if id(node) in inside:
             nested.append(ast.unparse(node))
     return ours, nested

@@ -126,4 +126,8 @@ def test_a_run_selected_on_validation_reports_the_once_measured_test_figure():
     history = [dict(row, val_acc=acc, test_acc=None) for row, acc in zip(HISTORY, (97.0, 98.0, 97.5), strict=True)]
     run = run_selected_on_validation(history, seed=1, seconds=1.0, test_acc=98.3)
     assert (run["final_test_acc"], run["best_epoch"], run["best_val_acc"]) == (98.3, 2, 98.0)
-    assert run["last3_min_test_acc"] is None
+    assert run["last3_min_test_acc"] is None and run["best_test_acc"] is None  # no per-epoch test figures
+    assert run["selected_train_acc"] == 98.5  # the chosen epoch's, not the last epoch's
+    report = build_report(step="R3", notebook="r3", model="M", params=1, runs=[run], quick=False, device="cpu",
+                          config={})
+    assert report["best_test_acc_mean"] is None and "| – | cpu |" in summary_table([report])

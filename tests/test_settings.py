@@ -45,7 +45,7 @@ def test_quick_mode_from_the_environment(monkeypatch):
     monkeypatch.setenv("MNIST_COURSE_QUICK", "1")
     run = check_params(**{**GOOD, "quick": None, "reports_dir": str(REPO_ROOT / "reports")})
     assert run.quick and run.epochs == 1 and run.train_limit == QUICK_TRAIN_IMAGES
-    assert run.seeds == [1, 2][:QUICK_SEEDS]
+    assert run.seeds == GOOD["seeds"][:QUICK_SEEDS] == [1, 2]
     assert REPO_ROOT not in [run.reports_dir, *run.reports_dir.parents]  # quick never records in the repo
     monkeypatch.setenv("MNIST_COURSE_QUICK", "0")
     assert not check_params(**{**GOOD, "quick": None}).quick

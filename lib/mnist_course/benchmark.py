@@ -43,6 +43,7 @@ from .data import MNIST_MEAN, MNIST_STD, batches, ensure_mnist, load_mnist, rand
 from .models import MODELS, get_model
 from .paths import atomic_write_text, recorded_reports_dir
 from .reporting import load_reports
+from .settings import quick_from_env
 from .training import TrainConfig, device_name, fit, resolve_device
 
 BATCH_SIZE = 128     # images per step, as in the notebooks
@@ -148,7 +149,8 @@ def course_time(device: str | None) -> dict:
     folder, so ``reports/`` keeps the recorded run)."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        results = run_course(device=device, output_dir=Path(tmp) / "runs", recorded_dir=Path(tmp) / "reports")
+        results = run_course(device=device, output_dir=Path(tmp) / "runs", recorded_dir=Path(tmp) / "reports",
+                             trial_dir=Path(tmp) / "trial")
         seconds = time.perf_counter() - start
     failed = [name for name, r in results.items() if r["error"]]
     return {"seconds": seconds, "notebooks": len(results), "failed": failed}
@@ -239,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--course", action="store_true", help="also time a full course run")
     parser.add_argument("--output", type=Path, help="where to write the markdown (default: reports/benchmark.md)")
     args = parser.parse_args(argv)
+    if args.course and quick_from_env():
+        parser.error("--course times a full course run, but MNIST_COURSE_QUICK asks for quick mode; unset it")
     device = resolve_device(args.device, verbose=True)
     root = ensure_mnist(args.data_dir)
     result = {"device": device_name(device), "device_type": device.type, "cpu_count": os.cpu_count(),

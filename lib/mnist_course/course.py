@@ -19,15 +19,16 @@ Executed copies go to ``runs/`` (git-ignored) unless ``--in-place`` is given, wh
 writes them over ``notebooks/`` (how the committed notebooks get their outputs).
 A notebook that fails does not stop the others; the command then exits with 1 and
 names the failed notebook and cell. ``--resume`` skips the notebooks that the
-previous run with the same settings finished (``<output>/course_progress.json``).
+previous run with the same settings finished and that have not changed since
+(``<output>/course_progress.json`` keeps a hash of each finished notebook).
 The README's generated blocks are refreshed separately: ``python scripts/update_readme.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import shutil
 import sys
 import time
 from datetime import datetime, timezone
@@ -37,7 +38,15 @@ import nbformat
 import papermill as pm
 from papermill.exceptions import PapermillExecutionError
 
-from .paths import REPO_ROOT, atomic_write_text, quick_dir, recorded_reports_dir, runs_dir, trial_reports_dir
+from .paths import (
+    REPO_ROOT,
+    atomic_write_bytes,
+    atomic_write_text,
+    quick_dir,
+    recorded_reports_dir,
+    runs_dir,
+    trial_reports_dir,
+)
 from .reporting import load_reports, summary_table, write_summary
 from .settings import quick_from_env
 
@@ -79,12 +88,15 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
     with ``reference``), or those named in ``steps`` (steps or reference notebooks).
 
     A run without quick/epochs/seeds overrides is a recording: each notebook that
-    succeeds has the reports it wrote in ``trial_dir`` (default ``runs/reports/``, where
-    notebooks record unless told otherwise) copied into ``recorded_dir`` (default ``reports/``).
+    succeeds has the full-data reports it wrote during this run in ``trial_dir`` copied
+    into ``recorded_dir`` (default ``reports/``); a notebook that recorded nothing there
+    counts as failed. ``trial_dir`` is where the notebooks record: their default,
+    ``runs/reports/``, or, when not ``in_place``, a folder passed to them as ``reports_dir``.
     Returns {notebook name: {"error": None or "cell N: Error: message", "seconds":
     wall-clock, "skipped": True if ``resume`` found it already done}}.
-    Raises ValueError for --in-place with overrides, or for a recording while
-    MNIST_COURSE_QUICK asks for quick mode.
+    Raises ValueError for --in-place with overrides, for --seeds with a reference
+    notebook (they take one seed), or for a recording while MNIST_COURSE_QUICK asks
+    for quick mode.
     """
     available = {**step_notebooks(notebooks_dir), **reference_notebooks(notebooks_dir)}
     if steps:
@@ -92,6 +104,9 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
     else:
         names = list(step_notebooks(notebooks_dir)) + (list(reference_notebooks(notebooks_dir)) if reference else [])
     recording = not quick and epochs is None and seeds is None
+    if seeds is not None and any(name in reference_notebooks(notebooks_dir) for name in names):
+        raise ValueError("--seeds applies to the step notebooks; the reference set-ups train one seed (their "
+                         "`seed` parameter)")
     if in_place and not recording:
         raise ValueError("--in-place with --quick, --epochs or --seeds is refused: committed notebooks carry "
                          "full recorded runs only")
@@ -113,6 +128,8 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
     if not recording and not quick:
         parameters["quick"] = False  # an override run is a full-data run whatever the shell says
         parameters["reports_dir"] = str((output_dir / "reports").resolve())
+    if recording and trial_dir is not None and not in_place:
+        parameters["reports_dir"] = str(Path(trial_dir).resolve())
     progress_path = output_dir / PROGRESS_FILE
     settings = {"parameters": parameters, "in_place": in_place, "recording": recording}
     progress = _load_progress(progress_path, settings) if resume else {"settings": settings, "done": {}}
@@ -120,20 +137,25 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
     trial_dir = Path(trial_dir) if trial_dir else trial_reports_dir()
     results = {}
     for name in names:
-        if name in progress["done"]:
-            print(f"=== {name}: done in an earlier run with the same settings (--resume); skipped", flush=True)
-            results[name] = {**progress["done"][name], "skipped": True}
-            continue
         source = available[name]
         target = source if in_place else output_dir / source.relative_to(notebooks_dir)
+        done = progress["done"].get(name)
+        if done and target.is_file() and done.get("sha256") == _sha256(target):
+            print(f"=== {name}: done in an earlier run with the same settings (--resume); skipped", flush=True)
+            results[name] = {**done, "skipped": True}
+            continue
         started = time.time()
         results[name] = _execute(name, source, target, parameters, notebooks_dir)
+        if results[name]["error"] is None and recording and not _promote(name, trial_dir, recorded_dir, started):
+            results[name]["error"] = f"recorded nothing in {trial_dir} (is quick mode on in its parameters?)"
         if results[name]["error"] is None:
-            if recording:
-                _promote(name, trial_dir, recorded_dir, since=started)
-            progress["done"][name] = results[name]
+            progress["done"][name] = {**results[name], "sha256": _sha256(target)}
             atomic_write_text(progress_path, json.dumps(progress, indent=1) + "\n")
     return results
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _load_progress(path: Path, settings: dict) -> dict:
@@ -168,16 +190,20 @@ def _execute(name: str, source: Path, target: Path, parameters: dict, notebooks_
 
 
 def _promote(name: str, source_dir: Path, recorded_dir: Path, since: float) -> list[Path]:
-    """Copy the reports notebook ``name`` wrote in ``source_dir`` during this run (modified
-    after ``since``, a time.time() value) into ``recorded_dir`` and refresh its summary."""
+    """Copy the full-data reports notebook ``name`` wrote in ``source_dir`` during this run
+    (modified after ``since``, a time.time() value) with their curves into
+    ``recorded_dir`` and refresh its summary. Report files are ``<name>.json`` or
+    ``<name>-<part>.json``; a quick report is never copied. Returns the copied paths."""
     copied = []
-    for path in sorted(source_dir.glob(f"{name}*")):
-        stem = path.name.split("_curves")[0].removesuffix(".json")
-        if path.suffix in (".json", ".png") and stem.split("-")[0] == name and path.stat().st_mtime >= since:
-            recorded_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, recorded_dir / f".{path.name}.tmp")
-            (recorded_dir / f".{path.name}.tmp").replace(recorded_dir / path.name)  # atomic
-            copied.append(recorded_dir / path.name)
+    for report_path in sorted(source_dir.glob(f"{name}*.json")):
+        stem = report_path.stem
+        if not (stem == name or stem.startswith(f"{name}-")) or report_path.stat().st_mtime < since:
+            continue
+        if json.loads(report_path.read_text()).get("quick", True):
+            continue
+        for path in (report_path, source_dir / f"{stem}_curves.png"):
+            if path.is_file():
+                copied.append(atomic_write_bytes(recorded_dir / path.name, path.read_bytes()))
     if copied:
         write_summary(recorded_dir)
     return copied
@@ -233,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }, indent=1) + "\n")
     print(f"\nResults ({reports_dir}; {len(results)} notebooks in {total / 60:.1f} min):\n")
-    print(summary_table([r for r in load_reports(reports_dir) if r["notebook"].split("-")[0] in results]))
+    ok = {name for name, r in results.items() if r["error"] is None}
+    print(summary_table([r for r in load_reports(reports_dir) if r["notebook"].split("-")[0] in ok]))
     if recording:
         print("\nRecorded in reports/. Refresh the README's results block with `python scripts/update_readme.py`.")
     failed = {name: r["error"] for name, r in results.items() if r["error"]}

@@ -172,13 +172,14 @@ def validation_split(split: MNISTSplit, n_val: int = VAL_IMAGES) -> tuple[MNISTS
     """The course's fixed validation split of the training images: (train, validation).
 
     Validation = the first ``n_val`` images (5,000 of 60,000 by default), train = the
-    rest (55,000), the same on every run and machine. This is the only place where the
-    course makes choices (epoch selection, ablations, search); the test set chooses
-    nothing. In quick mode the split is a slice, so ``n_val`` must be smaller: pass
-    e.g. ``len(split) // 12``. Views, not copies. Raises ValueError unless
-    0 < n_val < len(split).
+    rest (55,000), the same on every run and machine. Choices (epoch selection,
+    ablations, searches) are to be made on it, never on the test set; the step
+    notebooks themselves train on all 60,000 images for a fixed number of epochs and
+    choose nothing. On a quick-mode slice pass a smaller ``n_val``, e.g.
+    ``len(split) // 12``. Views, not copies. Raises ValueError unless ``n_val`` is a
+    whole number with 0 < n_val < len(split).
     """
-    if not (isinstance(n_val, int) and 0 < n_val < len(split)):
+    if not (isinstance(n_val, int) and not isinstance(n_val, bool) and 0 < n_val < len(split)):
         raise ValueError(f"n_val={n_val!r} is invalid; use a whole number with 0 < n_val < {len(split)}")
     return (MNISTSplit(split.X[n_val:], split.y[n_val:]),
             MNISTSplit(split.X[:n_val], split.y[:n_val]))

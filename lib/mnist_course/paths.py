@@ -3,7 +3,8 @@ of this package, so every other module may import it without forming a cycle.
 
 Folders (all relative to the repository when the package runs from a checkout,
 else to the working directory):
-    reports/        the recorded results; written only by the course command's full runs
+    reports/        the recorded results: written only by the course command's recordings
+                    (and benchmark.md / benchmark.json by the benchmark command)
     runs/           executed notebook copies and the reports of every other run
                     (``runs/reports/``: direct papermill runs, "Run All" in Jupyter,
                     runs with fewer epochs or seeds); git-ignored
