@@ -16,6 +16,7 @@ A re-run that changes a result therefore fails this test until the Analysis is
 rewritten, and "the goal is met" must agree with the goal check.
 """
 
+import math
 import re
 from itertools import combinations
 
@@ -92,7 +93,8 @@ def allowed_values(name: str, nb) -> dict[str, list[float]]:
     lrs = [r["config"]["lr"] for r in REPORTS.values() if r["config"].get("lr")]
     ratios = [a / b for a in params for b in params] + [a / b for a in lrs for b in lrs]
     seconds = [v for path, v in numbers if "seconds" in path] + [v for v, _ in printed]
-    anything = ([v for _, v in numbers] + [v for v, _ in printed] + losses + params + lrs
+    sizes = [math.prod(layer["shape"]) for r in own for layer in r.get("layers", [])]  # e.g. 800 inputs to fc1
+    anything = ([v for _, v in numbers] + [v for v, _ in printed] + losses + params + lrs + sizes
                 + [abs(a - b) for a, b in combinations(params, 2)] + CONSTANTS)
     return {"%": percent, "points": points, "×": ratios, "s": seconds,
             "": anything + percent + points + ratios + seconds}
