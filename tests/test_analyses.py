@@ -87,6 +87,8 @@ def allowed_values(name: str, nb) -> dict[str, list[float]]:
     for r in REPORTS.values():  # other notebooks' headline figures, for comparisons
         percent += [r["final_test_acc_mean"], r["final_test_acc_min"], r["final_test_acc_max"]]
         percent += [x for x in (r["final_test_acc_std"], r.get("last3_min_test_acc")) if x is not None]
+        percent += mean_curve(r["runs"], "test_acc")["mean"] + [r.get("best_test_acc_mean") or 0.0]
+        points += [r["train_test_gap"]["mean"]] if "train_test_gap" in r else []
     means = [r["final_test_acc_mean"] for r in REPORTS.values()]
     points += [a - b for a, b in combinations(means, 2)] + [v for v, _ in printed]
     params = [r["params"] for r in REPORTS.values()]
@@ -162,6 +164,7 @@ def test_the_checker_catches_a_stale_figure():
 def test_committed_notebooks_carry_the_recorded_run():
     """The Results a committed step notebook printed are the report in reports/."""
     for name in step_notebooks():
+        assert name in REPORTS, f"{name} has no report in reports/: record it with the course command"
         report = REPORTS[name]
         nb = nbformat.read(NOTEBOOKS[name], as_version=4)
         printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
