@@ -10,6 +10,7 @@ Modules, one concern each, listed so that each imports only modules above it:
     reporting    report JSON, summary tables, curve plots
     settings     checking notebook parameters; quick mode; where a run records
     steps        the calls every step notebook makes (one run per seed, Results, goal)
+    ablation     step recipes as data; variants trained on the validation split, one change each
     reference    helpers of the reference set-ups
     course       running the notebooks with papermill (python -m mnist_course.course)
     benchmark    the speed benchmark (python -m mnist_course.benchmark)

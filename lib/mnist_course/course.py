@@ -7,6 +7,7 @@
     python -m mnist_course.course --quick         # a quick check; reports go to a temp folder
     python -m mnist_course.course --reference     # the steps, then the reference set-ups
     python -m mnist_course.course --steps r2      # one reference notebook
+    python -m mnist_course.course --ablations --steps 04   # Step 4's ablation (validation split)
 
 Who writes ``reports/``: only this command, and only for a **recording** (full data,
 the notebooks' own epochs and seeds). Every notebook records to ``runs/reports/``
@@ -21,6 +22,10 @@ A notebook that fails does not stop the others; the command then exits with 1 an
 names the failed notebook and cell. ``--resume`` skips the notebooks that the
 previous run with the same settings finished and that have not changed since
 (``<output>/course_progress.json`` keeps a hash of each finished notebook).
+``--ablations`` runs the ablation studies of the selected steps instead of their
+notebooks (:mod:`mnist_course.ablation`: each variant over 3 seeds on the validation
+split); a recording writes ``reports/ablations/<notebook>_ablation.json`` and ``.png``,
+and the per-run cache in ``runs/ablations/`` makes an interrupted study resumable.
 The README's generated blocks are refreshed separately: ``python scripts/update_readme.py``.
 """
 
@@ -38,6 +43,8 @@ import nbformat
 import papermill as pm
 from papermill.exceptions import PapermillExecutionError
 
+from .ablation import ABLATIONS, SEEDS, format_ablation_table, run_ablation, save_ablation
+from .data import load_mnist, validation_split
 from .paths import (
     REPO_ROOT,
     atomic_write_bytes,
@@ -48,7 +55,8 @@ from .paths import (
     trial_reports_dir,
 )
 from .reporting import load_reports, summary_table, write_summary
-from .settings import quick_from_env
+from .settings import QUICK_EPOCHS, QUICK_TRAIN_IMAGES, quick_from_env
+from .training import resolve_device
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 PROGRESS_FILE = "course_progress.json"
@@ -221,6 +229,43 @@ def _relative_paths(notebook: Path) -> None:
     nbformat.write(nb, notebook)
 
 
+def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = None, device: str | None = None,
+                  data_dir: str | None = None, quick: bool = False, recorded_dir: Path | None = None,
+                  cache_dir: Path | None = None) -> dict[str, dict]:
+    """Run the ablation study of each selected step notebook that has one (default: all).
+
+    Full runs train on 55,000 images and validate on the fixed 5,000 (``seeds`` default
+    ``ablation.SEEDS``); a recording (no ``seeds`` override, not quick) saves each study
+    in ``recorded_dir`` (default ``reports/ablations/``). Quick mode trains the recipe
+    alone, one seed, one epoch on the first 2,000 training images (the first 166 as
+    validation) and saves in a temp folder. Returns {notebook: study}. Raises
+    ValueError for a step without an ablation, or a recording while MNIST_COURSE_QUICK is set.
+    """
+    names = select_steps(steps, {name: Path(name) for name in ABLATIONS}) if steps else list(ABLATIONS)
+    if not quick and seeds is None and quick_from_env():
+        raise ValueError("MNIST_COURSE_QUICK is set to quick mode in this shell: a recorded ablation would "
+                         "train on a slice; unset it (or pass --quick for a check)")
+    recording = not quick and seeds is None
+    device = resolve_device(device or "auto", verbose=True)
+    full = load_mnist(True, data_dir, device, limit=QUICK_TRAIN_IMAGES if quick else None)
+    train, val = validation_split(full, len(full) // 12) if quick else validation_split(full)
+    if quick:
+        folder, cache, seeds, variants = quick_dir("reports") / "ablations", quick_dir("ablations"), [1], []
+    else:
+        folder = (Path(recorded_dir) if recorded_dir else recorded_reports_dir() / "ablations") if recording \
+            else runs_dir() / "reports" / "ablations"
+        cache, seeds, variants = Path(cache_dir) if cache_dir else runs_dir() / "ablations", seeds or SEEDS, None
+    studies = {}
+    for name in names:
+        print(f"=== ablation of {name}: seeds {seeds}, {len(train):,} training / {len(val):,} validation images",
+              flush=True)
+        studies[name] = run_ablation(name, seeds, train, val, cache, variants=variants, log=print,
+                                     num_epochs=QUICK_EPOCHS if quick else None)
+        save_ablation(studies[name], folder)
+        print(format_ablation_table(studies[name]), flush=True)
+    return studies
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mnist_course.course", description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", nargs="+",
@@ -238,7 +283,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="skip notebooks the previous run with the same settings finished")
     parser.add_argument("--output-dir", type=Path, help="folder for executed copies (default: runs/)")
+    parser.add_argument("--ablations", action="store_true",
+                        help="run the selected steps' ablation studies (validation split) instead of the notebooks")
     args = parser.parse_args(argv)
+    if args.ablations:
+        if args.reference or args.epochs is not None or args.in_place or args.resume:
+            parser.error("--ablations takes --steps, --seeds, --device, --data-dir and --quick only "
+                         "(it always resumes from its per-run cache)")
+        try:
+            run_ablations(args.steps, seeds=args.seeds, device=args.device, data_dir=args.data_dir,
+                          quick=args.quick)
+        except ValueError as e:
+            parser.error(str(e))
+        return 0
     try:
         results = run_course(args.steps, epochs=args.epochs, seeds=args.seeds, device=args.device,
                              data_dir=args.data_dir, quick=args.quick, in_place=args.in_place,

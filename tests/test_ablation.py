@@ -1,0 +1,113 @@
+"""Ablations: recipes as data, variants by named changes, resumable runs on the validation split."""
+
+import ast
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mnist_course.ablation import (
+    ABLATIONS,
+    BASE,
+    RECIPES,
+    Variant,
+    apply_changes,
+    format_ablation_table,
+    recipe_for_run,
+    run_ablation,
+    save_ablation,
+    what_changed,
+)
+from mnist_course.data import validation_split
+from mnist_course.models import count_params, get_model
+from mnist_course.settings import check_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_a_change_goes_to_the_model_or_to_the_training_config():
+    recipe = RECIPES["04_capacity"]
+    changed = apply_changes(recipe, {"dropout": 0.2, "max_rotation": 0.0})
+    assert changed.model_kwargs["dropout"] == 0.2 and changed.config.max_rotation == 0.0
+    assert changed.config.lr == recipe.config.lr
+    assert recipe.model_kwargs.get("dropout") != 0.2 and recipe.config.max_rotation == 7.0  # recipe untouched
+
+
+def test_an_unknown_change_names_itself_and_the_valid_names():
+    with pytest.raises(ValueError, match=r"'dropuot'.*dropout.*max_rotation"):
+        apply_changes(RECIPES["04_capacity"], {"dropuot": 0.0})
+
+
+def test_every_listed_variant_is_a_valid_change_of_its_recipe():
+    for notebook, variants in ABLATIONS.items():
+        for variant in variants:
+            changed = apply_changes(RECIPES[notebook], variant.changes)
+            assert count_params(get_model(changed.model, **changed.model_kwargs)) > 0
+
+
+def test_the_run_parameters_override_the_recipe():
+    run = check_params(epochs=3, batch_size=64, lr=0.05, seeds=[1], device="cpu", quick=False)
+    recipe = recipe_for_run("04_capacity", run)
+    assert (recipe.config.num_epochs, recipe.config.batch_size, recipe.config.lr) == (3, 64, 0.05)
+    assert recipe.config.schedule == RECIPES["04_capacity"].config.schedule
+    with pytest.raises(ValueError, match="'09_nothing'.*04_capacity"):
+        recipe_for_run("09_nothing", run)
+
+
+def test_an_ablation_compares_variants_and_resumes_from_its_cache(mnist_train, tmp_path):
+    train, val = validation_split(type(mnist_train)(mnist_train.X[:1200], mnist_train.y[:1200]), 200)
+    variants = [Variant("no rotation", {"max_rotation": 0.0})]
+    lines = []
+    study = run_ablation("04_capacity", [1, 2], train, val, tmp_path, variants=variants, log=lines.append,
+                         num_epochs=1)
+    assert len(lines) == 4  # 2 variants x 2 seeds trained
+    base, other = study["rows"]
+    assert base["name"] == BASE and base["diff"] == 0.0
+    a, b = [r["final_val_acc"] for r in other["runs"]], [r["final_val_acc"] for r in base["runs"]]
+    assert other["diff"] == pytest.approx(sum(a) / 2 - sum(b) / 2)
+    sd = [math.sqrt(((x[0] - x[1]) ** 2) / 2) for x in (a, b)]  # sample std of two values
+    assert other["diff_se"] == pytest.approx(math.sqrt(sd[0] ** 2 / 2 + sd[1] ** 2 / 2))
+    assert all(r["history"][0]["test_acc"] is None for r in base["runs"])  # the test set is never used
+    assert study["val_images"] == 200 and base["params"] == 7_824
+
+    again = []
+    assert run_ablation("04_capacity", [1, 2], train, val, tmp_path, variants=variants, log=again.append,
+                        num_epochs=1) == study
+    assert again == []  # everything came from the cache
+    changed = [Variant("no rotation", {"max_rotation": 3.0})]
+    run_ablation("04_capacity", [1], train, val, tmp_path, variants=changed, log=again.append, num_epochs=1)
+    assert len(again) == 1  # a changed setting trains anew; the recipe's seed 1 is reused
+
+    path = save_ablation(study, tmp_path / "out")
+    assert json.loads(path.read_text())["rows"][1]["name"] == "no rotation"
+    assert path.with_suffix(".png").is_file()
+    table = format_ablation_table(study)
+    assert "no rotation" in table and "max_rotation=0.0" in table and "(n = 2)" in table
+
+
+def _parameters_cell(notebook: str) -> dict:
+    """The literal defaults of a notebook's parameters cell."""
+    nb = json.loads((REPO / "notebooks" / f"{notebook}.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    tree = ast.parse("".join(cell["source"]))
+    return {node.target.id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.AnnAssign)}
+
+
+@pytest.mark.parametrize("notebook", sorted(RECIPES))
+def test_each_recipe_has_its_notebooks_parameters(notebook):
+    params, config = _parameters_cell(notebook), RECIPES[notebook].config
+    assert (params["epochs"], params["batch_size"], params["lr"]) == (config.num_epochs, config.batch_size,
+                                                                      config.lr)
+
+
+def test_what_changed_is_computed_from_the_models_and_configs():
+    table = what_changed("03_batchnorm", "04_capacity")
+    rows = {line.split(" | ")[0].strip("| *"): line for line in table.splitlines()[2:]}
+    assert "6,952" in rows["parameters"] and "7,824" in rows["parameters"]
+    assert rows["MaxPool after RF"].endswith("| 7 | **5** |")
+    assert rows["RF before GAP"].endswith("| 20 | **22** |")
+    assert rows["BatchNorm"] == "| BatchNorm | yes | yes |"  # unchanged rows are not bold
+    assert "no GAP" in what_changed("01_setup", "02_skeleton")
+    with pytest.raises(ValueError, match="'05_search'"):
+        what_changed("04_capacity", "05_search")
