@@ -17,6 +17,7 @@ from mnist_course.ablation import (
     recipe_for_run,
     run_ablation,
     save_ablation,
+    select_variants,
     what_changed,
 )
 from mnist_course.data import validation_split
@@ -111,3 +112,11 @@ def test_what_changed_is_computed_from_the_models_and_configs():
     assert "no GAP" in what_changed("01_setup", "02_skeleton")
     with pytest.raises(ValueError, match="'05_search'"):
         what_changed("04_capacity", "05_search")
+
+
+def test_variants_are_selected_by_name_in_their_listed_order():
+    names = [v.name for v in select_variants("04_capacity", ["no rotation", "no dropout"])]
+    assert names == ["no dropout", "no rotation"]
+    assert select_variants("04_capacity", None) == ABLATIONS["04_capacity"]
+    with pytest.raises(ValueError, match=r"\['no dropuot'\].*'no dropout'"):
+        select_variants("04_capacity", ["no dropuot"])

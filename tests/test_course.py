@@ -166,3 +166,24 @@ def test_promote_copies_only_this_notebooks_full_reports_of_this_run(tmp_path):
     assert copied == {"01_good.json", "01_good_curves.png", "01_good-part.json", "01_good-part_curves.png"}
     assert not _promote("01_old", trial, recorded, since) and not _promote("01_quick", trial, recorded, since)
     assert (recorded / "summary.md").is_file()
+
+
+def test_quick_ablations_train_the_recipe_on_a_slice_and_record_nothing_in_reports(data_dir, tmp_path,
+                                                                                   monkeypatch, capsys):
+    monkeypatch.setattr(mnist_course.course, "quick_dir", lambda kind: tmp_path / kind)
+    before = {p: p.stat().st_mtime_ns for p in (NOTEBOOKS_DIR.parent / "reports").rglob("*")}
+    assert main(["--ablations", "--quick", "--steps", "04", "--data-dir", str(data_dir)]) == 0
+    study = json.loads((tmp_path / "reports" / "ablations" / "04_capacity_ablation.json").read_text())
+    assert [row["name"] for row in study["rows"]] == ["recipe"] and study["seeds"] == [1]
+    assert study["train_images"] + study["val_images"] == 2_000
+    assert "recipe" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in (NOTEBOOKS_DIR.parent / "reports").rglob("*")} == before
+
+
+def test_ablations_refuse_notebook_flags_and_unknown_variants(capsys):
+    with pytest.raises(SystemExit):
+        main(["--ablations", "--in-place"])
+    assert "--ablations takes" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--ablations", "--steps", "04", "--variants", "nope", "--quick"])
+    assert "'nope'" in capsys.readouterr().err

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchinfo import summary
 
-from mnist_course.models import MODELS, count_params, get_model, layer_table
+from mnist_course.models import MODELS, conv_bn, count_params, get_model, layer_table
 
 # Parameter counts by hand, layer by layer (conv: in x out x 3 x 3 (+ out bias);
 # BatchNorm: 2 x channels), checked against torchinfo below.
@@ -64,3 +64,48 @@ def test_receptive_fields_follow_the_rule():
 def test_unknown_model_name_lists_the_valid_ones():
     with pytest.raises(ValueError, match="'step9'.*step1, step2, step3, step4"):
         get_model("step9")
+
+
+# Ablation variants: each changes one thing; counts by hand as above.
+VARIANT_PARAMS = {
+    ("step4", "pool_after_rf", 7): EXPECTED_PARAMS["step4"],           # the pool moves, nothing else
+    ("step4", "extra_block", False): EXPECTED_PARAMS["step4"] - 2_336,  # conv5: 16x16x9 + 2x16
+    ("step4", "dropout", 0.0): EXPECTED_PARAMS["step4"],               # dropout has no weights
+    # no BatchNorm (-2C) but conv biases (+C) on the five 3x3 convs with BN: -(8+12+16+12+16)
+    ("step3", "batchnorm", False): EXPECTED_PARAMS["step3"] - 64,
+    ("step2", "head", "fc"): EXPECTED_PARAMS["step2"] - 170 + 16 * 5 * 5 * 10 + 10,
+}
+
+
+@pytest.mark.parametrize(("name", "key", "value"), list(VARIANT_PARAMS))
+def test_ablation_variants_change_one_thing(name, key, value):
+    model = get_model(name, **{key: value})
+    assert count_params(model) == VARIANT_PARAMS[(name, key, value)]
+    assert model.eval()(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    rows = layer_table(model)
+    assert sum(r["params"] for r in rows) == count_params(model)
+
+
+def test_the_pool_moved_to_rf_7_keeps_the_layers_and_grows_the_maps():
+    rf = {r["name"]: (r["rf"], r["shape"]) for r in layer_table(get_model("step4", pool_after_rf=7))}
+    assert rf["conv3"] == (7, (12, 22, 22)) and rf["pool1"] == (8, (12, 11, 11)) and rf["conv6"][0] == 20
+    with pytest.raises(ValueError, match="pool_after_rf=6.*5.*7"):
+        get_model("step4", pool_after_rf=6)
+    with pytest.raises(ValueError, match="head='mlp'.*gap, fc"):
+        get_model("step2", head="mlp")
+
+
+def test_the_default_step4_initialises_as_the_recorded_layer_order():
+    """The recorded runs drew Step 4's initial weights in this layer order; the ablation
+    switches must not change what a seed gives."""
+    torch.manual_seed(0)
+    recorded = torch.nn.Sequential(conv_bn(1, 8), conv_bn(8, 16), torch.nn.MaxPool2d(2),
+                                   torch.nn.Conv2d(16, 8, 1, bias=False), conv_bn(8, 12, dropout=0.05),
+                                   conv_bn(12, 16, dropout=0.05), conv_bn(16, 16, dropout=0.05),
+                                   torch.nn.Conv2d(16, 10, 3, padding=1, bias=False))
+    torch.manual_seed(0)
+    model = get_model("step4")
+    assert [n for n, _ in model.named_children()] == ["conv1", "conv2", "pool1", "trans1", "conv3", "conv4",
+                                                      "conv5", "conv6", "gap"]
+    ours, theirs = list(model.parameters()), list(recorded.parameters())
+    assert len(ours) == len(theirs) and all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))

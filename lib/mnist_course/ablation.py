@@ -78,11 +78,22 @@ RECIPES = {
 
 # The variants each step's ablation trains besides its recipe, one change each.
 ABLATIONS = {
+    "02_skeleton": [
+        Variant("fc head", {"head": "fc"}, "Step 1 -> 2: a fully connected layer on the last map instead of GAP"),
+    ],
+    "03_batchnorm": [
+        Variant("no BatchNorm", {"batchnorm": False}, "the same widths without BatchNorm (conv biases instead)"),
+        Variant("no BN, lr 0.02", {"batchnorm": False, "lr": 0.02}, "without BatchNorm at Step 2's rate"),
+        Variant("lr 0.02", {"lr": 0.02}, "with BatchNorm at Step 2's rate: is the higher rate BatchNorm's gift?"),
+    ],
     "04_capacity": [
         Variant("no dropout", {"dropout": 0.0}, "does the 5% dropout after the pool help a model this small?"),
         Variant("no rotation", {"max_rotation": 0.0}, "does the ±7° rotation help?"),
         Variant("batch 64", {"batch_size": 64}, "twice the optimizer steps in the same 15 epochs: does the "
                 "model, still improving in its last epochs, gain from them?"),
+        Variant("pool after RF 7", {"pool_after_rf": 7}, "Step 3's MaxPool position, same layers and parameters"),
+        Variant("no extra block", {"extra_block": False}, "without conv5, the block the moved pool paid for"),
+        Variant("constant lr 0.05", {"schedule": "constant", "lr": 0.05}, "Step 3's constant rate, no one-cycle"),
     ],
 }
 
@@ -148,8 +159,22 @@ def _cache_path(cache_dir: Path, notebook: str, settings: dict, seed: int) -> Pa
     return Path(cache_dir) / notebook / f"{key}-seed{seed}.json"
 
 
+def select_variants(notebook: str, names: list[str] | None) -> list[Variant]:
+    """The variants of ``ABLATIONS[notebook]`` named in ``names`` (all when None), in the
+    order listed there. Raises ValueError naming an unknown variant and the valid ones."""
+    listed = ABLATIONS.get(notebook, [])
+    if names is None:
+        return list(listed)
+    unknown = [n for n in names if n not in {v.name for v in listed}]
+    if unknown:
+        raise ValueError(f"variants {unknown} are not in the ablation of {notebook}; valid: "
+                         f"{', '.join(repr(v.name) for v in listed)}")
+    return [v for v in listed if v.name in names]
+
+
 def run_ablation(notebook: str, seeds: list[int], train: MNISTSplit, val: MNISTSplit, cache_dir: Path,
-                 variants: list[Variant] | None = None, log=print, num_epochs: int | None = None) -> dict:
+                 variants: list[Variant] | None = None, log=print, num_epochs: int | None = None,
+                 save_to: str | Path | None = None) -> dict:
     """Train the recipe of ``notebook`` and each variant once per seed; return the study.
 
     notebook: a key of :data:`RECIPES` (e.g. "04_capacity"); variants: default
@@ -160,7 +185,8 @@ def run_ablation(notebook: str, seeds: list[int], train: MNISTSplit, val: MNISTS
     per variant, the recipe first: name, changes, why, params, final_val_acc (aggregate),
     last3_min_val_acc (aggregate), final_val_loss (aggregate), seconds_per_epoch (mean),
     diff (mean difference from the recipe, points) and diff_se (its standard error, None
-    with one seed), runs]}. Raises ValueError for an unknown notebook or change.
+    with one seed), runs]}. save_to: a folder where :func:`save_ablation` writes the study
+    after every finished row. Raises ValueError for an unknown notebook or change.
     """
     if notebook not in RECIPES:
         raise ValueError(f"notebook={notebook!r} has no recipe; valid: {', '.join(RECIPES)}")
@@ -194,6 +220,16 @@ def run_ablation(notebook: str, seeds: list[int], train: MNISTSplit, val: MNISTS
                      "final_val_loss": aggregate([r["final_val_loss"] for r in runs]),
                      "seconds_per_epoch": sum(r["seconds"] / len(r["history"]) for r in runs) / len(runs),
                      "runs": runs})
+        study = _study(notebook, recipe, seeds, train, val, rows)
+        if save_to is not None:  # after every row, so an interrupted study shows what it has
+            save_ablation(study, save_to)
+    return study
+
+
+def _study(notebook: str, recipe: Recipe, seeds: list[int], train: MNISTSplit, val: MNISTSplit,
+           rows: list[dict]) -> dict:
+    """The study dict of :func:`run_ablation` from its rows (the recipe's first): adds each
+    row's difference from the recipe and its standard error."""
     base = rows[0]["final_val_acc"]
     for row in rows:
         acc = row["final_val_acc"]

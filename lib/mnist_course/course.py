@@ -43,7 +43,7 @@ import nbformat
 import papermill as pm
 from papermill.exceptions import PapermillExecutionError
 
-from .ablation import ABLATIONS, SEEDS, format_ablation_table, run_ablation, save_ablation
+from .ablation import ABLATIONS, SEEDS, format_ablation_table, run_ablation, select_variants
 from .data import load_mnist, validation_split
 from .paths import (
     REPO_ROOT,
@@ -231,14 +231,15 @@ def _relative_paths(notebook: Path) -> None:
 
 def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = None, device: str | None = None,
                   data_dir: str | None = None, quick: bool = False, recorded_dir: Path | None = None,
-                  cache_dir: Path | None = None) -> dict[str, dict]:
+                  cache_dir: Path | None = None, variants: list[str] | None = None) -> dict[str, dict]:
     """Run the ablation study of each selected step notebook that has one (default: all).
 
     Full runs train on 55,000 images and validate on the fixed 5,000 (``seeds`` default
     ``ablation.SEEDS``); a recording (no ``seeds`` override, not quick) saves each study
     in ``recorded_dir`` (default ``reports/ablations/``). Quick mode trains the recipe
     alone, one seed, one epoch on the first 2,000 training images (the first 166 as
-    validation) and saves in a temp folder. Returns {notebook: study}. Raises
+    validation) and saves in a temp folder. ``variants``: names of the rows to train
+    (default: all of each step's ablation; the recipe always). Returns {notebook: study}. Raises
     ValueError for a step without an ablation, or a recording while MNIST_COURSE_QUICK is set.
     """
     names = select_steps(steps, {name: Path(name) for name in ABLATIONS}) if steps else list(ABLATIONS)
@@ -250,18 +251,19 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
     full = load_mnist(True, data_dir, device, limit=QUICK_TRAIN_IMAGES if quick else None)
     train, val = validation_split(full, len(full) // 12) if quick else validation_split(full)
     if quick:
-        folder, cache, seeds, variants = quick_dir("reports") / "ablations", quick_dir("ablations"), [1], []
+        folder, cache, seeds = quick_dir("reports") / "ablations", quick_dir("ablations"), [1]
     else:
         folder = (Path(recorded_dir) if recorded_dir else recorded_reports_dir() / "ablations") if recording \
             else runs_dir() / "reports" / "ablations"
-        cache, seeds, variants = Path(cache_dir) if cache_dir else runs_dir() / "ablations", seeds or SEEDS, None
+        cache, seeds = Path(cache_dir) if cache_dir else runs_dir() / "ablations", seeds or SEEDS
     studies = {}
     for name in names:
         print(f"=== ablation of {name}: seeds {seeds}, {len(train):,} training / {len(val):,} validation images",
               flush=True)
-        studies[name] = run_ablation(name, seeds, train, val, cache, variants=variants, log=print,
-                                     num_epochs=QUICK_EPOCHS if quick else None)
-        save_ablation(studies[name], folder)
+        rows = select_variants(name, variants)  # checks the names also in quick mode
+        rows = [] if quick else rows
+        studies[name] = run_ablation(name, seeds, train, val, cache, variants=rows, log=print,
+                                     num_epochs=QUICK_EPOCHS if quick else None, save_to=folder)
         print(format_ablation_table(studies[name]), flush=True)
     return studies
 
@@ -285,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, help="folder for executed copies (default: runs/)")
     parser.add_argument("--ablations", action="store_true",
                         help="run the selected steps' ablation studies (validation split) instead of the notebooks")
+    parser.add_argument("--variants", nargs="+", help="with --ablations: only these rows (names as in "
+                        "mnist_course.ablation.ABLATIONS; the recipe always)")
     args = parser.parse_args(argv)
     if args.ablations:
         if args.reference or args.epochs is not None or args.in_place or args.resume:
@@ -292,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
                          "(it always resumes from its per-run cache)")
         try:
             run_ablations(args.steps, seeds=args.seeds, device=args.device, data_dir=args.data_dir,
-                          quick=args.quick)
+                          quick=args.quick, variants=args.variants)
         except ValueError as e:
             parser.error(str(e))
         return 0

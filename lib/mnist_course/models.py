@@ -24,8 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def conv_bn(in_channels: int, out_channels: int, padding: int = 0, dropout: float = 0.0) -> nn.Sequential:
-    """3x3 conv -> ReLU -> BatchNorm -> Dropout (no bias: BatchNorm has its own shift)."""
+def conv_bn(in_channels: int, out_channels: int, padding: int = 0, dropout: float = 0.0,
+            batchnorm: bool = True) -> nn.Sequential:
+    """3x3 conv -> ReLU -> BatchNorm -> Dropout (no bias: BatchNorm has its own shift).
+    With ``batchnorm=False`` (an ablation): 3x3 conv with bias -> ReLU -> Dropout."""
+    if not batchnorm:
+        return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=padding), nn.ReLU(),
+                             *([nn.Dropout(dropout)] if dropout > 0 else []))
     layers = [nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=False),
               nn.ReLU(), nn.BatchNorm2d(out_channels)]
     if dropout > 0:
@@ -60,9 +65,14 @@ class Step1Setup(nn.Module):
 
 
 class Step2Skeleton(nn.Module):
-    """Step 2: the skeleton every later step keeps — no fully connected layer, GAP head."""
+    """Step 2: the skeleton every later step keeps — no fully connected layer, GAP head.
+    ``head="fc"`` (an ablation) flattens the last map into a fully connected layer instead."""
 
-    def __init__(self):
+    HEADS = ("gap", "fc")
+
+    def __init__(self, head: str = "gap"):
+        if head not in self.HEADS:
+            raise ValueError(f"head={head!r} is invalid; valid: {', '.join(self.HEADS)}")
         super().__init__()
         # Block 1: edges and gradients
         self.conv1 = conv_relu(1, 8)     # 28 -> 26, RF 3
@@ -76,30 +86,37 @@ class Step2Skeleton(nn.Module):
         self.conv5 = conv_relu(16, 32)   # 9 -> 7,  RF 16
         self.conv6 = conv_relu(32, 16)   # 7 -> 5,  RF 20
         # Output: global average pooling, then a 1x1 conv to the 10 classes
-        self.gap = nn.AdaptiveAvgPool2d(1)  # 5 -> 1
-        self.head = nn.Conv2d(16, 10, 1)
+        if head == "gap":
+            self.gap = nn.AdaptiveAvgPool2d(1)  # 5 -> 1
+            self.head = nn.Conv2d(16, 10, 1)
+        else:
+            self.head = nn.Linear(16 * 5 * 5, 10)  # 400 inputs = 16 channels x 5 x 5 pixels
 
     def forward(self, x):               # (N, 1, 28, 28)
         x = self.conv3(self.conv2(self.conv1(x)))  # (N, 32, 22, 22)
         x = self.trans1(self.pool1(x))  # (N, 8, 11, 11)
         x = self.conv6(self.conv5(self.conv4(x)))  # (N, 16, 5, 5)
+        if isinstance(self.head, nn.Linear):
+            return self.head(x.flatten(1))  # (N, 400) -> (N, 10) logits
         x = self.head(self.gap(x))      # (N, 10, 1, 1)
         return x.flatten(1)             # (N, 10) logits
 
 
 class Step3BatchNorm(nn.Module):
     """Step 3: the skeleton under 8K parameters, with BatchNorm after every 3x3 conv
-    except the last, which maps straight to the 10 classes before GAP."""
+    except the last, which maps straight to the 10 classes before GAP.
+    ``batchnorm=False`` (an ablation): the same widths without BatchNorm, with conv biases."""
 
-    def __init__(self):
+    def __init__(self, batchnorm: bool = True):
         super().__init__()
-        self.conv1 = conv_bn(1, 8)       # 28 -> 26, RF 3
-        self.conv2 = conv_bn(8, 12)      # 26 -> 24, RF 5
-        self.conv3 = conv_bn(12, 16)     # 24 -> 22, RF 7
-        self.pool1 = nn.MaxPool2d(2)     # 22 -> 11, RF 8
+        bn = {"batchnorm": batchnorm}
+        self.conv1 = conv_bn(1, 8, **bn)     # 28 -> 26, RF 3
+        self.conv2 = conv_bn(8, 12, **bn)    # 26 -> 24, RF 5
+        self.conv3 = conv_bn(12, 16, **bn)   # 24 -> 22, RF 7
+        self.pool1 = nn.MaxPool2d(2)         # 22 -> 11, RF 8
         self.trans1 = nn.Conv2d(16, 8, 1, bias=False)  # 11 -> 11, RF 8
-        self.conv4 = conv_bn(8, 12)      # 11 -> 9, RF 12
-        self.conv5 = conv_bn(12, 16)     # 9 -> 7,  RF 16
+        self.conv4 = conv_bn(8, 12, **bn)    # 11 -> 9, RF 12
+        self.conv5 = conv_bn(12, 16, **bn)   # 9 -> 7,  RF 16
         self.conv6 = nn.Conv2d(16, 10, 3, bias=False)  # 7 -> 5, RF 20: class maps
         self.gap = nn.AdaptiveAvgPool2d(1)             # 5 -> 1
 
@@ -117,25 +134,36 @@ class Step4Capacity(nn.Module):
     as much compute, and the last conv (padded) maps straight to the 10 classes before GAP.
     A light dropout follows the blocks after the pool; there the maps are 4-9x smaller
     than before it, so the random masks cost little time.
+
+    Ablations, one change each (the layer comments describe the default):
+    ``pool_after_rf=7`` moves the MaxPool one conv later (after conv3, RF 7) with the
+    same layers and parameters; ``extra_block=False`` drops conv5 (the block the freed
+    budget paid for); ``dropout`` sets the fraction of activations zeroed in training.
+    Raises ValueError for a ``pool_after_rf`` other than 5 or 7.
     """
 
-    def __init__(self, dropout: float = 0.05):  # fraction of activations zeroed in training
+    def __init__(self, dropout: float = 0.05, pool_after_rf: int = 5, extra_block: bool = True):
+        if pool_after_rf not in (5, 7):
+            raise ValueError(f"pool_after_rf={pool_after_rf!r} is invalid; valid: 5 (after conv2), 7 (after conv3)")
         super().__init__()
+        # Layers are registered in the order forward runs them (layer_table relies on it).
         self.conv1 = conv_bn(1, 8)                     # 28 -> 26, RF 3
         self.conv2 = conv_bn(8, 16)                    # 26 -> 24, RF 5
-        self.pool1 = nn.MaxPool2d(2)                   # 24 -> 12, RF 6
-        self.trans1 = nn.Conv2d(16, 8, 1, bias=False)  # 12 -> 12, RF 6
+        if pool_after_rf == 5:
+            self.pool1 = nn.MaxPool2d(2)               # 24 -> 12, RF 6
+        self.trans1 = nn.Conv2d(16, 8, 1, bias=False)  # 12 -> 12, RF 6: 16 -> 8 channels
         self.conv3 = conv_bn(8, 12, dropout=dropout)   # 12 -> 10, RF 10
+        if pool_after_rf == 7:
+            self.pool1 = nn.MaxPool2d(2)               # (ablation) 22 -> 11 after RF 7
         self.conv4 = conv_bn(12, 16, dropout=dropout)  # 10 -> 8,  RF 14
-        self.conv5 = conv_bn(16, 16, dropout=dropout)  # 8 -> 6,   RF 18
+        if extra_block:
+            self.conv5 = conv_bn(16, 16, dropout=dropout)  # 8 -> 6, RF 18
         self.conv6 = nn.Conv2d(16, 10, 3, padding=1, bias=False)  # 6 -> 6, RF 22: class maps
         self.gap = nn.AdaptiveAvgPool2d(1)             # 6 -> 1: average each class map
 
     def forward(self, x):               # (N, 1, 28, 28)
-        x = self.conv2(self.conv1(x))   # (N, 16, 24, 24)
-        x = self.trans1(self.pool1(x))  # (N, 8, 12, 12)
-        x = self.conv5(self.conv4(self.conv3(x)))  # (N, 16, 6, 6)
-        x = self.gap(self.conv6(x))     # (N, 10, 1, 1)
+        for layer in self.children():   # conv1, conv2, pool1, trans1, conv3 ... (N, 16, 6, 6) before conv6
+            x = layer(x)                # after gap: (N, 10, 1, 1)
         return x.flatten(1)             # (N, 10) logits
 
 
