@@ -71,6 +71,8 @@ VARIANT_PARAMS = {
     ("step4", "pool_after_rf", 7): EXPECTED_PARAMS["step4"],           # the pool moves, nothing else
     ("step4", "extra_block", False): EXPECTED_PARAMS["step4"] - 2_336,  # conv5: 16x16x9 + 2x16
     ("step4", "dropout", 0.0): EXPECTED_PARAMS["step4"],               # dropout has no weights
+    # no trans1 (-128); conv3 16 -> 10: 1,440 + 20 instead of 888; conv4 10 -> 16: 1,440 + 32 instead of 1,760
+    ("step4", "transition", False): EXPECTED_PARAMS["step4"] - 128 - 888 + 1_460 - 1_760 + 1_472,
     # no BatchNorm (-2C) but conv biases (+C) on the five 3x3 convs with BN: -(8+12+16+12+16)
     ("step3", "batchnorm", False): EXPECTED_PARAMS["step3"] - 64,
     ("step2", "head", "fc"): EXPECTED_PARAMS["step2"] - 170 + 16 * 5 * 5 * 10 + 10,
@@ -91,6 +93,8 @@ def test_the_pool_moved_to_rf_7_keeps_the_layers_and_grows_the_maps():
     assert rf["conv3"] == (7, (12, 22, 22)) and rf["pool1"] == (8, (12, 11, 11)) and rf["conv6"][0] == 20
     with pytest.raises(ValueError, match="pool_after_rf=6.*5.*7"):
         get_model("step4", pool_after_rf=6)
+    with pytest.raises(ValueError, match="pool_after_rf=7 is invalid with transition=False"):
+        get_model("step4", pool_after_rf=7, transition=False)
     with pytest.raises(ValueError, match="head='mlp'.*gap, fc"):
         get_model("step2", head="mlp")
 

@@ -91,6 +91,8 @@ ABLATIONS = {
         Variant("no rotation", {"max_rotation": 0.0}, "does the ±7° rotation help?"),
         Variant("batch 64", {"batch_size": 64}, "twice the optimizer steps in the same 15 epochs: does the "
                 "model, still improving in its last epochs, gain from them?"),
+        Variant("no transition", {"transition": False}, "no 1x1 squeeze to 8 channels: conv3 reads the 16 "
+                "pooled channels (16 -> 10), 7,980 parameters"),
         Variant("pool after RF 7", {"pool_after_rf": 7}, "Step 3's MaxPool position, same layers and parameters"),
         Variant("no extra block", {"extra_block": False}, "without conv5, the block the moved pool paid for"),
         Variant("constant lr 0.05", {"schedule": "constant", "lr": 0.05}, "Step 3's constant rate, no one-cycle"),

@@ -138,24 +138,30 @@ class Step4Capacity(nn.Module):
     Ablations, one change each (the layer comments describe the default):
     ``pool_after_rf=7`` moves the MaxPool one conv later (after conv3, RF 7) with the
     same layers and parameters; ``extra_block=False`` drops conv5 (the block the freed
-    budget paid for); ``dropout`` sets the fraction of activations zeroed in training.
-    Raises ValueError for a ``pool_after_rf`` other than 5 or 7.
+    budget paid for); ``transition=False`` replaces the 1x1 squeeze to 8 channels and
+    conv3 (8 -> 12) by a conv3 that reads the 16 pooled channels directly (16 -> 10),
+    7,980 parameters; ``dropout`` sets the fraction of activations zeroed in training.
+    Raises ValueError for a ``pool_after_rf`` other than 5 or 7, or 7 without transition.
     """
 
-    def __init__(self, dropout: float = 0.05, pool_after_rf: int = 5, extra_block: bool = True):
-        if pool_after_rf not in (5, 7):
-            raise ValueError(f"pool_after_rf={pool_after_rf!r} is invalid; valid: 5 (after conv2), 7 (after conv3)")
+    def __init__(self, dropout: float = 0.05, pool_after_rf: int = 5, extra_block: bool = True,
+                 transition: bool = True):
+        if pool_after_rf not in (5, 7) or (pool_after_rf == 7 and not transition):
+            raise ValueError(f"pool_after_rf={pool_after_rf!r} is invalid with transition={transition}; valid: "
+                             f"5 (after conv2), 7 (after conv3, with the transition)")
         super().__init__()
         # Layers are registered in the order forward runs them (layer_table relies on it).
         self.conv1 = conv_bn(1, 8)                     # 28 -> 26, RF 3
         self.conv2 = conv_bn(8, 16)                    # 26 -> 24, RF 5
         if pool_after_rf == 5:
             self.pool1 = nn.MaxPool2d(2)               # 24 -> 12, RF 6
-        self.trans1 = nn.Conv2d(16, 8, 1, bias=False)  # 12 -> 12, RF 6: 16 -> 8 channels
-        self.conv3 = conv_bn(8, 12, dropout=dropout)   # 12 -> 10, RF 10
+        if transition:
+            self.trans1 = nn.Conv2d(16, 8, 1, bias=False)  # 12 -> 12, RF 6: 16 -> 8 channels
+        width = 12 if transition else 10  # without the squeeze, conv3 reads 16 channels: 10 fit the budget
+        self.conv3 = conv_bn(8 if transition else 16, width, dropout=dropout)  # 12 -> 10, RF 10
         if pool_after_rf == 7:
             self.pool1 = nn.MaxPool2d(2)               # (ablation) 22 -> 11 after RF 7
-        self.conv4 = conv_bn(12, 16, dropout=dropout)  # 10 -> 8,  RF 14
+        self.conv4 = conv_bn(width, 16, dropout=dropout)  # 10 -> 8,  RF 14
         if extra_block:
             self.conv5 = conv_bn(16, 16, dropout=dropout)  # 8 -> 6, RF 18
         self.conv6 = nn.Conv2d(16, 10, 3, padding=1, bias=False)  # 6 -> 6, RF 22: class maps
