@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from mnist_course.ablation import (
-    ABLATIONS,
-    BASE,
     RECIPES,
+    STUDIES,
     Variant,
     apply_changes,
     format_ablation_table,
@@ -41,9 +40,9 @@ def test_an_unknown_change_names_itself_and_the_valid_names():
 
 
 def test_every_listed_variant_is_a_valid_change_of_its_recipe():
-    for notebook, variants in ABLATIONS.items():
-        for variant in variants:
-            changed = apply_changes(RECIPES[notebook], variant.changes)
+    for study in STUDIES.values():
+        for variant in study.variants:
+            changed = apply_changes(apply_changes(RECIPES[study.notebook], study.base_changes), variant.changes)
             assert count_params(get_model(changed.model, **changed.model_kwargs)) > 0
 
 
@@ -60,11 +59,11 @@ def test_an_ablation_compares_variants_and_resumes_from_its_cache(mnist_train, t
     train, val = validation_split(type(mnist_train)(mnist_train.X[:1200], mnist_train.y[:1200]), 200)
     variants = [Variant("no rotation", {"max_rotation": 0.0})]
     lines = []
-    study = run_ablation("04_capacity", [1, 2], train, val, tmp_path, variants=variants, log=lines.append,
-                         num_epochs=1)
+    study = run_ablation("04_capacity-design", [1, 2], train, val, tmp_path, variants=variants,
+                         log=lines.append, num_epochs=1)
     assert len(lines) == 4  # 2 variants x 2 seeds trained
     base, other = study["rows"]
-    assert base["name"] == BASE and base["diff"] == 0.0
+    assert base["name"] == "first design" and base["diff"] == 0.0 and study["base"]["config"]["batch_size"] == 128
     a, b = [r["final_val_acc"] for r in other["runs"]], [r["final_val_acc"] for r in base["runs"]]
     assert other["diff"] == pytest.approx(sum(a) / 2 - sum(b) / 2)
     sd = [math.sqrt(((x[0] - x[1]) ** 2) / 2) for x in (a, b)]  # sample std of two values
@@ -73,15 +72,16 @@ def test_an_ablation_compares_variants_and_resumes_from_its_cache(mnist_train, t
     assert study["val_images"] == 200 and base["params"] == 7_824
 
     again = []
-    assert run_ablation("04_capacity", [1, 2], train, val, tmp_path, variants=variants, log=again.append,
-                        num_epochs=1) == study
+    assert run_ablation("04_capacity-design", [1, 2], train, val, tmp_path, variants=variants,
+                        log=again.append, num_epochs=1) == study
     assert again == []  # everything came from the cache
     changed = [Variant("no rotation", {"max_rotation": 3.0})]
-    run_ablation("04_capacity", [1], train, val, tmp_path, variants=changed, log=again.append, num_epochs=1)
+    run_ablation("04_capacity-design", [1], train, val, tmp_path, variants=changed, log=again.append,
+                 num_epochs=1)
     assert len(again) == 1  # a changed setting trains anew; the recipe's seed 1 is reused
 
     path = save_ablation(study, tmp_path / "out")
-    assert json.loads(path.read_text())["rows"][1]["name"] == "no rotation"
+    assert path.name == "04_capacity-design.json" and json.loads(path.read_text())["rows"][1]["name"] == "no rotation"
     assert path.with_suffix(".png").is_file()
     table = format_ablation_table(study)
     assert "no rotation" in table and "max_rotation=0.0" in table and "(n = 2)" in table
@@ -117,6 +117,8 @@ def test_what_changed_is_computed_from_the_models_and_configs():
 def test_variants_are_selected_by_name_in_their_listed_order():
     names = [v.name for v in select_variants("04_capacity", ["no rotation", "no dropout"])]
     assert names == ["no dropout", "no rotation"]
-    assert select_variants("04_capacity", None) == ABLATIONS["04_capacity"]
+    assert select_variants("04_capacity", None) == list(STUDIES["04_capacity"].variants)
     with pytest.raises(ValueError, match=r"\['no dropuot'\].*'no dropout'"):
         select_variants("04_capacity", ["no dropuot"])
+    with pytest.raises(ValueError, match="'09_x'.*04_capacity"):
+        select_variants("09_x", None)

@@ -173,8 +173,10 @@ def test_quick_ablations_train_the_recipe_on_a_slice_and_record_nothing_in_repor
     monkeypatch.setattr(mnist_course.course, "quick_dir", lambda kind: tmp_path / kind)
     before = {p: p.stat().st_mtime_ns for p in (NOTEBOOKS_DIR.parent / "reports").rglob("*")}
     assert main(["--ablations", "--quick", "--steps", "04", "--data-dir", str(data_dir)]) == 0
-    study = json.loads((tmp_path / "reports" / "ablations" / "04_capacity_ablation.json").read_text())
+    study = json.loads((tmp_path / "reports" / "ablations" / "04_capacity.json").read_text())
     assert [row["name"] for row in study["rows"]] == ["recipe"] and study["seeds"] == [1]
+    design = json.loads((tmp_path / "reports" / "ablations" / "04_capacity-design.json").read_text())
+    assert [row["name"] for row in design["rows"]] == ["first design"]
     assert study["train_images"] + study["val_images"] == 2_000
     assert "recipe" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in (NOTEBOOKS_DIR.parent / "reports").rglob("*")} == before

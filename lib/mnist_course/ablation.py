@@ -9,7 +9,7 @@ over several seeds, and compares final-epoch **validation** accuracies. The test
 is not loaded: ablations choose designs, and choices are made on validation only.
 
     study = run_ablation("04_capacity", seeds=[1, 2, 3], train=train_55k, val=val_5k,
-                         cache_dir=runs_dir() / "ablations")
+                         cache_dir=runs_dir() / "ablations")   # a name of STUDIES
     print(format_ablation_table(study))
 
 Every (variant, seed) run is cached as its own JSON file (atomic), keyed by the
@@ -65,6 +65,20 @@ class Variant:
     why: str = ""
 
 
+@dataclass(frozen=True)
+class Study:
+    """Rows to train against a base row. An **ablation** starts from the notebook's
+    recipe and undoes one choice per row; a **design study** starts from an earlier
+    design (the recipe with ``base_changes``) and tries one candidate change per row,
+    which is how a step's recipe is chosen on the validation split."""
+
+    notebook: str                  # the step notebook whose recipe the study starts from
+    variants: tuple                # Variant rows, each applied to the base
+    base_changes: dict = field(default_factory=dict)  # base = recipe + these; {} = the recipe
+    base_name: str = "recipe"      # the base row's name
+    about: str = ""                # one line for the table's title
+
+
 # The step notebooks' recipes: their parameters cells' defaults and the TrainConfig of
 # their Training cells (notebooks/0N_*.ipynb), one source for notebooks and ablations.
 RECIPES = {
@@ -76,30 +90,38 @@ RECIPES = {
                           {"dropout": 0.05}),
 }
 
-# The variants each step's ablation trains besides its recipe, one change each.
-ABLATIONS = {
-    "02_skeleton": [
+# The studies, by name (reports/ablations/<name>.json): each step's ablation of its
+# recipe, one change per row, and Step 4's design study, which chose its batch size.
+_STEP4_CANDIDATES = (
+    Variant("no dropout", {"dropout": 0.0}, "does the 5% dropout after the pool help a model this small?"),
+    Variant("no rotation", {"max_rotation": 0.0}, "does the ±7° rotation help?"),
+    Variant("batch 64", {"batch_size": 64}, "twice the optimizer steps in the same 15 epochs: does the "
+            "model, still improving in its last epochs, gain from them?"),
+    Variant("no transition", {"transition": False}, "no 1x1 squeeze to 8 channels: conv3 reads the 16 "
+            "pooled channels (16 -> 10), 7,980 parameters"),
+)
+STUDIES = {
+    "02_skeleton": Study("02_skeleton", (
         Variant("fc head", {"head": "fc"}, "Step 1 -> 2: a fully connected layer on the last map instead of GAP"),
-    ],
-    "03_batchnorm": [
+    )),
+    "03_batchnorm": Study("03_batchnorm", (
         Variant("no BatchNorm", {"batchnorm": False}, "the same widths without BatchNorm (conv biases instead)"),
         Variant("no BN, lr 0.02", {"batchnorm": False, "lr": 0.02}, "without BatchNorm at Step 2's rate"),
         Variant("lr 0.02", {"lr": 0.02}, "with BatchNorm at Step 2's rate: is the higher rate BatchNorm's gift?"),
-    ],
-    "04_capacity": [
-        Variant("no dropout", {"dropout": 0.0}, "does the 5% dropout after the pool help a model this small?"),
+    )),
+    "04_capacity-design": Study("04_capacity", _STEP4_CANDIDATES, base_changes={"batch_size": 128},
+                                base_name="first design",
+                                about="candidates tried on Step 4's first design (batch 128)"),
+    "04_capacity": Study("04_capacity", (
+        Variant("batch 128", {"batch_size": 128}, "the first design's batch: half the optimizer steps"),
+        Variant("no dropout", {"dropout": 0.0}, "does the 5% dropout after the pool help?"),
         Variant("no rotation", {"max_rotation": 0.0}, "does the ±7° rotation help?"),
-        Variant("batch 64", {"batch_size": 64}, "twice the optimizer steps in the same 15 epochs: does the "
-                "model, still improving in its last epochs, gain from them?"),
-        Variant("no transition", {"transition": False}, "no 1x1 squeeze to 8 channels: conv3 reads the 16 "
-                "pooled channels (16 -> 10), 7,980 parameters"),
         Variant("pool after RF 7", {"pool_after_rf": 7}, "Step 3's MaxPool position, same layers and parameters"),
         Variant("no extra block", {"extra_block": False}, "without conv5, the block the moved pool paid for"),
         Variant("constant lr 0.05", {"schedule": "constant", "lr": 0.05}, "Step 3's constant rate, no one-cycle"),
-    ],
+    ), about="Step 4's recipe with one of its choices undone per row"),
 }
 
-BASE = "recipe"  # the name of the unchanged recipe's row
 SEEDS = [1, 2, 3]  # an ablation's default seeds: 3 runs per variant
 
 
@@ -161,49 +183,51 @@ def _cache_path(cache_dir: Path, notebook: str, settings: dict, seed: int) -> Pa
     return Path(cache_dir) / notebook / f"{key}-seed{seed}.json"
 
 
-def select_variants(notebook: str, names: list[str] | None) -> list[Variant]:
-    """The variants of ``ABLATIONS[notebook]`` named in ``names`` (all when None), in the
-    order listed there. Raises ValueError naming an unknown variant and the valid ones."""
-    listed = ABLATIONS.get(notebook, [])
+def select_variants(study: str, names: list[str] | None) -> list[Variant]:
+    """The variants of ``STUDIES[study]`` named in ``names`` (all when None), in the
+    order listed there. Raises ValueError naming an unknown study or variant and the valid ones."""
+    if study not in STUDIES:
+        raise ValueError(f"study={study!r} is unknown; valid: {', '.join(STUDIES)}")
+    listed = STUDIES[study].variants
     if names is None:
         return list(listed)
     unknown = [n for n in names if n not in {v.name for v in listed}]
     if unknown:
-        raise ValueError(f"variants {unknown} are not in the ablation of {notebook}; valid: "
+        raise ValueError(f"variants {unknown} are not in the study {study}; valid: "
                          f"{', '.join(repr(v.name) for v in listed)}")
     return [v for v in listed if v.name in names]
 
 
-def run_ablation(notebook: str, seeds: list[int], train: MNISTSplit, val: MNISTSplit, cache_dir: Path,
+def run_ablation(study: str, seeds: list[int], train: MNISTSplit, val: MNISTSplit, cache_dir: Path,
                  variants: list[Variant] | None = None, log=print, num_epochs: int | None = None,
                  save_to: str | Path | None = None) -> dict:
-    """Train the recipe of ``notebook`` and each variant once per seed; return the study.
+    """Train the base of ``STUDIES[study]`` and each variant once per seed; return the study.
 
-    notebook: a key of :data:`RECIPES` (e.g. "04_capacity"); variants: default
-    ``ABLATIONS[notebook]``; num_epochs: overrides the recipe's (quick checks). Runs
-    found in ``cache_dir`` with the same settings are reused. ``log`` gets one line per
-    finished run. Returns {"notebook", "seeds",
-    "train_images", "val_images", "recipe": {model, model_kwargs, config}, "rows": [one
-    per variant, the recipe first: name, changes, why, params, final_val_acc (aggregate),
+    variants: default all of the study's; num_epochs: overrides the recipe's (quick
+    checks). Runs found in ``cache_dir`` with the same settings are reused. ``log`` gets
+    one line per finished run. Returns {"study", "notebook", "about", "seeds",
+    "train_images", "val_images", "base": {name, model, model_kwargs, config}, "rows": [one
+    per variant, the base first: name, changes, why, params, final_val_acc (aggregate),
     last3_min_val_acc (aggregate), final_val_loss (aggregate), seconds_per_epoch (mean),
-    diff (mean difference from the recipe, points) and diff_se (its standard error, None
+    diff (mean difference from the base, points) and diff_se (its standard error, None
     with one seed), runs]}. save_to: a folder where :func:`save_ablation` writes the study
-    after every finished row. Raises ValueError for an unknown notebook or change.
+    after every finished row. Raises ValueError for an unknown study or change.
     """
-    if notebook not in RECIPES:
-        raise ValueError(f"notebook={notebook!r} has no recipe; valid: {', '.join(RECIPES)}")
-    recipe = RECIPES[notebook]
+    if study not in STUDIES:
+        raise ValueError(f"study={study!r} is unknown; valid: {', '.join(STUDIES)}")
+    spec = STUDIES[study]
+    recipe = apply_changes(RECIPES[spec.notebook], spec.base_changes)
     if num_epochs is not None:
         recipe = apply_changes(recipe, {"num_epochs": num_epochs})
-    variants = [Variant(BASE, {}, "the step as its notebook trains it")] + list(
-        ABLATIONS.get(notebook, []) if variants is None else variants)
+    variants = [Variant(spec.base_name, {}, "the base every row is compared with")] + list(
+        spec.variants if variants is None else variants)
     rows = []
     for variant in variants:
         changed = apply_changes(recipe, variant.changes)
         settings = _settings(changed, train, val)
         runs = []
         for seed in seeds:
-            path = _cache_path(cache_dir, notebook, settings, seed)
+            path = _cache_path(cache_dir, spec.notebook, settings, seed)
             cached = json.loads(path.read_text()) if path.is_file() else None
             if cached and cached.get("settings") == settings:
                 run = cached["run"]
@@ -211,7 +235,7 @@ def run_ablation(notebook: str, seeds: list[int], train: MNISTSplit, val: MNISTS
                 run = train_variant(changed, seed, train, val)
                 atomic_write_text(path, json.dumps({"settings": settings, "run": run}) + "\n")
                 if log is not None:
-                    log(f"{notebook} / {variant.name} / seed {seed}: final validation accuracy "
+                    log(f"{study} / {variant.name} / seed {seed}: final validation accuracy "
                         f"{run['final_val_acc']:.2f}%, lowest of the last {LAST_EPOCHS} epochs "
                         f"{run['last3_min_val_acc']:.2f}%, {run['seconds']:.0f} s")
             runs.append(run)
@@ -222,25 +246,27 @@ def run_ablation(notebook: str, seeds: list[int], train: MNISTSplit, val: MNISTS
                      "final_val_loss": aggregate([r["final_val_loss"] for r in runs]),
                      "seconds_per_epoch": sum(r["seconds"] / len(r["history"]) for r in runs) / len(runs),
                      "runs": runs})
-        study = _study(notebook, recipe, seeds, train, val, rows)
+        result = _study(study, recipe, seeds, train, val, rows)
         if save_to is not None:  # after every row, so an interrupted study shows what it has
-            save_ablation(study, save_to)
-    return study
+            save_ablation(result, save_to)
+    return result
 
 
-def _study(notebook: str, recipe: Recipe, seeds: list[int], train: MNISTSplit, val: MNISTSplit,
+def _study(study: str, base: Recipe, seeds: list[int], train: MNISTSplit, val: MNISTSplit,
            rows: list[dict]) -> dict:
-    """The study dict of :func:`run_ablation` from its rows (the recipe's first): adds each
-    row's difference from the recipe and its standard error."""
-    base = rows[0]["final_val_acc"]
+    """The dict of :func:`run_ablation` from its rows (the base first): adds each row's
+    difference from the base and its standard error."""
+    first = rows[0]["final_val_acc"]
     for row in rows:
         acc = row["final_val_acc"]
-        row["diff"] = acc["mean"] - base["mean"]
-        row["diff_se"] = (math.sqrt(acc["std"] ** 2 / acc["n"] + base["std"] ** 2 / base["n"])
-                          if acc["std"] is not None and base["std"] is not None else None)
-    return {"notebook": notebook, "seeds": list(seeds), "train_images": len(train), "val_images": len(val),
-            "recipe": {"model": recipe.model, "model_kwargs": recipe.model_kwargs,
-                       "config": {k: v for k, v in asdict(recipe.config).items() if k != "seed"}},
+        row["diff"] = acc["mean"] - first["mean"]
+        row["diff_se"] = (math.sqrt(acc["std"] ** 2 / acc["n"] + first["std"] ** 2 / first["n"])
+                          if acc["std"] is not None and first["std"] is not None else None)
+    spec = STUDIES[study]
+    return {"study": study, "notebook": spec.notebook, "about": spec.about, "seeds": list(seeds),
+            "train_images": len(train), "val_images": len(val),
+            "base": {"name": spec.base_name, "model": base.model, "model_kwargs": base.model_kwargs,
+                     "config": {k: v for k, v in asdict(base.config).items() if k != "seed"}},
             "rows": rows}
 
 
@@ -297,14 +323,14 @@ def format_ablation_table(study: dict) -> str:
     """The study as a text table: variant, change, parameters, final validation accuracy
     mean ± std (n), lowest of the last 3 epochs (mean), difference from the recipe ± its
     standard error (points), seconds per epoch."""
-    lines = [f"{study['notebook']}: {study['train_images']:,} training / {study['val_images']:,} validation "
-             f"images, seeds {study['seeds']}",
-             f"{'variant':<14} {'change':<22} {'params':>7} {'final val acc':>24} {'min last 3':>11} "
+    lines = [f"{study['study']}: {study['about'] or 'one change per row'}; {study['train_images']:,} training / "
+             f"{study['val_images']:,} validation images, seeds {study['seeds']}",
+             f"{'variant':<16} {'change':<22} {'params':>7} {'final val acc':>24} {'min last 3':>11} "
              f"{'diff (points)':>15} {'s/epoch':>8}"]
     for row in study["rows"]:
-        diff = "–" if row["name"] == BASE else (
+        diff = "–" if row is study["rows"][0] else (
             f"{row['diff']:+.2f}" + (f" ± {row['diff_se']:.2f}" if row["diff_se"] is not None else ""))
-        lines.append(f"{row['name']:<14} {_changes_text(row['changes']):<22} {row['params']:>7,} "
+        lines.append(f"{row['name']:<16} {_changes_text(row['changes']):<22} {row['params']:>7,} "
                      f"{format_mean_std(row['final_val_acc'], unit='%'):>24} "
                      f"{row['last3_min_val_acc']['mean']:>10.2f}% {diff:>15} {row['seconds_per_epoch']:>8.1f}")
     return "\n".join(lines)
@@ -323,7 +349,7 @@ def plot_ablation(study: dict, path: str | Path | None = None):
     ax.axhline(rows[0]["final_val_acc"]["mean"], color="C1", ls="--", lw=1)
     ax.set_xticks(range(len(rows)), [f"{r['name']}\n{r['params']:,} params" for r in rows])
     ax.set(ylabel="final validation accuracy (%)",
-           title=f"{study['notebook']}: one change at a time (n = {len(study['seeds'])} seeds)")
+           title=f"{study['study']}: one change at a time (n = {len(study['seeds'])} seeds)")
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     if path is not None:
@@ -332,40 +358,40 @@ def plot_ablation(study: dict, path: str | Path | None = None):
 
 
 def save_ablation(study: dict, folder: str | Path) -> Path:
-    """Write ``<folder>/<notebook>_ablation.json`` (atomic) and its PNG chart; returns the JSON path."""
+    """Write ``<folder>/<study>.json`` (atomic) and its PNG chart; returns the JSON path."""
     folder = Path(folder)
-    path = atomic_write_text(folder / f"{study['notebook']}_ablation.json", json.dumps(study, indent=1) + "\n")
-    plt.close(plot_ablation(study, folder / f"{study['notebook']}_ablation.png"))
+    path = atomic_write_text(folder / f"{study['study']}.json", json.dumps(study, indent=1) + "\n")
+    plt.close(plot_ablation(study, folder / f"{study['study']}.png"))
     return path
 
 
-def show_ablation(notebook: str, run: RunSettings, train: MNISTSplit | None = None,
+def show_ablation(study: str, run: RunSettings, train: MNISTSplit | None = None,
                   recorded_dir: str | Path | None = None) -> dict | None:
-    """The Ablation section of a step notebook: print the study's table and draw its chart.
+    """A step notebook's Ablation section: print the study's table and draw its chart.
 
     A full run shows the study recorded by ``python -m mnist_course.course --ablations``
     in ``recorded_dir`` (default ``reports/ablations/``): an hour of training on a CPU
-    is not repeated inside the notebook. In quick mode (``run.quick``) the recipe
+    is not repeated inside the notebook. In quick mode (``run.quick``) the base row
     alone is trained on the slice ``train`` (first 1/12 as validation, one seed, the
     run's epochs), so that the code path runs under nbval. Returns the study, or None
     (with a message naming the command) when nothing is recorded yet.
     """
     if run.quick:
         if train is None:
-            raise ValueError("quick mode trains the recipe on the slice: pass train=")
+            raise ValueError("quick mode trains the base row on the slice: pass train=")
         small_train, small_val = validation_split(train, len(train) // 12)
-        study = run_ablation(notebook, run.seeds[:1], small_train, small_val, quick_dir("ablations"),
-                             variants=[], log=None, num_epochs=run.epochs)
-        print("QUICK MODE: the recipe alone, one seed, on a slice (a check of the code, not a measurement)")
+        result = run_ablation(study, run.seeds[:1], small_train, small_val, quick_dir("ablations"),
+                              variants=[], log=None, num_epochs=run.epochs)
+        print("QUICK MODE: the base row alone, one seed, on a slice (a check of the code, not a measurement)")
     else:
-        path = Path(recorded_dir or recorded_reports_dir() / "ablations") / f"{notebook}_ablation.json"
+        path = Path(recorded_dir or recorded_reports_dir() / "ablations") / f"{study}.json"
         if not path.is_file():
-            print(f"No recorded ablation at {path.name}: record it with "
-                  f"`python -m mnist_course.course --ablations --steps {notebook[:2]}`")
+            print(f"No recorded study at {path.name}: record it with "
+                  f"`python -m mnist_course.course --ablations --steps {study[:2]}`")
             return None
-        study = json.loads(path.read_text())
+        result = json.loads(path.read_text())
         print(f"Recorded by the course command (reports/ablations/{path.name}).")
-    print(format_ablation_table(study))
-    plot_ablation(study)
+    print(format_ablation_table(result))
+    plot_ablation(result)
     plt.show()
-    return study
+    return result

@@ -22,9 +22,9 @@ A notebook that fails does not stop the others; the command then exits with 1 an
 names the failed notebook and cell. ``--resume`` skips the notebooks that the
 previous run with the same settings finished and that have not changed since
 (``<output>/course_progress.json`` keeps a hash of each finished notebook).
-``--ablations`` runs the ablation studies of the selected steps instead of their
-notebooks (:mod:`mnist_course.ablation`: each variant over 3 seeds on the validation
-split); a recording writes ``reports/ablations/<notebook>_ablation.json`` and ``.png``,
+``--ablations`` runs the studies of the selected steps instead of their notebooks
+(:mod:`mnist_course.ablation`: each variant over 3 seeds on the validation split); a
+recording writes ``reports/ablations/<study>.json`` and ``.png``,
 and the per-run cache in ``runs/ablations/`` makes an interrupted study resumable.
 The README's generated blocks are refreshed separately: ``python scripts/update_readme.py``.
 """
@@ -43,7 +43,7 @@ import nbformat
 import papermill as pm
 from papermill.exceptions import PapermillExecutionError
 
-from .ablation import ABLATIONS, SEEDS, format_ablation_table, run_ablation, select_variants
+from .ablation import SEEDS, STUDIES, format_ablation_table, run_ablation, select_variants
 from .data import load_mnist, validation_split
 from .paths import (
     REPO_ROOT,
@@ -232,17 +232,17 @@ def _relative_paths(notebook: Path) -> None:
 def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = None, device: str | None = None,
                   data_dir: str | None = None, quick: bool = False, recorded_dir: Path | None = None,
                   cache_dir: Path | None = None, variants: list[str] | None = None) -> dict[str, dict]:
-    """Run the ablation study of each selected step notebook that has one (default: all).
+    """Run the studies (``ablation.STUDIES``) of the selected step notebooks (default: all).
 
     Full runs train on 55,000 images and validate on the fixed 5,000 (``seeds`` default
     ``ablation.SEEDS``); a recording (no ``seeds`` override, not quick) saves each study
     in ``recorded_dir`` (default ``reports/ablations/``). Quick mode trains the recipe
     alone, one seed, one epoch on the first 2,000 training images (the first 166 as
     validation) and saves in a temp folder. ``variants``: names of the rows to train
-    (default: all of each step's ablation; the recipe always). Returns {notebook: study}. Raises
+    (default: all of each study's; the base row always). Returns {notebook: study}. Raises
     ValueError for a step without an ablation, or a recording while MNIST_COURSE_QUICK is set.
     """
-    names = select_steps(steps, {name: Path(name) for name in ABLATIONS}) if steps else list(ABLATIONS)
+    names = select_steps(steps, {name: Path(name) for name in STUDIES}) if steps else list(STUDIES)
     if not quick and seeds is None and quick_from_env():
         raise ValueError("MNIST_COURSE_QUICK is set to quick mode in this shell: a recorded ablation would "
                          "train on a slice; unset it (or pass --quick for a check)")
@@ -256,12 +256,16 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
         folder = (Path(recorded_dir) if recorded_dir else recorded_reports_dir() / "ablations") if recording \
             else runs_dir() / "reports" / "ablations"
         cache, seeds = Path(cache_dir) if cache_dir else runs_dir() / "ablations", seeds or SEEDS
+    known = {v.name for name in names for v in STUDIES[name].variants}
+    if variants and set(variants) - known:
+        raise ValueError(f"variants {sorted(set(variants) - known)} are in none of the studies {names}; valid: "
+                         f"{', '.join(sorted(known))}")
     studies = {}
     for name in names:
         print(f"=== ablation of {name}: seeds {seeds}, {len(train):,} training / {len(val):,} validation images",
               flush=True)
-        rows = select_variants(name, variants)  # checks the names also in quick mode
-        rows = [] if quick else rows
+        listed = {v.name for v in STUDIES[name].variants}
+        rows = [] if quick else select_variants(name, [v for v in variants if v in listed] if variants else None)
         studies[name] = run_ablation(name, seeds, train, val, cache, variants=rows, log=print,
                                      num_epochs=QUICK_EPOCHS if quick else None, save_to=folder)
         print(format_ablation_table(studies[name]), flush=True)
@@ -288,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablations", action="store_true",
                         help="run the selected steps' ablation studies (validation split) instead of the notebooks")
     parser.add_argument("--variants", nargs="+", help="with --ablations: only these rows (names as in "
-                        "mnist_course.ablation.ABLATIONS; the recipe always)")
+                        "mnist_course.ablation.STUDIES; the base row always)")
     args = parser.parse_args(argv)
     if args.ablations:
         if args.reference or args.epochs is not None or args.in_place or args.resume:
