@@ -93,8 +93,9 @@ def test_the_pool_moved_to_rf_7_keeps_the_layers_and_grows_the_maps():
     assert rf["conv3"] == (7, (12, 22, 22)) and rf["pool1"] == (8, (12, 11, 11)) and rf["conv6"][0] == 20
     with pytest.raises(ValueError, match="pool_after_rf=6.*5.*7"):
         get_model("step4", pool_after_rf=6)
-    with pytest.raises(ValueError, match="pool_after_rf=7 is invalid with transition=False"):
-        get_model("step4", pool_after_rf=7, transition=False)
+    late = {r["name"]: (r["rf"], r["shape"]) for r in layer_table(get_model("step4", pool_after_rf=7,
+                                                                            transition=False))}
+    assert late["conv3"] == (7, (10, 22, 22)) and late["pool1"] == (8, (10, 11, 11)) and "trans1" not in late
     with pytest.raises(ValueError, match="head='mlp'.*gap, fc"):
         get_model("step2", head="mlp")
 

@@ -141,14 +141,13 @@ class Step4Capacity(nn.Module):
     budget paid for); ``transition=False`` replaces the 1x1 squeeze to 8 channels and
     conv3 (8 -> 12) by a conv3 that reads the 16 pooled channels directly (16 -> 10),
     7,980 parameters; ``dropout`` sets the fraction of activations zeroed in training.
-    Raises ValueError for a ``pool_after_rf`` other than 5 or 7, or 7 without transition.
+    Raises ValueError for a ``pool_after_rf`` other than 5 or 7.
     """
 
     def __init__(self, dropout: float = 0.05, pool_after_rf: int = 5, extra_block: bool = True,
                  transition: bool = True):
-        if pool_after_rf not in (5, 7) or (pool_after_rf == 7 and not transition):
-            raise ValueError(f"pool_after_rf={pool_after_rf!r} is invalid with transition={transition}; valid: "
-                             f"5 (after conv2), 7 (after conv3, with the transition)")
+        if pool_after_rf not in (5, 7):
+            raise ValueError(f"pool_after_rf={pool_after_rf!r} is invalid; valid: 5 (after conv2), 7 (after conv3)")
         super().__init__()
         # Layers are registered in the order forward runs them (layer_table relies on it).
         self.conv1 = conv_bn(1, 8)                     # 28 -> 26, RF 3
