@@ -246,6 +246,10 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
     if not quick and seeds is None and quick_from_env():
         raise ValueError("MNIST_COURSE_QUICK is set to quick mode in this shell: a recorded ablation would "
                          "train on a slice; unset it (or pass --quick for a check)")
+    known = {v.name for name in names for v in STUDIES[name].variants}
+    if variants and set(variants) - known:
+        raise ValueError(f"variants {sorted(set(variants) - known)} are in none of the studies {names}; valid: "
+                         f"{', '.join(sorted(known))}")
     recording = not quick and seeds is None
     device = resolve_device(device or "auto", verbose=True)
     full = load_mnist(True, data_dir, device, limit=QUICK_TRAIN_IMAGES if quick else None)
@@ -256,10 +260,6 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
         folder = (Path(recorded_dir) if recorded_dir else recorded_reports_dir() / "ablations") if recording \
             else runs_dir() / "reports" / "ablations"
         cache, seeds = Path(cache_dir) if cache_dir else runs_dir() / "ablations", seeds or SEEDS
-    known = {v.name for name in names for v in STUDIES[name].variants}
-    if variants and set(variants) - known:
-        raise ValueError(f"variants {sorted(set(variants) - known)} are in none of the studies {names}; valid: "
-                         f"{', '.join(sorted(known))}")
     studies = {}
     for name in names:
         print(f"=== ablation of {name}: seeds {seeds}, {len(train):,} training / {len(val):,} validation images",
@@ -295,8 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                         "mnist_course.ablation.STUDIES; the base row always)")
     args = parser.parse_args(argv)
     if args.ablations:
-        if args.reference or args.epochs is not None or args.in_place or args.resume:
-            parser.error("--ablations takes --steps, --seeds, --device, --data-dir and --quick only "
+        if args.reference or args.epochs is not None or args.in_place or args.resume or args.output_dir:
+            parser.error("--ablations takes --steps, --variants, --seeds, --device, --data-dir and --quick only "
                          "(it always resumes from its per-run cache)")
         try:
             run_ablations(args.steps, seeds=args.seeds, device=args.device, data_dir=args.data_dir,
