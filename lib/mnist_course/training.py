@@ -40,6 +40,9 @@ class TrainConfig:
     optimizer: str = "sgd"       # "sgd" (with momentum) or "adam" (momentum unused)
     schedule: str = "constant"   # "constant", "onecycle" (warm-up then anneal, per batch) or
                                  # "step" (multiply by gamma every step_size epochs)
+    pct_start: float = 0.3       # onecycle: fraction of the optimizer steps spent warming up
+    three_phase: bool = False    # onecycle: Smith's original 1cycle, with a symmetric cool-down to
+                                 # lr / 25 by 2 * pct_start, then annihilation to ~0 (torch's OneCycleLR)
     step_size: int = 3           # epochs between decays of the "step" schedule
     gamma: float = 0.1           # decay factor of the "step" schedule
     loss: str = "cross_entropy"  # "cross_entropy" (logits (N, C)) or "binary" (one logit (N,), labels 0/1)
@@ -146,7 +149,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
         raise ValueError(f"optimizer={config.optimizer!r} is invalid; valid: {', '.join(OPTIMIZERS)}")
     if config.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, epochs=config.num_epochs, steps_per_epoch=steps_per_epoch)
+            optimizer, max_lr=config.lr, epochs=config.num_epochs, steps_per_epoch=steps_per_epoch,
+            pct_start=config.pct_start, three_phase=config.three_phase)
         return optimizer, scheduler, "batch"
     if config.schedule == "step":
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
