@@ -17,6 +17,7 @@ from mnist_course.ablation import (
     run_ablation,
     save_ablation,
     select_variants,
+    show_ablation,
     what_changed,
 )
 from mnist_course.data import validation_split
@@ -85,6 +86,21 @@ def test_an_ablation_compares_variants_and_resumes_from_its_cache(mnist_train, t
     assert path.with_suffix(".png").is_file()
     table = format_ablation_table(study)
     assert "no rotation" in table and "max_rotation=0.0" in table and "(n = 2)" in table
+
+
+def test_a_recorded_study_of_an_earlier_base_says_so(mnist_train, tmp_path, capsys):
+    train, val = validation_split(type(mnist_train)(mnist_train.X[:600], mnist_train.y[:600]), 100)
+    study = run_ablation("04_capacity-design", [1], train, val, tmp_path, variants=[], log=None, num_epochs=1)
+    run = check_params(epochs=15, batch_size=64, lr=0.1, seeds=[1], device="cpu", quick=False)
+    save_ablation(study, tmp_path / "out")
+    assert show_ablation("04_capacity-design", run, recorded_dir=tmp_path / "out") == study
+    assert "NOTE: recorded for an earlier base; it differs from today's in num_epochs." in capsys.readouterr().out
+
+    study["base"]["config"]["num_epochs"] = 15
+    del study["base"]["config"]["three_phase"]  # a recording made before the field existed, at its default
+    save_ablation(study, tmp_path / "out")
+    show_ablation("04_capacity-design", run, recorded_dir=tmp_path / "out")
+    assert "NOTE" not in capsys.readouterr().out
 
 
 def _parameters_cell(notebook: str) -> dict:

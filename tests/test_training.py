@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from mnist_course.data import MNISTSplit
 from mnist_course.models import get_model
-from mnist_course.training import TrainConfig, evaluate, fit, resolve_device, set_seed
+from mnist_course.training import TrainConfig, evaluate, fit, make_optimizer, resolve_device, set_seed
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,29 @@ def test_step_schedule_divides_the_rate_every_step_size_epochs(small):
                   TrainConfig(num_epochs=5, batch_size=128, lr=0.01, schedule="step", step_size=2, gamma=0.1),
                   log=None)
     assert [row["lr"] for row in history] == pytest.approx([0.01, 0.01, 0.001, 0.001, 0.0001])
+
+
+def test_three_phase_one_cycle_cools_down_to_lr_over_25_then_annihilates():
+    # torch's OneCycleLR with three_phase=True (Smith's original 1cycle): up to lr by
+    # pct_start, symmetrically back to lr / div_factor (25) by 2 * pct_start, then towards
+    # lr / 25 / final_div_factor (1e4) at the end.
+    model = torch.nn.Linear(2, 2)
+    steps = 100
+    rates = {}
+    for three_phase in (False, True):
+        optimizer, scheduler, every = make_optimizer(
+            model, TrainConfig(num_epochs=10, lr=0.1, schedule="onecycle", pct_start=0.3, three_phase=three_phase),
+            steps_per_epoch=steps // 10)
+        assert every == "batch"
+        rates[three_phase] = []
+        for _ in range(steps):
+            rates[three_phase].append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+    assert max(rates[True]) == pytest.approx(0.1, rel=1e-3) and max(rates[False]) == pytest.approx(0.1, rel=1e-3)
+    assert rates[True][60] == pytest.approx(0.1 / 25, rel=0.05)
+    assert rates[False][60] > 0.03  # the two-phase schedule is still at a third of its peak there
+    assert rates[True][-1] < 1e-4
 
 
 def test_binary_loss_and_adam(small):

@@ -295,7 +295,9 @@ def describe_recipe(notebook: str) -> dict:
     pools = [i for i, (_, layer) in enumerate(model.named_children()) if isinstance(layer, nn.MaxPool2d)]
     dropouts = [m.p for m in model.modules() if isinstance(m, (nn.Dropout, nn.Dropout2d))]
     config = recipe.config
-    schedule = {"constant": "constant", "onecycle": "one-cycle (peak = lr)",
+    onecycle = ("three-phase one-cycle" if config.three_phase else "one-cycle") + (
+        f" (peak = lr at {config.pct_start:.0%} of the optimizer steps)")
+    schedule = {"constant": "constant", "onecycle": onecycle,
                 "step": f"StepLR ×{config.gamma} every {config.step_size} epochs"}[config.schedule]
     return {
         "layers (output channels)": " → ".join(
@@ -377,6 +379,18 @@ def save_ablation(study: dict, folder: str | Path) -> Path:
     return path
 
 
+def _base_changed(study: str, recorded: dict) -> list[str]:
+    """The settings (model keywords, TrainConfig fields) in which a recorded study's base
+    differs from the base its recipe gives today; [] when it is current."""
+    spec = STUDIES[study]
+    base = apply_changes(RECIPES[spec.notebook], spec.base_changes)
+    now = {"model": base.model, **base.model_kwargs,
+           **{k: v for k, v in asdict(base.config).items() if k != "seed"}}
+    then = {"model": recorded["base"]["model"], **recorded["base"]["model_kwargs"], **recorded["base"]["config"]}
+    defaults = {f.name: f.default for f in fields(TrainConfig)}  # fields added since a recording
+    return sorted(k for k in now.keys() | then.keys() if now.get(k, defaults.get(k)) != then.get(k, defaults.get(k)))
+
+
 def show_ablation(study: str, run: RunSettings, train: MNISTSplit | None = None,
                   recorded_dir: str | Path | None = None) -> dict | None:
     """A step notebook's Ablation section: print the study's table and draw its chart.
@@ -403,6 +417,10 @@ def show_ablation(study: str, run: RunSettings, train: MNISTSplit | None = None,
             return None
         result = json.loads(path.read_text())
         print(f"Recorded by the course command (reports/ablations/{path.name}).")
+        changed = _base_changed(study, result)
+        if changed:
+            print(f"NOTE: recorded for an earlier base; it differs from today's in {', '.join(changed)}. "
+                  f"Re-record with `python -m mnist_course.course --ablations --steps {study}`.")
     print(format_ablation_table(result))
     plot_ablation(result)
     plt.show()
