@@ -76,6 +76,8 @@ VARIANT_PARAMS = {
     # no BatchNorm (-2C) but conv biases (+C) on the five 3x3 convs with BN: -(8+12+16+12+16)
     ("step3", "batchnorm", False): EXPECTED_PARAMS["step3"] - 64,
     ("step2", "head", "fc"): EXPECTED_PARAMS["step2"] - 170 + 16 * 5 * 5 * 10 + 10,
+    # no trans1 (32x8 + 8); conv4 reads 32 channels: 32x16x9 + 16 instead of 8x16x9 + 16
+    ("step2", "transition", False): EXPECTED_PARAMS["step2"] - 264 - 1_168 + 4_624,
 }
 
 

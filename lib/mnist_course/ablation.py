@@ -115,12 +115,14 @@ _STEP4_CANDIDATES = (
 STUDIES = {
     "02_skeleton": Study("02_skeleton", (
         Variant("fc head", {"head": "fc"}, "Step 1 -> 2: a fully connected layer on the last map instead of GAP"),
-    )),
+        Variant("no transition", {"transition": False}, "no 1x1 squeeze after the MaxPool: conv4 reads all 32 "
+                "pooled channels; does the squeeze cost accuracy, or only save parameters?"),
+    ), about="Step 2's skeleton with one structural choice undone per row"),
     "03_batchnorm": Study("03_batchnorm", (
         Variant("no BatchNorm", {"batchnorm": False}, "the same widths without BatchNorm (conv biases instead)"),
         Variant("no BN, lr 0.02", {"batchnorm": False, "lr": 0.02}, "without BatchNorm at Step 2's rate"),
         Variant("lr 0.02", {"lr": 0.02}, "with BatchNorm at Step 2's rate: is the higher rate BatchNorm's gift?"),
-    )),
+    ), about="Step 3's widths with and without BatchNorm, at its rate and at Step 2's"),
     "04_capacity-design": Study("04_capacity", _STEP4_CANDIDATES, base_changes={'batch_size': 128},
                                 base_name="first design",
                                 about="candidates tried on Step 4's first design (batch 128, 1x1 transition)"),

@@ -66,11 +66,13 @@ class Step1Setup(nn.Module):
 
 class Step2Skeleton(nn.Module):
     """Step 2: the skeleton every later step keeps — no fully connected layer, GAP head.
-    ``head="fc"`` (an ablation) flattens the last map into a fully connected layer instead."""
+    Ablations: ``head="fc"`` flattens the last map into a fully connected layer instead;
+    ``transition=False`` drops the 1x1 squeeze after the MaxPool, so conv4 reads all 32
+    pooled channels (32 -> 16 instead of 8 -> 16)."""
 
     HEADS = ("gap", "fc")
 
-    def __init__(self, head: str = "gap"):
+    def __init__(self, head: str = "gap", transition: bool = True):
         if head not in self.HEADS:
             raise ValueError(f"head={head!r} is invalid; valid: {', '.join(self.HEADS)}")
         super().__init__()
@@ -80,9 +82,9 @@ class Step2Skeleton(nn.Module):
         self.conv3 = conv_relu(16, 32)   # 24 -> 22, RF 7
         # Transition: MaxPool halves the map, a 1x1 conv cuts the channels
         self.pool1 = nn.MaxPool2d(2)     # 22 -> 11, RF 8
-        self.trans1 = conv_relu(32, 8, kernel_size=1)  # 11 -> 11, RF 8
+        self.trans1 = conv_relu(32, 8, kernel_size=1) if transition else None  # 11 -> 11, RF 8
         # Block 2: parts of digits
-        self.conv4 = conv_relu(8, 16)    # 11 -> 9, RF 12
+        self.conv4 = conv_relu(8 if transition else 32, 16)  # 11 -> 9, RF 12
         self.conv5 = conv_relu(16, 32)   # 9 -> 7,  RF 16
         self.conv6 = conv_relu(32, 16)   # 7 -> 5,  RF 20
         # Output: global average pooling, then a 1x1 conv to the 10 classes
@@ -94,7 +96,9 @@ class Step2Skeleton(nn.Module):
 
     def forward(self, x):               # (N, 1, 28, 28)
         x = self.conv3(self.conv2(self.conv1(x)))  # (N, 32, 22, 22)
-        x = self.trans1(self.pool1(x))  # (N, 8, 11, 11)
+        x = self.pool1(x)               # (N, 32, 11, 11)
+        if self.trans1 is not None:
+            x = self.trans1(x)          # (N, 8, 11, 11)
         x = self.conv6(self.conv5(self.conv4(x)))  # (N, 16, 5, 5)
         if isinstance(self.head, nn.Linear):
             return self.head(x.flatten(1))  # (N, 400) -> (N, 10) logits
