@@ -102,6 +102,16 @@ def test_plots_are_saved_as_png(tmp_path):
     assert len(fig.axes) == 3 and "mean of 2 seeds" in fig.axes[1].get_title()
 
 
+def test_the_accuracy_axis_zooms_past_epoch_1_and_shows_the_goal():
+    ax = plot_runs(make_report()["runs"], "seeds", goal=99.4).axes[1]
+    bottom, top = ax.get_ylim()
+    assert 98.0 < bottom < 98.5 and 99.4 < top < 99.7  # epochs 2-3 span 98.5 (train) to 99.4 (the goal)
+    assert "epoch 1 (lowest 90.0%) is below the axis" in ax.get_title()
+    assert "goal 99.4%" in [t.get_text() for t in ax.get_legend().get_texts()]
+    one_epoch = plot_runs([{"history": HISTORY[:1]}], "quick mode").axes[1]  # nothing to zoom to
+    assert one_epoch.get_ylim()[0] < 97.0 and "below the axis" not in one_epoch.get_title()
+
+
 def test_summary_separates_reference_runs_and_compares_with_published(tmp_path):
     save_report(make_report("04_capacity", "Step 4"), tmp_path)
     reference = make_report("r1_pytorch_example", "Reference 1")

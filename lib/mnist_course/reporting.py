@@ -245,13 +245,18 @@ def plot_params_vs_accuracy(reports: list[dict], path: str | os.PathLike | None 
     return fig
 
 
-def plot_runs(runs: list[dict], title: str, path: str | os.PathLike | None = None, show_lr: bool = False):
+def plot_runs(runs: list[dict], title: str, path: str | os.PathLike | None = None, show_lr: bool = False,
+              goal: float | None = None):
     """Loss and accuracy per epoch (train, and validation and/or test where the histories
-    have them): the mean over ``runs`` as a line, min-max over them as a band. With
-    ``show_lr`` a third panel shows the learning rate at each epoch's start (log scale).
-    If ``path`` is given the figure is also saved there as PNG. Returns the figure."""
+    have them): the mean over ``runs`` as a line, min-max over them as a band. The
+    accuracy axis is zoomed to epochs 2 onwards (epoch 1, often far lower, would flatten
+    every later difference; the title says when it is off the axis); ``goal`` (percent)
+    draws a dashed line there. With ``show_lr`` a third panel shows the learning rate at
+    each epoch's start (log scale). If ``path`` is given the figure is also saved there
+    as PNG. Returns the figure."""
     fig, axes = plt.subplots(1, 3 if show_lr else 2, figsize=(14 if show_lr else 10, 3.6))
     ax_loss, ax_acc = axes[0], axes[1]
+    acc_curves = []
     for i, split in enumerate(("train", "val", "test")):
         if runs[0]["history"][0].get(f"{split}_acc") is None:
             continue
@@ -261,9 +266,12 @@ def plot_runs(runs: list[dict], title: str, path: str | os.PathLike | None = Non
             ax.plot(curve["epoch"], curve["mean"], "o-", color=f"C{i}", markersize=3, label=label)
             if len(runs) > 1:
                 ax.fill_between(curve["epoch"], curve["min"], curve["max"], color=f"C{i}", alpha=0.2)
+        acc_curves.append(curve)
+    if goal is not None:
+        ax_acc.axhline(goal, color="black", ls="--", lw=1, label=f"goal {goal:g}%")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     n = f" (mean of {len(runs)} seeds, band: min-max)" if len(runs) > 1 else ""
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy" + n)
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy" + n + _zoom_accuracy(ax_acc, acc_curves, goal))
     if show_lr:
         history = runs[0]["history"]
         axes[2].semilogy([r["epoch"] for r in history], [r["lr"] for r in history], "o-", color="gray")
@@ -279,6 +287,21 @@ def plot_runs(runs: list[dict], title: str, path: str | os.PathLike | None = Non
     if path is not None:
         save_figure(fig, path)
     return fig
+
+
+def _zoom_accuracy(ax, curves: list[dict], goal: float | None) -> str:
+    """Limit the accuracy axis to the range of epochs 2 onwards (bands included) and the
+    goal; returns a note for the title when epoch 1 falls below it ("" otherwise)."""
+    later = [v for c in curves for e, low, high in zip(c["epoch"], c["min"], c["max"]) if e >= 2 for v in (low, high)]
+    if not later:  # a single epoch: nothing to zoom to
+        return ""
+    shown = later + ([goal] if goal is not None else [])
+    low, high = min(shown), max(shown)
+    margin = 0.1 * (high - low) + 0.05
+    bottom = low - margin
+    ax.set_ylim(bottom, high + margin)
+    first = min((v for c in curves for e, v in zip(c["epoch"], c["min"]) if e == 1), default=bottom)
+    return f"\nepoch 1 (lowest {first:.1f}%) is below the axis" if first < bottom else ""
 
 
 def plot_history(history: list[dict], title: str, path: str | os.PathLike | None = None, show_lr: bool = False):
