@@ -292,7 +292,8 @@ def plot_runs(runs: list[dict], title: str, path: str | os.PathLike | None = Non
 def _zoom_accuracy(ax, curves: list[dict], goal: float | None) -> str:
     """Limit the accuracy axis to the range of epochs 2 onwards (bands included) and the
     goal; returns a note for the title when epoch 1 falls below it ("" otherwise)."""
-    later = [v for c in curves for e, low, high in zip(c["epoch"], c["min"], c["max"]) if e >= 2 for v in (low, high)]
+    later = [v for c in curves
+             for e, low, high in zip(c["epoch"], c["min"], c["max"], strict=True) if e >= 2 for v in (low, high)]
     if not later:  # a single epoch: nothing to zoom to
         return ""
     shown = later + ([goal] if goal is not None else [])
@@ -300,7 +301,7 @@ def _zoom_accuracy(ax, curves: list[dict], goal: float | None) -> str:
     margin = 0.1 * (high - low) + 0.05
     bottom = low - margin
     ax.set_ylim(bottom, high + margin)
-    first = min((v for c in curves for e, v in zip(c["epoch"], c["min"]) if e == 1), default=bottom)
+    first = min((v for c in curves for e, v in zip(c["epoch"], c["min"], strict=True) if e == 1), default=bottom)
     return f"\nepoch 1 (lowest {first:.1f}%) is below the axis" if first < bottom else ""
 
 
