@@ -52,7 +52,7 @@ def test_goal_needs_every_seed_in_each_of_its_last_epochs(capsys):
     # One epoch of one seed below 99.4% fails the goal, even with a good final epoch and mean.
     assert not goal_check(_report(_runs([(99.45, 99.50, 99.52), (99.39, 99.47, 99.60)])))
     out = capsys.readouterr().out
-    assert "[ ] every seed >= 99.4% in each of its last 3 epochs (lowest: 99.39%; missed by seeds 2)" in out
+    assert "[ ] every seed >= 99.4% in each of its last 3 epochs (lowest: 99.39%; missed by seed 2)" in out
     assert not goal_check(_report(_runs([(99.41, 99.42, 99.43)])))  # mean 99.43 < 99.45
     assert not goal_check(_report(_runs([(99.5, 99.5, 99.5)]), params=8_000))
 

@@ -168,11 +168,12 @@ def goal_check(report: dict) -> bool:
     if None in lows.values():
         raise ValueError("the goal is judged on the last 3 epochs' test accuracy; these runs have none")
     missed = [seed for seed, low in lows.items() if low < GOAL_MIN_TEST_ACC]
+    by = f"; missed by seed{'s' if len(missed) > 1 else ''} {', '.join(map(str, missed))}" if missed else ""
     checks = {
         f"parameters {report['params']:,} < {GOAL_MAX_PARAMS:,}": report["params"] < GOAL_MAX_PARAMS,
         f"epochs {report['epochs']} <= {GOAL_MAX_EPOCHS}": report["epochs"] <= GOAL_MAX_EPOCHS,
         f"every seed >= {GOAL_MIN_TEST_ACC}% in each of its last {LAST_EPOCHS} epochs (lowest: "
-        f"{min(lows.values()):.2f}%{'; missed by seeds ' + ', '.join(map(str, missed)) if missed else ''})":
+        f"{min(lows.values()):.2f}%{by})":
             not missed,
         f"final-epoch mean {report['final_test_acc_mean']:.2f}% >= {GOAL_MIN_MEAN_ACC}%":
             report["final_test_acc_mean"] >= GOAL_MIN_MEAN_ACC,
