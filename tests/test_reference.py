@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torchinfo import summary
 
 from mnist_course.data import MNISTSplit
@@ -19,6 +20,7 @@ from mnist_course.training import TrainConfig, evaluate
 # Parameter counts from the published layer lists: weights + biases of each layer.
 EXPECTED = {
     "pytorch_example": (1 * 10 * 25 + 10) + (10 * 20 * 25 + 20) + (320 * 50 + 50) + (50 * 10 + 10),  # 21,840
+    "sladebot": (1 * 10 * 25 + 10) + (10 * 20 * 25 + 20) + (320 * 50 + 50) + (50 * 10 + 10),  # the same layers
     # conv 1->32, 32->64, 64->128, 128->256 (3x3 + bias); fc 4096->50, 50->10
     "wide593k": (32 * 9 + 32) + (32 * 64 * 9 + 64) + (64 * 128 * 9 + 128) + (128 * 256 * 9 + 256)
                 + (4096 * 50 + 50) + (50 * 10 + 10),
@@ -35,6 +37,18 @@ def test_published_architectures(name):
     assert summary(model, input_size=(1, 1, 28, 28), verbose=0).trainable_params == EXPECTED[name]
     out = model.eval()(torch.randn(3, 1, 28, 28))
     assert out.shape == ((3,) if name == "is_three" else (3, 10))
+
+
+def test_sladebot_network_is_wired_as_published():
+    """sladebot/MNIST model.py at 7b2a21d: MaxPool before ReLU, dropout on the flattened
+    features, and fc1 -> fc2 with no activation between: one affine map of the features."""
+    model = get_reference_model("sladebot").eval()
+    X = torch.randn(4, 1, 28, 28)
+    features = F.relu(F.max_pool2d(model.conv2(F.relu(F.max_pool2d(model.conv1(X), 2))), 2)).flatten(1)
+    weight = model.fc2.weight @ model.fc1.weight                      # (10, 320)
+    bias = model.fc2.weight @ model.fc1.bias + model.fc2.bias         # (10,)
+    assert torch.allclose(model(X), F.log_softmax(features @ weight.T + bias, dim=1), atol=1e-5)
+    assert [type(m).__name__ for m in model.modules()].count("Dropout") == 1
 
 
 def test_wide_network_is_the_published_593200():

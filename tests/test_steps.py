@@ -25,6 +25,14 @@ def test_show_model_prints_and_leaves_the_run_unchanged(capsys):
     assert model.training
 
 
+def test_build_model_builds_step_and_reference_models_by_name():
+    assert type(build_model("sladebot", seed=1)).__name__ == "SladebotConvNet"
+    with pytest.raises(ValueError, match="'step9'.*step1.*sladebot"):
+        build_model("step9", seed=1)
+    with pytest.raises(ValueError, match="'sladebot'"):
+        build_model("sladebot", seed=1, dropout=0.1)  # reference models take no keywords
+
+
 def test_build_model_is_seeded():
     a, b = build_model("step3", seed=5), build_model("step3", seed=5)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))

@@ -169,9 +169,13 @@ def apply_changes(recipe: Recipe, changes: dict) -> Recipe:
 
 
 def _settings(recipe: Recipe, train: MNISTSplit, val: MNISTSplit) -> dict:
-    """What a cached run must match to be reused."""
+    """What a cached run must match to be reused. The config lists the TrainConfig fields
+    that differ from their defaults, so adding a field (at a default that keeps today's
+    behaviour) leaves every cached run valid."""
+    defaults = TrainConfig()
     return {"model": recipe.model, "model_kwargs": recipe.model_kwargs,
-            "config": {k: v for k, v in asdict(recipe.config).items() if k != "seed"},
+            "config": {k: v for k, v in asdict(recipe.config).items()
+                       if k != "seed" and v != getattr(defaults, k)},
             "train_images": len(train), "val_images": len(val)}
 
 

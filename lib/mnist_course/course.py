@@ -201,7 +201,10 @@ def _promote(name: str, source_dir: Path, recorded_dir: Path, since: float) -> l
     """Copy the full-data reports notebook ``name`` wrote in ``source_dir`` during this run
     (modified after ``since``, a time.time() value) with their curves into
     ``recorded_dir`` and refresh its summary. Report files are ``<name>.json`` or
-    ``<name>-<part>.json``; a quick report is never copied. Returns the copied paths."""
+    ``<name>-<part>.json``; a quick report is never copied. A notebook's recorded reports
+    that this run did not write again (a part it no longer has, e.g. after a set-up was
+    renamed) are removed, so ``recorded_dir`` holds exactly what its last recording made.
+    Returns the copied paths."""
     copied = []
     for report_path in sorted(source_dir.glob(f"{name}*.json")):
         stem = report_path.stem
@@ -213,6 +216,11 @@ def _promote(name: str, source_dir: Path, recorded_dir: Path, since: float) -> l
             if path.is_file():
                 copied.append(atomic_write_bytes(recorded_dir / path.name, path.read_bytes()))
     if copied:
+        for stale in sorted(recorded_dir.glob(f"{name}*")):
+            part = stale.name.removesuffix("_curves.png").removesuffix(".json")
+            if (part == name or part.startswith(f"{name}-")) and stale not in copied:
+                print(f"removed {stale.name}: not written by this recording of {name}", flush=True)
+                stale.unlink()
         write_summary(recorded_dir)
     return copied
 

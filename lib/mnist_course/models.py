@@ -204,6 +204,33 @@ class PyTorchExampleNet(nn.Module):
         return F.log_softmax(self.fc2(x), dim=1)                      # (N, 10) log-probabilities
 
 
+class SladebotConvNet(nn.Module):
+    """The network behind reference 1's published log: repository sladebot/MNIST,
+    ``model.py`` at commit 7b2a21d (2021-07-16, the commit that added the README with the
+    log). The same layers and 21,840 parameters as :class:`PyTorchExampleNet`, wired
+    differently: each MaxPool comes before its ReLU, the only dropout (p = 0.5, on single
+    activations) sits on the 320 flattened features, there is no Dropout2d, and there
+    is **no activation between the two linear layers**, so fc2(fc1(x)) is one linear
+    map of rank <= 50. Returns log-probabilities (N, 10), as the original does.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)   # 28 -> 24
+        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)  # 12 -> 8
+        self.mp = nn.MaxPool2d(2)
+        self.drop_out = nn.Dropout()                   # p = 0.5
+        self.fc1 = nn.Linear(320, 50)                  # 320 = 20 channels x 4 x 4
+        self.fc2 = nn.Linear(50, 10)
+
+    def forward(self, x):                              # (N, 1, 28, 28)
+        x = F.relu(self.mp(self.conv1(x)))             # (N, 10, 12, 12)
+        x = F.relu(self.mp(self.conv2(x)))             # (N, 20, 4, 4)
+        x = self.drop_out(x.flatten(1))                # (N, 320)
+        x = self.fc2(self.fc1(x))                      # (N, 10): no ReLU between, as published
+        return F.log_softmax(x, dim=1)                 # (N, 10) log-probabilities
+
+
 class Wide593K(nn.Module):
     """The wide 593,200-parameter network: four 3x3 convs (32-64-128-256), two MaxPools,
     and a 4096 -> 50 -> 10 fully connected head."""
@@ -292,6 +319,7 @@ REFERENCE_MODELS = {
     "fcnn": FullyConnected,
     "small_cnn": SmallCNN,
     "is_three": IsThreeCNN,
+    "sladebot": SladebotConvNet,
 }
 
 

@@ -20,7 +20,15 @@ from torch import nn
 from torchinfo import summary
 
 from .data import RAW_FILES, MNISTSplit, load_mnist
-from .models import MODELS, count_params, format_layer_table, get_model, layer_table
+from .models import (
+    MODELS,
+    REFERENCE_MODELS,
+    count_params,
+    format_layer_table,
+    get_model,
+    get_reference_model,
+    layer_table,
+)
 from .reporting import build_report, plot_runs, run_selected_on_validation, save_report
 from .results import LAST_EPOCHS, aggregate, format_mean_std, summarize_run
 from .settings import RunSettings
@@ -51,8 +59,15 @@ def load_data(run: RunSettings) -> tuple[torch.device, MNISTSplit, MNISTSplit]:
 
 
 def build_model(name: str, seed: int, **kwargs) -> nn.Module:
-    """A freshly initialised model ``name`` ("step1" ... "step4") with torch seeded by ``seed``."""
+    """A freshly initialised model ``name`` (a step model, "step1" ... "step4", with its
+    keywords, or a reference model of ``models.REFERENCE_MODELS``) with torch seeded by
+    ``seed``. Raises ValueError naming an unknown model and the valid names."""
     set_seed(seed)
+    if name in REFERENCE_MODELS and not kwargs:
+        return get_reference_model(name)
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)} (steps), "
+                         f"{', '.join(REFERENCE_MODELS)} (reference set-ups, no keywords)")
     return get_model(name, **kwargs)
 
 
