@@ -13,6 +13,7 @@ from mnist_course.reporting import (
     load_reports,
     plot_history,
     plot_runs,
+    plot_setups,
     run_selected_on_validation,
     save_report,
     summary_table,
@@ -100,6 +101,16 @@ def test_plots_are_saved_as_png(tmp_path):
     assert len(fig.axes) == 2
     fig = plot_runs(make_report()["runs"], "seeds", tmp_path / "seeds.png", show_lr=True)
     assert len(fig.axes) == 3 and "mean of 2 seeds" in fig.axes[1].get_title()
+
+
+def test_set_ups_are_drawn_side_by_side_with_the_published_figures(tmp_path):
+    fig = plot_setups({"a": make_report()["runs"], "b": make_report(shifts=(0.5,))["runs"]}, "r",
+                      published=[{"epoch": 3, "test_acc": 99.6}, {"epoch": None, "test_acc": 99.0}],
+                      path=tmp_path / "setups.png")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a (n = 2)", "b (n = 1)", "published"]
+    assert ax.get_ylim()[1] > 99.6  # the published point is inside the zoomed axis
+    assert (tmp_path / "setups.png").is_file()
 
 
 def test_the_accuracy_axis_zooms_past_epoch_1_and_shows_the_goal():

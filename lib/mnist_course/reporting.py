@@ -305,6 +305,37 @@ def _zoom_accuracy(ax, curves: list[dict], goal: float | None) -> str:
     return f"\nepoch 1 (lowest {first:.1f}%) is below the axis" if first < bottom else ""
 
 
+def plot_setups(setups: dict[str, list[dict]], title: str, published: list[dict] | None = None,
+                path: str | os.PathLike | None = None):
+    """Test accuracy per epoch of several set-ups side by side: for each name in
+    ``setups`` (its ``runs``, one dict per seed) the mean over seeds as a line and the
+    min-max as a band; ``published`` figures ({"epoch", "test_acc"} in percent) as black
+    crosses. The axis is zoomed past epoch 1 as in :func:`plot_runs`. Saved as PNG at
+    ``path`` if given. Returns the figure."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    curves = []
+    for i, (name, runs) in enumerate(setups.items()):
+        curve = mean_curve(runs, "test_acc")
+        ax.plot(curve["epoch"], curve["mean"], "o-", color=f"C{i}", markersize=3, label=f"{name} (n = {len(runs)})")
+        if len(runs) > 1:
+            ax.fill_between(curve["epoch"], curve["min"], curve["max"], color=f"C{i}", alpha=0.2)
+        curves.append(curve)
+    points = [p for p in published or [] if p.get("epoch") is not None]
+    if points:
+        ax.plot([p["epoch"] for p in points], [p["test_acc"] for p in points], "kx", markersize=7, label="published")
+        curves.append({"epoch": [p["epoch"] for p in points], "min": [p["test_acc"] for p in points],
+                       "max": [p["test_acc"] for p in points]})
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)",
+           title=title + " (mean over seeds, band: min-max)" + _zoom_accuracy(ax, curves, None))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
 def plot_history(history: list[dict], title: str, path: str | os.PathLike | None = None, show_lr: bool = False):
     """:func:`plot_runs` for a single run's history."""
     return plot_runs([{"history": history}], title, path, show_lr)
