@@ -10,6 +10,7 @@ from mnist_course.reporting import (
     REPORT_KEYS,
     build_report,
     compare_with_published,
+    format_published_comparison,
     load_reports,
     plot_history,
     plot_runs,
@@ -101,6 +102,17 @@ def test_plots_are_saved_as_png(tmp_path):
     assert len(fig.axes) == 2
     fig = plot_runs(make_report()["runs"], "seeds", tmp_path / "seeds.png", show_lr=True)
     assert len(fig.axes) == 3 and "mean of 2 seeds" in fig.axes[1].get_title()
+
+
+def test_the_published_log_is_compared_epoch_by_epoch_with_each_set_up():
+    published = [{"epoch": 1, "test_acc": 98.2}, {"epoch": 3, "test_acc": 99.0}, {"epoch": 9, "test_acc": 99.14}]
+    text = format_published_comparison({"a": make_report(), "b": make_report(shifts=(1.0,))}, published)
+    lines = text.splitlines()
+    assert lines[0].split() == ["epoch", "published", "a", "b"]
+    assert lines[1].split() == ["1", "98.20%", "97.10%", "(-1.10)", "98.00%", "(-0.20)"]  # means of 97.0/97.2; 98.0
+    assert lines[2].split() == ["3", "99.00%", "99.00%", "(+0.00)", "99.90%", "(+0.90)"]
+    assert lines[3].split() == ["9", "99.14%", "–", "–"]  # not trained that long
+    assert "mean over 1, 2 seed(s)" in lines[4]
 
 
 def test_set_ups_are_drawn_side_by_side_with_the_published_figures(tmp_path):

@@ -177,6 +177,28 @@ def published_table(reports: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def format_published_comparison(reports: dict[str, dict], published: list[dict]) -> str:
+    """A text table: one row per published figure ({"epoch", "test_acc"}, percent), its
+    value and, per set-up in ``reports`` (name -> report), the reproduced test accuracy
+    at that epoch (mean over the report's seeds) and its difference in points; "–" where
+    a run did not train that long (quick mode)."""
+    names = list(reports)
+    lines = [f"{'epoch':>5} {'published':>10} " + " ".join(f"{name:>18}" for name in names)]
+    rows = {name: compare_with_published(report, published) for name, report in reports.items()}
+    for i, point in enumerate(published):
+        cells = []
+        for name in names:
+            row = rows[name][i]
+            cells.append(f"{'–':>18}" if row["reproduced"] is None
+                         else f"{row['reproduced']:>8.2f}% ({row['difference']:+.2f})")
+        epoch = "final" if point.get("epoch") is None else point["epoch"]
+        lines.append(f"{epoch:>5} {point['test_acc']:>9.2f}% " + " ".join(cells))
+    n = sorted({len(report["runs"]) for report in reports.values()})
+    lines.append(f"reproduced: mean over {', '.join(map(str, n))} seed(s); in brackets the difference from the "
+                 f"published figure, points")
+    return "\n".join(lines)
+
+
 def results_markdown(reports: list[dict]) -> str:
     """The steps table and, if any, the published-vs-reproduced table (the README's results block)."""
     steps = [r for r in reports if "published" not in r]
