@@ -1,11 +1,15 @@
-"""The data path on real MNIST: shapes, normalisation, labels, batching, rotation."""
+"""The data path on real MNIST: shapes, normalisation, labels, batching, augmentation."""
 
+import math
+import re
 import shutil
 import urllib.error
 
 import pytest
 import torch
+import torchvision.transforms as T
 import torchvision.transforms.functional as TF
+from torchvision.datasets import MNIST
 from torchvision.transforms import InterpolationMode
 
 from mnist_course import data
@@ -15,8 +19,10 @@ from mnist_course.data import (
     MNIST_STD,
     RAW_FILES,
     batches,
+    center_crop_resize,
     check_raw_files,
     load_mnist,
+    random_center_crop_resize,
     random_rotate,
     rotate,
     validation_split,
@@ -81,6 +87,131 @@ def test_random_rotation_fills_with_background(mnist_test):
     assert random_rotate(X, 0) is X
     rotated = random_rotate(X, 7, torch.Generator().manual_seed(0))
     assert rotated.shape == X.shape and not torch.equal(rotated, X)
+
+
+# The ERA S5 reference set-up augments PIL uint8 images one at a time:
+#   RandomApply([CenterCrop(22)], p=0.1) -> Resize((28, 28)) -> RandomRotation((-15, 15), fill=0)
+#   -> ToTensor -> Normalize((0.1307,), (0.3081,)).
+# The tests below compare the batched versions with those transforms, image by image.
+ONE_LEVEL = 1 / 255 / MNIST_STD  # one uint8 grey level after normalisation: 0.0127
+TO_TENSOR = T.Compose([T.ToTensor(), T.Normalize((MNIST_MEAN,), (MNIST_STD,))])
+
+
+@pytest.fixture(scope="module")
+def pil_test(data_dir):
+    """The first 200 test images as the PIL uint8 images that torchvision's MNIST gives."""
+    dataset = MNIST(str(data_dir), train=False)
+    return [dataset[i][0] for i in range(200)]
+
+
+@pytest.mark.parametrize("crop", [22, 21, 23])
+def test_center_crop_resize_matches_torchvision_on_tensors(mnist_test, crop):
+    # 21 and 23 leave an odd margin (7, 5 pixels): the crop starts at round(3.5) = 4 and
+    # round(2.5) = 2 (half to even), as torchvision's center_crop.
+    X = mnist_test.X[:64]
+    ours = center_crop_resize(X, crop)
+    reference = torch.stack([TF.resize(TF.center_crop(x, crop), [28, 28], interpolation=InterpolationMode.BILINEAR,
+                                       antialias=False) for x in X])
+    assert ours.shape == X.shape
+    torch.testing.assert_close(ours, reference, rtol=0, atol=1e-6)  # the same operations (equal on a CPU)
+    assert (ours - X).abs().mean() > 10 * ONE_LEVEL  # and the images did change
+
+
+def test_center_crop_resize_matches_the_pil_pipeline(mnist_test, pil_test):
+    # The ERA S5 pipeline on PIL images. PIL's BILINEAR, when enlarging, weighs the two
+    # nearest source pixels by their distance from the sampled point at pixel centres,
+    # as F.interpolate(align_corners=False) does, but it resizes a uint8 image in two
+    # one-axis passes and rounds to a whole grey level after each: every pixel may be off
+    # by up to 2 x 0.5 = 1 level (ONE_LEVEL), and on average by about a tenth of one.
+    pipeline = T.Compose([T.CenterCrop(22), T.Resize((28, 28)), TO_TENSOR])
+    reference = torch.stack([pipeline(image) for image in pil_test])
+    X = mnist_test.X[:len(pil_test)]
+    assert torch.equal(torch.stack([TO_TENSOR(image) for image in pil_test]), X)  # the same images
+    difference = (center_crop_resize(X, 22) - reference).abs()
+    assert difference.max() <= ONE_LEVEL + 1e-5
+    assert difference.mean() < 0.25 * ONE_LEVEL
+
+
+@pytest.mark.parametrize("degrees", [-15.0, -7.0, 3.0, 7.0, 11.3, 15.0])
+def test_nearest_rotation_matches_torchvision(mnist_test, pil_test, degrees):
+    # Nearest sampling copies the pixel whose centre is nearest to the sampled point. Where
+    # that point lies (within float rounding) halfway between two pixels, the two
+    # implementations, which compute it in different orders (torchvision's PIL path in
+    # its own fixed-point arithmetic), may pick different neighbours: a few pixels may
+    # differ, and then by a whole pixel value. Measured on these 200 images: none against
+    # the tensor transform; against PIL 0.08% and 0.12% of the pixels at -7 and 7 degrees,
+    # one pixel at 11.3 degrees, none at the other angles.
+    X = mnist_test.X[:len(pil_test)]
+    ours = rotate(X, torch.full((len(X),), degrees), interpolation="nearest")
+    tensor_reference = torch.stack([TF.rotate(x, degrees, interpolation=InterpolationMode.NEAREST, fill=[BACKGROUND])
+                                    for x in X])
+    pil_reference = torch.stack([TO_TENSOR(TF.rotate(image, degrees, interpolation=InterpolationMode.NEAREST, fill=0))
+                                 for image in pil_test])
+    for reference in (tensor_reference, pil_reference):
+        assert ((ours - reference).abs() > 1e-5).float().mean() < 0.01
+    # Nearest sampling makes no new grey levels: every pixel is still a whole uint8 level.
+    levels = (ours * MNIST_STD + MNIST_MEAN) * 255
+    assert (levels - levels.round()).abs().max() < 1e-3
+    # The default, bilinear, does make new ones (and stays the default).
+    blended = (rotate(X, torch.full((len(X),), degrees)) * MNIST_STD + MNIST_MEAN) * 255
+    assert (blended - blended.round()).abs().max() > 0.1
+
+
+def test_era_s5_crop_then_nearest_rotation_matches_the_pil_pipeline(mnist_test, pil_test):
+    # Both deterministic steps in the template's order, at one angle: within the PIL
+    # resize's rounding (ONE_LEVEL) except for the nearest-sampling ties explained above
+    # (measured: 0.16% of the pixels).
+    pipeline = T.Compose([T.CenterCrop(22), T.Resize((28, 28)),
+                          T.Lambda(lambda image: TF.rotate(image, 7.0, interpolation=InterpolationMode.NEAREST,
+                                                           fill=0)),
+                          TO_TENSOR])
+    reference = torch.stack([pipeline(image) for image in pil_test])
+    X = mnist_test.X[:len(pil_test)]
+    ours = rotate(center_crop_resize(X, 22), torch.full((len(X),), 7.0), interpolation="nearest")
+    assert ((ours - reference).abs() > ONE_LEVEL + 1e-5).float().mean() < 0.01
+
+
+def test_unknown_interpolation_is_named(mnist_test):
+    X = mnist_test.X[:4]
+    message = re.escape("interpolation='bicubic' is invalid; valid: bilinear, nearest")
+    with pytest.raises(ValueError, match=message):
+        rotate(X, torch.zeros(4), interpolation="bicubic")
+    with pytest.raises(ValueError, match=message):
+        random_rotate(X, 0, interpolation="bicubic")  # named even when nothing is rotated
+
+
+def test_random_center_crop_resize_crops_each_image_with_probability_p(mnist_test):
+    X = mnist_test.X  # 10,000 images
+    cropped = center_crop_resize(X, 22)
+    assert (cropped != X).flatten(1).any(1).all()  # cropping changes every image
+
+    assert torch.equal(random_center_crop_resize(X, 1.0, 22, torch.Generator().manual_seed(0)), cropped)
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    assert random_center_crop_resize(X, 0.0, 22, generator) is X
+    assert torch.equal(generator.get_state(), state)  # p = 0 draws nothing
+
+    out = random_center_crop_resize(X, 0.1, 22, torch.Generator().manual_seed(0))
+    changed = (out != X).flatten(1).any(1)
+    # Binomial(10,000, 0.1): mean 1,000, standard deviation 30; allow 5 of them.
+    n, p = len(X), 0.1
+    assert abs(changed.sum().item() - n * p) < 5 * math.sqrt(n * p * (1 - p))
+    assert torch.equal(out[changed], cropped[changed]) and torch.equal(out[~changed], X[~changed])
+    assert torch.equal(random_center_crop_resize(X, 0.1, 22, torch.Generator().manual_seed(0)), out)
+    assert not torch.equal(random_center_crop_resize(X, 0.1, 22, torch.Generator().manual_seed(1)), out)
+
+
+def test_crop_errors_name_the_value_and_the_valid_range(mnist_test):
+    X = mnist_test.X[:4]
+    for p in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=re.escape(f"p={p!r} is invalid; use a probability from 0 to 1")):
+            random_center_crop_resize(X, p, 22)
+    for crop in (0, 28, 22.0, True):
+        with pytest.raises(ValueError, match=re.escape(f"crop={crop!r} is invalid; use a whole number of pixels "
+                                                       f"from 1 to 27")):
+            center_crop_resize(X, crop)
+        with pytest.raises(ValueError, match=re.escape(f"crop={crop!r} is invalid")):
+            random_center_crop_resize(X, 0.0, crop)  # named even when nothing is cropped
 
 
 def _fake_raw_dir(tmp_path, source_dir):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_course.data import MNISTSplit
+from mnist_course.data import MNISTSplit, center_crop_resize, rotate
 from mnist_course.models import get_model
 from mnist_course.training import TrainConfig, evaluate, fit, make_optimizer, resolve_device, set_seed
 
@@ -146,3 +146,63 @@ def test_weights_are_never_chosen_on_the_test_set(small, tmp_path):
     with pytest.raises(ValueError, match="best_weights needs a validation split"):
         fit(get_model("step3"), train, test, TrainConfig(num_epochs=1), log=None, best_weights=tmp_path / "w.pt")
     assert not (tmp_path / "w.pt").exists()
+
+
+class _Recorder(torch.nn.Module):
+    """A linear model that keeps a copy of every batch it is given: the augmented images."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(28 * 28, 10)
+        self.seen = []
+
+    def forward(self, X):
+        self.seen.append(X.detach().clone())
+        return self.linear(X.flatten(1))
+
+
+def test_default_augmentation_draws_the_same_random_stream_as_before(small):
+    train = MNISTSplit(small[0].X[:64], small[0].y[:64])
+
+    def run(**changes):  # one epoch of one batch; returns the images trained on and the history
+        torch.manual_seed(0)
+        model = _Recorder()
+        history = fit(model, train, None, TrainConfig(num_epochs=1, batch_size=64, max_rotation=15, seed=3,
+                                                      **changes), log=None)
+        return model.seen[0], [{k: v for k, v in row.items() if "seconds" not in k} for row in history]
+
+    # Before the crop existed, fit drew from one generator seeded with config.seed: the
+    # epoch's permutation, then one angle per image.
+    generator = torch.Generator().manual_seed(3)
+    order = torch.randperm(64, generator=generator)
+    degrees = (torch.rand(64, generator=generator) * 2 - 1) * 15
+    seen, history = run()
+    assert torch.equal(seen, rotate(train.X[order], degrees))
+    explicit = run(crop_resize_p=0.0, crop_size=22, rotation_interpolation="bilinear")
+    assert torch.equal(explicit[0], seen) and explicit[1] == history
+
+    # With the crop on: one Bernoulli draw per image after the permutation, then the
+    # angles; the crop comes before the rotation.
+    generator = torch.Generator().manual_seed(3)
+    order = torch.randperm(64, generator=generator)
+    chosen = torch.rand(64, generator=generator) < 0.5
+    degrees = (torch.rand(64, generator=generator) * 2 - 1) * 15
+    assert 0 < chosen.sum() < 64
+    X = train.X[order]
+    expected = rotate(torch.where(chosen[:, None, None, None], center_crop_resize(X, 22), X), degrees, "nearest")
+    cropped, _ = run(crop_resize_p=0.5, rotation_interpolation="nearest")
+    assert torch.equal(cropped, expected)
+    always, always_history = run(crop_resize_p=1.0)
+    assert not torch.equal(always, seen) and always_history[0]["train_loss"] != history[0]["train_loss"]
+
+
+def test_invalid_augmentation_settings_are_named_before_training(small):
+    train, test = small
+    for field, value, valid in (("rotation_interpolation", "bicubic", "valid: bilinear, nearest"),
+                                ("crop_resize_p", 1.5, "use a probability from 0 to 1"),
+                                ("crop_resize_p", -0.1, "use a probability from 0 to 1"),
+                                ("crop_size", 28, "use a whole number of pixels from 1 to 27")):
+        model = _Recorder()
+        with pytest.raises(ValueError, match=f"{field}={value!r} is invalid; {valid}"):
+            fit(model, train, test, TrainConfig(num_epochs=1, **{field: value}), log=None)
+        assert model.seen == []  # nothing was trained

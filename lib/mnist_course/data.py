@@ -4,7 +4,8 @@ Why not a DataLoader with per-image transforms? On MNIST the model is so small t
 decoding and transforming images one at a time on the CPU costs more than the model
 itself. The whole split (60,000 x 28 x 28 floats = 188 MB) fits in memory of any
 device, so we normalise it once, keep it there, and form each batch by indexing.
-Augmentation (a small random rotation) runs on the whole batch on the same device.
+Augmentation (a small random rotation, optionally a random centre crop resized back to
+28 x 28 before it) runs on the whole batch on the same device.
 
 Where the files come from (first match wins):
 1. the ``root`` argument,
@@ -203,16 +204,30 @@ def batches(split: MNISTSplit, batch_size: int, shuffle: bool,
             yield split.X[start:start + batch_size], split.y[start:start + batch_size]
 
 
-def rotate(X: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+INTERPOLATIONS = ("bilinear", "nearest")  # of rotate / random_rotate
+
+
+def _check_interpolation(interpolation: str) -> None:
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation={interpolation!r} is invalid; valid: {', '.join(INTERPOLATIONS)}")
+
+
+def rotate(X: torch.Tensor, degrees: torch.Tensor, interpolation: str = "bilinear") -> torch.Tensor:
     """Rotate each image of a batch counter-clockwise by its own angle.
 
     X: (N, C, H, W) normalised images on any device; degrees: (N,) angles on the same
     device. Returns a new tensor shaped like X. Pixels rotated in from outside the
     image get the MNIST background (a blank pixel, -0.4242 after normalisation), not
-    0, which would be grey. Bilinear interpolation; matches
-    ``torchvision.transforms.functional.rotate(img, angle, BILINEAR, fill=BACKGROUND)``
-    (tests/test_data.py checks this).
+    0, which would be grey.
+    interpolation: "bilinear" matches ``torchvision.transforms.functional.rotate(img,
+    angle, BILINEAR, fill=BACKGROUND)``; "nearest" (each output pixel copies the input
+    pixel nearest to where it comes from) matches the same call with NEAREST, the
+    default of ``torchvision.transforms.RandomRotation``, and the same rotation of a PIL
+    image but for pixels whose source point lies halfway between two pixels, where the
+    arithmetic may pick either (about 0.1% of them at some angles; tests/test_data.py).
+    Raises ValueError naming an unknown interpolation.
     """
+    _check_interpolation(interpolation)
     radians = torch.deg2rad(degrees.to(X.dtype))
     cos, sin = torch.cos(radians), torch.sin(radians)
     zeros = torch.zeros_like(cos)
@@ -222,14 +237,70 @@ def rotate(X: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
                          torch.stack([sin, cos, zeros], 1)], 1)  # (N, 2, 3)
     grid = F.affine_grid(theta, list(X.shape), align_corners=False)  # (N, H, W, 2)
     # grid_sample pads with 0, so shift the background to 0 first and back after.
-    rotated = F.grid_sample(X - BACKGROUND, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    rotated = F.grid_sample(X - BACKGROUND, grid, mode=interpolation, padding_mode="zeros", align_corners=False)
     return rotated + BACKGROUND
 
 
-def random_rotate(X: torch.Tensor, max_degrees: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_rotate(X: torch.Tensor, max_degrees: float, generator: torch.Generator | None = None,
+                  interpolation: str = "bilinear") -> torch.Tensor:
     """Rotate each image of a batch by its own angle drawn uniformly from ±max_degrees
-    (see :func:`rotate`). ``max_degrees <= 0`` returns X unchanged."""
+    (see :func:`rotate`, which receives ``interpolation``), as
+    ``torchvision.transforms.RandomRotation((-max_degrees, max_degrees))`` does per image.
+    ``max_degrees <= 0`` returns X unchanged and draws nothing from ``generator``.
+    Raises ValueError naming an unknown interpolation (also when nothing is rotated)."""
+    _check_interpolation(interpolation)
     if max_degrees <= 0:
         return X
     degrees = (torch.rand(X.shape[0], device=X.device, generator=generator) * 2 - 1) * max_degrees
-    return rotate(X, degrees)
+    return rotate(X, degrees, interpolation)
+
+
+def _check_crop(crop: int, height: int, width: int) -> None:
+    largest = min(height, width) - 1  # a crop of the whole image would change nothing
+    if isinstance(crop, bool) or not isinstance(crop, int) or not 1 <= crop <= largest:
+        raise ValueError(f"crop={crop!r} is invalid; use a whole number of pixels from 1 to {largest}")
+
+
+def center_crop_resize(X: torch.Tensor, crop: int) -> torch.Tensor:
+    """The central ``crop`` x ``crop`` pixels of each image, resized back to the full size.
+
+    X: (N, C, H, W) normalised images on any device (MNIST: H = W = 28); crop: the side
+    of the kept square in pixels, 1 <= crop < min(H, W). Returns a new (N, C, H, W)
+    tensor: the digit enlarged by H / crop (22 -> 28: 1.27 times), its outer border cut off.
+    The same as ``torchvision.transforms.functional.resize(center_crop(img, crop), [H, W],
+    BILINEAR, antialias=False)`` on tensors: the crop starts at round((H - crop) / 2)
+    (Python's round, half to even, as torchvision), and the resize is bilinear with
+    align_corners=False (sampling at pixel centres, as PIL's BILINEAR does when it
+    enlarges; anti-aliasing only matters when shrinking). Bilinear weights sum to 1, so
+    resizing the normalised images equals normalising the resized ones.
+    Raises ValueError naming a crop outside the valid range.
+    """
+    height, width = X.shape[-2:]
+    _check_crop(crop, height, width)
+    top = int(round((height - crop) / 2.0))
+    left = int(round((width - crop) / 2.0))
+    cropped = X[..., top:top + crop, left:left + crop]
+    return F.interpolate(cropped, size=(height, width), mode="bilinear", align_corners=False, antialias=False)
+
+
+def random_center_crop_resize(X: torch.Tensor, p: float, crop: int,
+                              generator: torch.Generator | None = None) -> torch.Tensor:
+    """Apply :func:`center_crop_resize` to each image of a batch independently with
+    probability ``p``, as ``torchvision.transforms.RandomApply([CenterCrop(crop)], p)``
+    followed by ``Resize((H, W))`` does per image (Resize leaves uncropped images as they are).
+
+    X: (N, C, H, W) normalised images; p: probability per image, 0 <= p <= 1; crop: see
+    :func:`center_crop_resize`. One Bernoulli draw per image from ``generator`` on X's
+    device (N uniform numbers, whatever p > 0 is). ``p = 0`` returns X unchanged and
+    draws nothing. Raises ValueError naming a p outside [0, 1] or an invalid crop.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"p={p!r} is invalid; use a probability from 0 to 1")
+    _check_crop(crop, *X.shape[-2:])  # also at p = 0: a bad value is named even when unused
+    if p == 0:
+        return X
+    chosen = torch.rand(X.shape[0], device=X.device, generator=generator) < p  # (N,) bool
+    # Crop every image and select, rather than index the chosen ones: boolean indexing
+    # would make a GPU wait for the host to learn how many were chosen, and resizing a
+    # whole batch of 28 x 28 images costs next to nothing.
+    return torch.where(chosen[:, None, None, None], center_crop_resize(X, crop), X)

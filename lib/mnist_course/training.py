@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoints import save_weights
-from .data import MNISTSplit, batches, random_rotate
+from .data import IMAGE_SIZE, INTERPOLATIONS, MNISTSplit, batches, random_center_crop_resize, random_rotate
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCHEDULES = ("constant", "onecycle", "step")
@@ -47,6 +47,12 @@ class TrainConfig:
     gamma: float = 0.1           # decay factor of the "step" schedule
     loss: str = "cross_entropy"  # "cross_entropy" (logits (N, C)) or "binary" (one logit (N,), labels 0/1)
     max_rotation: float = 0.0    # degrees of random rotation per training image; 0 = none
+    rotation_interpolation: str = "bilinear"  # of that rotation: "bilinear" or "nearest" (the ERA S5
+                                 # template's RandomRotation uses torchvision's default, nearest)
+    crop_resize_p: float = 0.0   # probability per training image of cropping its central crop_size
+                                 # x crop_size pixels and resizing them back to 28 x 28 (bilinear),
+                                 # before the rotation; 0 = never (the ERA S5 template: 0.1)
+    crop_size: int = 22          # pixels per side of that centre crop (1 to 27)
     seed: int = 1                # seeds shuffling and augmentation (model init: steps.build_model)
     eval_batch_size: int | None = None  # images per evaluation batch; None: per device (below)
 
@@ -160,6 +166,20 @@ def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
     raise ValueError(f"schedule={config.schedule!r} is invalid; valid: {', '.join(SCHEDULES)}")
 
 
+def check_augmentation(config: TrainConfig, image_size: int = IMAGE_SIZE) -> None:
+    """Raise ValueError naming the TrainConfig field, its value and the valid ones when an
+    augmentation setting is invalid, also one that is unused (a rotation interpolation
+    without rotation, a crop size at crop_resize_p = 0): a typo is caught before training."""
+    if config.rotation_interpolation not in INTERPOLATIONS:
+        raise ValueError(f"rotation_interpolation={config.rotation_interpolation!r} is invalid; "
+                         f"valid: {', '.join(INTERPOLATIONS)}")
+    if not 0 <= config.crop_resize_p <= 1:
+        raise ValueError(f"crop_resize_p={config.crop_resize_p!r} is invalid; use a probability from 0 to 1")
+    size = config.crop_size
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size < image_size:
+        raise ValueError(f"crop_size={size!r} is invalid; use a whole number of pixels from 1 to {image_size - 1}")
+
+
 def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: TrainConfig,
         log=print, val: MNISTSplit | None = None, best_weights: str | os.PathLike | None = None) -> list[dict]:
     """Train ``model`` on ``train`` and evaluate it after every epoch.
@@ -178,12 +198,14 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     test_loss, test_acc, [val_loss, val_acc, saved], lr (at the epoch's start), seconds
     (train + evaluation), train_seconds, eval_seconds. Accuracies in percent.
     Raises FloatingPointError naming the epoch and first batch whose loss was NaN/inf;
-    ValueError if ``best_weights`` is given without ``val``.
+    ValueError if ``best_weights`` is given without ``val`` or an augmentation setting is
+    invalid (see :func:`check_augmentation`).
     ``log`` receives one line per epoch (pass ``None`` for silence).
     """
     if best_weights is not None and val is None:
         raise ValueError("best_weights needs a validation split (val=...): weights are chosen on "
                          "validation, never on the test set")
+    check_augmentation(config, min(train.X.shape[-2:]))
     device = train.X.device
     model.to(device)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
@@ -198,7 +220,9 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
         batch_losses = torch.empty(steps_per_epoch, device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
         for i, (X, y) in enumerate(batches(train, config.batch_size, shuffle=True, generator=generator)):
-            X = random_rotate(X, config.max_rotation, generator)
+            if config.crop_resize_p > 0:  # at 0 nothing is drawn, so runs without it keep their random stream
+                X = random_center_crop_resize(X, config.crop_resize_p, config.crop_size, generator)
+            X = random_rotate(X, config.max_rotation, generator, config.rotation_interpolation)
             loss, batch_correct = loss_and_correct(model(X), y, config.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
