@@ -206,3 +206,26 @@ def test_invalid_augmentation_settings_are_named_before_training(small):
         with pytest.raises(ValueError, match=f"{field}={value!r} is invalid; {valid}"):
             fit(model, train, test, TrainConfig(num_epochs=1, **{field: value}), log=None)
         assert model.seen == []  # nothing was trained
+
+
+def test_train_mode_first_epoch_only_switches_dropout_off_from_epoch_2(small):
+    """Reference 1's run.py calls model.train() once, and its test leaves the model in eval mode."""
+    train, test = small
+    modes = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = get_model("step3")
+
+        def forward(self, X):
+            if torch.is_grad_enabled():  # a training batch, not an evaluation
+                modes.append(self.training)
+            return self.net(X)
+
+    for quirk in (False, True):
+        modes.clear()
+        set_seed(0)
+        fit(Recorder(), train, test, TrainConfig(num_epochs=3, batch_size=len(train) // 2, lr=0.01,
+                                                 train_mode_first_epoch_only=quirk), log=None)
+        assert modes == ([True] * 6 if not quirk else [True, True] + [False] * 4)

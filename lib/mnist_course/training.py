@@ -53,6 +53,9 @@ class TrainConfig:
                                  # x crop_size pixels and resizing them back to 28 x 28 (bilinear),
                                  # before the rotation; 0 = never (the ERA S5 template: 0.1)
     crop_size: int = 22          # pixels per side of that centre crop (1 to 27)
+    train_mode_first_epoch_only: bool = False  # reproduces a bug of reference 1's source: training
+                                 # mode set once before epoch 1, evaluation leaving the model in eval
+                                 # mode, so from epoch 2 on dropout is off (and BatchNorm frozen)
     seed: int = 1                # seeds shuffling and augmentation (model init: steps.build_model)
     eval_batch_size: int | None = None  # images per evaluation batch; None: per device (below)
 
@@ -216,7 +219,7 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     for epoch in range(1, config.num_epochs + 1):
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        model.train()
+        model.train(epoch == 1 or not config.train_mode_first_epoch_only)
         batch_losses = torch.empty(steps_per_epoch, device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
         for i, (X, y) in enumerate(batches(train, config.batch_size, shuffle=True, generator=generator)):
