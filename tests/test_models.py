@@ -71,6 +71,7 @@ VARIANT_PARAMS = {
     ("step4", "pool_after_rf", 7): EXPECTED_PARAMS["step4"],           # the pool moves, nothing else
     ("step4", "extra_block", False): EXPECTED_PARAMS["step4"] - 2_336,  # conv5: 16x16x9 + 2x16
     ("step4", "dropout", 0.0): EXPECTED_PARAMS["step4"],               # dropout has no weights
+    ("step4", "bn_momentum", 0.01): EXPECTED_PARAMS["step4"],          # a running-average weight, not a parameter
     # no trans1 (-128); conv3 16 -> 10: 1,440 + 20 instead of 888; conv4 10 -> 16: 1,440 + 32 instead of 1,760
     ("step4", "transition", False): EXPECTED_PARAMS["step4"] - 128 - 888 + 1_460 - 1_760 + 1_472,
     # no BatchNorm (-2C) but conv biases (+C) on the five 3x3 convs with BN: -(8+12+16+12+16)

@@ -25,14 +25,17 @@ from torch import nn
 
 
 def conv_bn(in_channels: int, out_channels: int, padding: int = 0, dropout: float = 0.0,
-            batchnorm: bool = True) -> nn.Sequential:
+            batchnorm: bool = True, bn_momentum: float = 0.1) -> nn.Sequential:
     """3x3 conv -> ReLU -> BatchNorm -> Dropout (no bias: BatchNorm has its own shift).
-    With ``batchnorm=False`` (an ablation): 3x3 conv with bias -> ReLU -> Dropout."""
+    With ``batchnorm=False`` (an ablation): 3x3 conv with bias -> ReLU -> Dropout.
+    bn_momentum: BatchNorm's weight of each training batch in its running mean and
+    variance (torch's default 0.1: roughly an average over the last 10 batches), which
+    evaluation uses in place of batch statistics."""
     if not batchnorm:
         return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=padding), nn.ReLU(),
                              *([nn.Dropout(dropout)] if dropout > 0 else []))
     layers = [nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=False),
-              nn.ReLU(), nn.BatchNorm2d(out_channels)]
+              nn.ReLU(), nn.BatchNorm2d(out_channels, momentum=bn_momentum)]
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
@@ -144,29 +147,31 @@ class Step4Capacity(nn.Module):
     same layers and parameters; ``extra_block=False`` drops conv5 (the block the freed
     budget paid for); ``transition=False`` replaces the 1x1 squeeze to 8 channels and
     conv3 (8 -> 12) by a conv3 that reads the 16 pooled channels directly (16 -> 10),
-    7,980 parameters; ``dropout`` sets the fraction of activations zeroed in training.
+    7,980 parameters; ``dropout`` sets the fraction of activations zeroed in training;
+    ``bn_momentum`` the BatchNorm momentum of every block (see :func:`conv_bn`).
     Raises ValueError for a ``pool_after_rf`` other than 5 or 7.
     """
 
     def __init__(self, dropout: float = 0.05, pool_after_rf: int = 5, extra_block: bool = True,
-                 transition: bool = True):
+                 transition: bool = True, bn_momentum: float = 0.1):
         if pool_after_rf not in (5, 7):
             raise ValueError(f"pool_after_rf={pool_after_rf!r} is invalid; valid: 5 (after conv2), 7 (after conv3)")
         super().__init__()
         # Layers are registered in the order forward runs them (layer_table relies on it).
-        self.conv1 = conv_bn(1, 8)                     # 28 -> 26, RF 3
-        self.conv2 = conv_bn(8, 16)                    # 26 -> 24, RF 5
+        bn = {"bn_momentum": bn_momentum}
+        self.conv1 = conv_bn(1, 8, **bn)               # 28 -> 26, RF 3
+        self.conv2 = conv_bn(8, 16, **bn)              # 26 -> 24, RF 5
         if pool_after_rf == 5:
             self.pool1 = nn.MaxPool2d(2)               # 24 -> 12, RF 6
         if transition:
             self.trans1 = nn.Conv2d(16, 8, 1, bias=False)  # 12 -> 12, RF 6: 16 -> 8 channels
         width = 12 if transition else 10  # without the squeeze, conv3 reads 16 channels: 10 fit the budget
-        self.conv3 = conv_bn(8 if transition else 16, width, dropout=dropout)  # 12 -> 10, RF 10
+        self.conv3 = conv_bn(8 if transition else 16, width, dropout=dropout, **bn)  # 12 -> 10, RF 10
         if pool_after_rf == 7:
             self.pool1 = nn.MaxPool2d(2)               # (ablation) 22 -> 11 after RF 7
-        self.conv4 = conv_bn(width, 16, dropout=dropout)  # 10 -> 8,  RF 14
+        self.conv4 = conv_bn(width, 16, dropout=dropout, **bn)  # 10 -> 8,  RF 14
         if extra_block:
-            self.conv5 = conv_bn(16, 16, dropout=dropout)  # 8 -> 6, RF 18
+            self.conv5 = conv_bn(16, 16, dropout=dropout, **bn)  # 8 -> 6, RF 18
         self.conv6 = nn.Conv2d(16, 10, 3, padding=1, bias=False)  # 6 -> 6, RF 22: class maps
         self.gap = nn.AdaptiveAvgPool2d(1)             # 6 -> 1: average each class map
 
