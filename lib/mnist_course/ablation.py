@@ -307,14 +307,15 @@ def describe_recipe(notebook: str) -> dict:
     dropouts = [m.p for m in model.modules() if isinstance(m, (nn.Dropout, nn.Dropout2d))]
     config = recipe.config
     onecycle = ("three-phase one-cycle" if config.three_phase else "one-cycle") + (
-        f" (peak = lr at {config.pct_start:.0%} of the optimizer steps)")
+        " (peak = lr)" if config.pct_start == 0.3 else f" (peak = lr at {config.pct_start:.0%} of the optimizer steps)")
     schedule = {"constant": "constant", "onecycle": onecycle,
                 "step": f"StepLR ×{config.gamma} every {config.step_size} epochs"}[config.schedule]
     return {
         "layers (output channels)": " → ".join(
             r["name"] if r["name"].startswith(("pool", "gap")) else f"{r['name']} {r['shape'][0]}" for r in rows),
         "parameters": f"{count_params(model):,}",
-        "BatchNorm": "yes" if any(isinstance(m, nn.BatchNorm2d) for m in model.modules()) else "no",
+        "BatchNorm": ", ".join(sorted({"yes" if m.momentum == 0.1 else f"yes, momentum {m.momentum:g}"
+                                       for m in model.modules() if isinstance(m, nn.BatchNorm2d)})) or "no",
         "MaxPool after RF": ", ".join(str(rows[i - 1]["rf"]) for i in pools) or "none",
         "RF before GAP": str(rows[names.index("gap") - 1]["rf"]) if "gap" in names else "no GAP (fully connected head)",
         "dropout": ", ".join(sorted({f"{p:g}" for p in dropouts})) or "none",
