@@ -349,14 +349,16 @@ def format_ablation_table(study: dict) -> str:
     """The study as a text table: variant, change, parameters, final validation accuracy
     mean ± std (n), lowest of the last 3 epochs (mean), difference from the recipe ± its
     standard error (points), seconds per epoch."""
+    name = max([len("variant")] + [len(row["name"]) for row in study["rows"]])  # column widths that fit
+    change = max([len("change")] + [len(_changes_text(row["changes"])) for row in study["rows"]])
     lines = [f"{study['study']}: {study['about'] or 'one change per row'}; {study['train_images']:,} training / "
              f"{study['val_images']:,} validation images, seeds {study['seeds']}",
-             f"{'variant':<19} {'change':<33} {'params':>7} {'final val acc':>24} {'min last 3':>11} "
+             f"{'variant':<{name}} {'change':<{change}} {'params':>7} {'final val acc':>24} {'min last 3':>11} "
              f"{'diff (points)':>15} {'s/epoch':>8}"]
     for row in study["rows"]:
         diff = "–" if row is study["rows"][0] else (
             f"{row['diff']:+.2f}" + (f" ± {row['diff_se']:.2f}" if row["diff_se"] is not None else ""))
-        lines.append(f"{row['name']:<19} {_changes_text(row['changes']):<33} {row['params']:>7,} "
+        lines.append(f"{row['name']:<{name}} {_changes_text(row['changes']):<{change}} {row['params']:>7,} "
                      f"{format_mean_std(row['final_val_acc'], unit='%'):>24} "
                      f"{row['last3_min_val_acc']['mean']:>10.2f}% {diff:>15} {row['seconds_per_epoch']:>8.1f}")
     return "\n".join(lines)
