@@ -184,7 +184,8 @@ def check_augmentation(config: TrainConfig, image_size: int = IMAGE_SIZE) -> Non
 
 
 def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: TrainConfig,
-        log=print, val: MNISTSplit | None = None, best_weights: str | os.PathLike | None = None) -> list[dict]:
+        log=print, val: MNISTSplit | None = None, best_weights: str | os.PathLike | None = None,
+        on_epoch=None) -> list[dict]:
     """Train ``model`` on ``train`` and evaluate it after every epoch.
 
     The model is moved to the device of ``train.X`` (load the data with the device from
@@ -203,7 +204,9 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     Raises FloatingPointError naming the epoch and first batch whose loss was NaN/inf;
     ValueError if ``best_weights`` is given without ``val`` or an augmentation setting is
     invalid (see :func:`check_augmentation`).
-    ``log`` receives one line per epoch (pass ``None`` for silence).
+    ``log`` receives one line per epoch (pass ``None`` for silence). ``on_epoch``, if
+    given, is called with each epoch's history row as soon as it is complete; an
+    exception it raises stops training there (a search's pruner uses this).
     """
     if best_weights is not None and val is None:
         raise ValueError("best_weights needs a validation split (val=...): weights are chosen on "
@@ -270,6 +273,8 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
         if log is not None:
             lr_text = f"{lr:.4f}" if lr >= 1e-3 else f"{lr:.1e}"  # a decayed rate stays readable
             log(f"{text}  lr {lr_text}  {seconds:5.1f} s")
+        if on_epoch is not None:
+            on_epoch(row)
     return history
 
 
