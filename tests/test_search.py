@@ -10,8 +10,18 @@ import pytest
 import torch
 
 import mnist_course.search as search
+from mnist_course.data import MNISTSplit
 from mnist_course.models import count_params, get_model, layer_table
-from mnist_course.search import STEP4, Architecture, SearchNet, architecture_params, objective
+from mnist_course.search import (
+    STEP4,
+    Architecture,
+    SearchNet,
+    architecture_of,
+    architecture_params,
+    objective,
+    retrain,
+    top_trials,
+)
 
 
 def test_step4_is_a_point_of_the_space_with_its_7824_parameters():
@@ -67,3 +77,18 @@ def test_two_workers_share_one_study_and_lose_no_trial(tmp_path, data_dir):
     study = optuna.load_study(study_name="budget-4000", storage=search.open_storage(f"journal:{journal}"))
     assert sorted(t.number for t in study.trials) == list(range(6))  # 3 + 3, none lost or duplicated
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in study.trials)
+
+
+def test_the_best_trials_are_retrained_from_what_they_stored(mnist_train, mnist_test):
+    train, val = MNISTSplit(mnist_train.X[600:1200], mnist_train.y[600:1200]), \
+        MNISTSplit(mnist_train.X[:300], mnist_train.y[:300])
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(lambda trial: objective(trial, 6_000, train, val, num_epochs=1), n_trials=6)
+    best = top_trials(study, 2)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert best and best[0].value == max(t.value for t in done) and len(best) <= 2
+    arch = architecture_of(best[0])
+    assert architecture_params(arch) == best[0].user_attrs["params"] < 6_000
+    test = MNISTSplit(mnist_test.X[:200], mnist_test.y[:200])
+    runs = retrain(best[0], train, test, seeds=[1, 2], num_epochs=1, log=None)
+    assert [r["seed"] for r in runs] == [1, 2] and all(r["history"][0]["test_acc"] is not None for r in runs)

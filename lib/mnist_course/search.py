@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 
 import optuna
 from optuna.storages import JournalStorage
@@ -40,6 +41,7 @@ from torch import nn
 from .data import IMAGE_SIZE, load_mnist, validation_split
 from .models import conv_bn
 from .paths import runs_dir
+from .results import summarize_run
 from .training import TrainConfig, fit, resolve_device, set_seed
 
 CLASSES = 10
@@ -183,6 +185,53 @@ def objective(trial: optuna.Trial, budget: int, train, val, num_epochs: int, see
 
     history = fit(model, train, None, config, log=None, val=val, on_epoch=report)
     return history[-1]["val_acc"]
+
+
+def architecture_of(trial: optuna.trial.FrozenTrial) -> Architecture:
+    """The architecture a finished trial trained (stored in its user attributes)."""
+    stored = trial.user_attrs["architecture"]
+    return Architecture(**{**stored, "before_pool": tuple(stored["before_pool"]),
+                           "after_pool": tuple(stored["after_pool"])})
+
+
+def training_of(trial: optuna.trial.FrozenTrial, num_epochs: int) -> TrainConfig:
+    """The trial's training knobs for a run of ``num_epochs`` epochs (one-cycle, SGD 0.9)."""
+    return TrainConfig(num_epochs=num_epochs, lr=trial.params["lr"], batch_size=trial.params["batch_size"],
+                       max_rotation=trial.params["max_rotation"], momentum=0.9, schedule="onecycle")
+
+
+def top_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
+    """The ``k`` completed trials with the highest final validation accuracy, best first,
+    one per distinct (architecture, training) pair; ties keep the earlier trial."""
+    done = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE),
+                  key=lambda t: (-t.value, t.number))
+    chosen, seen = [], set()
+    for trial in done:
+        key = (str(trial.user_attrs["architecture"]), str(sorted(trial.params.items())))
+        if key not in seen:
+            seen.add(key)
+            chosen.append(trial)
+    return chosen[:k]
+
+
+def retrain(trial: optuna.trial.FrozenTrial, train, test, seeds: list[int], num_epochs: int = 15,
+            log=print) -> list[dict]:
+    """Train a chosen trial's architecture and knobs in full: on ``train`` (all 60,000
+    images for the record) for ``num_epochs``, once per seed, evaluating ``test`` after
+    every epoch for the record only (it chose nothing: the trial was chosen on
+    validation). Returns one ``results.summarize_run`` dict per seed; ``log`` gets one
+    line per seed."""
+    runs = []
+    for seed in seeds:
+        set_seed(seed)
+        model = SearchNet(architecture_of(trial))
+        start = time.perf_counter()
+        history = fit(model, train, test, replace(training_of(trial, num_epochs), seed=seed), log=None)
+        runs.append(summarize_run(history, seed, time.perf_counter() - start))
+        if log is not None:
+            log(f"trial {trial.number}, seed {seed}: final test accuracy {runs[-1]['final_test_acc']:.2f}%, "
+                f"lowest of the last 3 epochs {runs[-1]['last3_min_test_acc']:.2f}%, {runs[-1]['seconds']:.0f} s")
+    return runs
 
 
 def default_storage() -> str:
