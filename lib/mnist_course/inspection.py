@@ -1,0 +1,185 @@
+"""Looking at the data, the errors and inside the network: figures a learner expects.
+
+Every function takes normalised images X: (N, 1, 28, 28) float32 (MNIST mean 0.1307 /
+std 0.3081, as :func:`data.load_mnist` returns them) and returns a matplotlib figure or
+plain numbers. Counting is done by torchmetrics (``MulticlassConfusionMatrix``,
+``MulticlassAccuracy``), not by hand.
+
+    fig = show_digits(train, 24)                          # a grid of training digits
+    errors = misclassified(model, test)                   # indices, predictions, confidences
+    matrix = confusion_matrix(model, test)                # (10, 10): rows true, columns predicted
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+from .data import BACKGROUND, MNIST_MEAN, MNIST_STD, MNISTSplit, batches, random_rotate
+
+CLASSES = 10
+
+
+def _pixels(X: torch.Tensor) -> torch.Tensor:
+    """Normalised images back to intensities in [0, 1] (0 = black background), on the CPU."""
+    return (X.detach().float().cpu() * MNIST_STD + MNIST_MEAN).clamp(0, 1)
+
+
+def _grid(images: torch.Tensor, titles: list[str], columns: int = 8, size: float = 1.2):
+    """Images (N, 28, 28) in [0, 1] as a grid of subplots with one title each."""
+    rows = max(1, -(-len(images) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * size, rows * (size + 0.25)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, title in zip(axes.flat, images, titles, strict=False):
+        ax.imshow(image.numpy(), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def show_digits(split: MNISTSplit, n: int = 24, columns: int = 8):
+    """The first ``n`` images of ``split`` with their labels. Returns the figure."""
+    return _grid(_pixels(split.X[:n, 0]), [f"label {int(y)}" for y in split.y[:n]], columns)
+
+
+def pixel_histograms(split: MNISTSplit, n: int = 1000):
+    """Histograms of the pixel values of the first ``n`` images, as stored (0-1
+    intensities) and as the network sees them after normalisation (mean 0, std 1 over
+    the training set; the black background becomes -0.4242). Returns the figure."""
+    X = split.X[:n].detach().float().cpu()
+    fig, (before, after) = plt.subplots(1, 2, figsize=(10, 3))
+    before.hist(_pixels(X).flatten().numpy(), bins=50, color="C0")
+    before.set(title="pixel intensities (0 = black)", xlabel="value", ylabel="pixels", yscale="log")
+    after.hist(X.flatten().numpy(), bins=50, color="C1")
+    after.axvline(BACKGROUND, color="black", ls="--", lw=1, label=f"background {BACKGROUND:.4f}")
+    after.set(title=f"normalised: (x - {MNIST_MEAN}) / {MNIST_STD}", xlabel="value", yscale="log")
+    after.legend()
+    fig.tight_layout()
+    return fig
+
+
+def augmentation_preview(split: MNISTSplit, index: int = 0, max_degrees: float = 7.0, n: int = 8, seed: int = 0):
+    """One training digit (first panel, unchanged) and ``n - 1`` random rotations of it
+    within ±max_degrees, as training draws them (:func:`data.random_rotate`); pixels
+    rotated in from outside stay background. Returns the figure."""
+    x = split.X[index:index + 1].repeat(n - 1, 1, 1, 1)
+    rotated = random_rotate(x, max_degrees, torch.Generator(device=x.device).manual_seed(seed))
+    images = torch.cat([split.X[index:index + 1], rotated])[:, 0]
+    titles = ["original"] + [f"±{max_degrees:g}° draw {i}" for i in range(1, n)]
+    return _grid(_pixels(images), titles, columns=n)
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, split: MNISTSplit, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted class (N,) int64 and its softmax probability (N,) float32 for every
+    image, in eval mode (the model's mode is restored); both on the CPU."""
+    was_training = model.training
+    model.eval()
+    probabilities = torch.cat([torch.softmax(model(X), dim=1).cpu() for X, _ in batches(split, batch_size, False)])
+    model.train(was_training)
+    confidence, predicted = probabilities.max(dim=1)
+    return predicted, confidence
+
+
+def confusion_matrix(model: nn.Module, split: MNISTSplit) -> torch.Tensor:
+    """(10, 10) int64 counts: row = true digit, column = predicted digit (torchmetrics)."""
+    predicted, _ = predict(model, split)
+    metric = MulticlassConfusionMatrix(num_classes=CLASSES)
+    return metric(predicted, split.y.cpu()).long()
+
+
+def per_class_accuracy(model: nn.Module, split: MNISTSplit) -> torch.Tensor:
+    """(10,) accuracy in percent per true digit (recall, torchmetrics ``MulticlassAccuracy``
+    with ``average=None``)."""
+    predicted, _ = predict(model, split)
+    return 100.0 * MulticlassAccuracy(num_classes=CLASSES, average=None)(predicted, split.y.cpu())
+
+
+def plot_confusion(matrix: torch.Tensor, title: str = "confusion matrix"):
+    """The (10, 10) counts as an image; off-diagonal cells (the errors) are annotated."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    errors = matrix.clone()
+    errors.fill_diagonal_(0)
+    image = ax.imshow(errors.numpy(), cmap="Reds")
+    for true in range(CLASSES):
+        for pred in range(CLASSES):
+            if true != pred and matrix[true, pred]:
+                ax.text(pred, true, int(matrix[true, pred]), ha="center", va="center", fontsize=7)
+    ax.set(xticks=range(CLASSES), yticks=range(CLASSES), xlabel="predicted digit", ylabel="true digit",
+           title=f"{title} (errors only; {int(matrix.trace()):,} of {int(matrix.sum()):,} correct)")
+    fig.colorbar(image, ax=ax, label="images")
+    fig.tight_layout()
+    return fig
+
+
+def misclassified(model: nn.Module, split: MNISTSplit) -> dict:
+    """The images the model gets wrong, most confident first: {"index": (K,) positions in
+    ``split``, "true", "predicted": (K,) digits, "confidence": (K,) probability of the
+    predicted digit}; tensors on the CPU."""
+    predicted, confidence = predict(model, split)
+    wrong = (predicted != split.y.cpu()).nonzero().flatten()
+    order = wrong[confidence[wrong].argsort(descending=True)]
+    return {"index": order, "true": split.y.cpu()[order], "predicted": predicted[order],
+            "confidence": confidence[order]}
+
+
+def plot_misclassified(split: MNISTSplit, errors: dict, n: int = 24, columns: int = 8):
+    """A gallery of the first ``n`` of :func:`misclassified`: each digit titled with its
+    true label, the prediction and the model's confidence in it. Returns the figure."""
+    index = errors["index"][:n]
+    titles = [f"true {int(t)}, said {int(p)}\n{100 * float(c):.0f}% sure"
+              for t, p, c in zip(errors["true"][:n], errors["predicted"][:n], errors["confidence"][:n], strict=True)]
+    return _grid(_pixels(split.X[index.to(split.X.device), 0]), titles, columns, size=1.4)
+
+
+def plot_filters(conv: nn.Conv2d, title: str = "first-layer filters"):
+    """The 3x3 (or k x k) kernels of a convolution with one input channel, one panel per
+    output channel, on a shared colour scale centred on 0 (red +, blue -)."""
+    weights = conv.weight.detach().cpu()[:, 0]  # (C_out, k, k)
+    limit = float(weights.abs().max())
+    fig, axes = plt.subplots(1, len(weights), figsize=(1.1 * len(weights), 1.4), squeeze=False)
+    for i, (ax, kernel) in enumerate(zip(axes[0], weights, strict=True)):
+        ax.imshow(kernel.numpy(), cmap="bwr", vmin=-limit, vmax=limit)
+        ax.set_title(f"ch {i}", fontsize=8)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+@torch.inference_mode()
+def feature_maps(model: nn.Module, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """(layer name, output (C, H, W) on the CPU) after every top-level layer of a step
+    model for one image x: (1, 1, 28, 28), in eval mode (the mode is restored)."""
+    was_training = model.training
+    model.eval()
+    maps = []
+    for name, layer in model.named_children():
+        x = layer(x)
+        maps.append((name, x[0].detach().cpu()))
+    model.train(was_training)
+    return maps
+
+
+def plot_feature_maps(model: nn.Module, x: torch.Tensor, layers: tuple[str, ...] = ("conv1", "conv2", "conv4"),
+                      channels: int = 8):
+    """The first ``channels`` maps after each layer named in ``layers`` for one image x:
+    (1, 1, 28, 28); a row per layer, titled with its name and map size. Raises
+    ValueError naming a layer the model does not have."""
+    maps = dict(feature_maps(model, x))
+    missing = [name for name in layers if name not in maps]
+    if missing:
+        raise ValueError(f"layers {missing} are not in the model; valid: {', '.join(maps)}")
+    fig, axes = plt.subplots(len(layers), channels, figsize=(1.1 * channels, 1.3 * len(layers)), squeeze=False)
+    for row, name in zip(axes, layers, strict=True):
+        out = maps[name]
+        for c, ax in enumerate(row):
+            ax.axis("off")
+            if c < len(out):
+                ax.imshow(out[c].numpy(), cmap="viridis")
+        row[0].set_title(f"{name} {tuple(out.shape[1:])}", fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
