@@ -9,8 +9,8 @@ from mnist_course.models import count_params
 from mnist_course.reporting import build_report
 from mnist_course.results import summarize_run
 from mnist_course.settings import check_params
-from mnist_course.steps import build_model, goal_check, record, show_model
-from mnist_course.training import TrainConfig
+from mnist_course.steps import build_model, goal_check, record, show_model, train_seeds
+from mnist_course.training import TrainConfig, evaluate
 
 
 def test_show_model_prints_and_leaves_the_run_unchanged(capsys):
@@ -31,6 +31,21 @@ def test_build_model_builds_step_and_reference_models_by_name():
         build_model("step9", seed=1)
     with pytest.raises(ValueError, match="'sladebot'"):
         build_model("sladebot", seed=1, dropout=0.1)  # reference models take no keywords
+
+
+def test_train_seeds_can_return_each_seeds_final_model(mnist_train, mnist_test, capsys):
+    from mnist_course.data import MNISTSplit
+
+    train = MNISTSplit(mnist_train.X[:512], mnist_train.y[:512])
+    test = MNISTSplit(mnist_test.X[:256], mnist_test.y[:256])
+    config = TrainConfig(num_epochs=2, batch_size=64, lr=0.05)
+    runs, models = train_seeds("step3", train, test, config, [1, 2], return_models=True)
+    assert [r["seed"] for r in runs] == [1, 2] and len(models) == 2 and models[0] is not models[1]
+    for run, model in zip(runs, models, strict=True):  # the final epoch's weights, not a chosen epoch's
+        assert evaluate(model, test)["acc"] == pytest.approx(run["final_test_acc"])
+    (again,) = train_seeds("step3", train, test, config, [1])  # default: the runs only, the same figures
+    assert again["history"][-1]["test_acc"] == runs[0]["history"][-1]["test_acc"]
+    capsys.readouterr()
 
 
 def test_build_model_is_seeded():

@@ -30,7 +30,9 @@ def _pixels(X: torch.Tensor) -> torch.Tensor:
 def _grid(images: torch.Tensor, titles: list[str], columns: int = 8, size: float = 1.2):
     """Images (N, 28, 28) in [0, 1] as a grid of subplots with one title each."""
     rows = max(1, -(-len(images) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * size, rows * (size + 0.25)), squeeze=False)
+    lines = max((t.count("\n") + 1 for t in titles), default=1)  # title height, so rows do not overlap
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * size, rows * (size + 0.22 * lines + 0.05)),
+                             squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles, strict=False):

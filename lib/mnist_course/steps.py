@@ -96,15 +96,17 @@ def _seed_line(r: dict) -> str:
 
 
 def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainConfig, seeds: list[int],
-                **model_kwargs) -> list[dict]:
+                return_models: bool = False, **model_kwargs):
     """Train model ``name`` once per seed and return one ``results.summarize_run`` dict each.
 
     Each seed gives its own initial weights (``build_model``), data order and
     augmentation stream (``config.seed``). The first seed prints its accuracy before
     training and one line per epoch; every further seed prints one line with its final
     figures. model_kwargs go to the model class (e.g. ``dropout=0.1``).
+    return_models: also return the trained models, one per seed with its final epoch's
+    weights (nothing chosen on the test set): ``(runs, models)``.
     """
-    runs = []
+    runs, models = [], []
     for i, seed in enumerate(seeds):
         model = build_model(name, seed, **model_kwargs).to(train.X.device)
         if i == 0:
@@ -114,7 +116,9 @@ def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainCon
         history = fit(model, train, test, replace(config, seed=seed), log=print if i == 0 else None)
         runs.append(summarize_run(history, seed, time.perf_counter() - start))
         print(_seed_line(runs[-1]), flush=True)
-    return runs
+        if return_models:
+            models.append(model)
+    return (runs, models) if return_models else runs
 
 
 def print_results(report: dict) -> None:
