@@ -96,6 +96,9 @@ def test_binary_metrics_against_hand_counts():
     assert metrics["acc"] == pytest.approx(75.0)
     assert metrics["precision"] == pytest.approx(200 / 3) and metrics["recall"] == pytest.approx(200 / 3)
     assert metrics["f1"] == pytest.approx(200 / 3)
+    never = binary_metrics(FixedLogits(-torch.ones(8)), MNISTSplit(torch.zeros(8, 1, 28, 28), y), batch_size=8)
+    assert never["confusion"] == [[5, 0], [3, 0]] and never["acc"] == pytest.approx(62.5)
+    assert never["precision"] == never["recall"] == never["f1"] == 0.0  # nothing called a 3: no division by 0
 
 
 def test_select_on_validation_reloads_the_best_weights(mnist_train, mnist_test, tmp_path):

@@ -9,6 +9,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryConfusionMatrix,
+    BinaryF1Score,
+    BinaryPrecision,
+    BinaryRecall,
+)
 
 from .checkpoints import load_weights
 from .data import MNISTSplit, batches
@@ -56,15 +63,14 @@ def binary_metrics(model: nn.Module, split: MNISTSplit, batch_size: int | None =
     predictions = torch.cat([model(X) > 0 for X, _ in batches(split, batch_size, shuffle=False)]).long().cpu()
     model.train(was_training)
     y = split.y.cpu()
-    tp = int(((predictions == 1) & (y == 1)).sum())
-    tn = int(((predictions == 0) & (y == 0)).sum())
-    fp = int(((predictions == 1) & (y == 0)).sum())
-    fn = int(((predictions == 0) & (y == 1)).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"acc": 100.0 * (tp + tn) / len(y), "precision": 100.0 * precision, "recall": 100.0 * recall,
-            "f1": 100.0 * f1, "confusion": [[tn, fp], [fn, tp]]}
+    # Counted by torchmetrics; a class never predicted (or never present) scores 0, as in
+    # scikit-learn's zero_division=0. BinaryConfusionMatrix: [[tn, fp], [fn, tp]].
+    confusion = BinaryConfusionMatrix()(predictions, y).tolist()
+    return {"acc": 100.0 * float(BinaryAccuracy()(predictions, y)),
+            "precision": 100.0 * float(BinaryPrecision(zero_division=0)(predictions, y)),
+            "recall": 100.0 * float(BinaryRecall(zero_division=0)(predictions, y)),
+            "f1": 100.0 * float(BinaryF1Score(zero_division=0)(predictions, y)),
+            "confusion": confusion}
 
 
 def select_on_validation(model: nn.Module, train: MNISTSplit, val: MNISTSplit, test: MNISTSplit,
