@@ -18,10 +18,19 @@ from mnist_course.search import (
     SearchNet,
     architecture_of,
     architecture_params,
+    check_search,
+    confirm,
+    format_candidates,
+    format_space,
     objective,
     retrain,
+    run_search,
+    search_budget,
+    study_counts,
     top_trials,
+    trained_model,
 )
+from mnist_course.training import evaluate
 
 
 def test_step4_is_a_point_of_the_space_with_its_7824_parameters():
@@ -92,3 +101,69 @@ def test_the_best_trials_are_retrained_from_what_they_stored(mnist_train, mnist_
     test = MNISTSplit(mnist_test.X[:200], mnist_test.y[:200])
     runs = retrain(best[0], train, test, seeds=[1, 2], num_epochs=1, log=None)
     assert [r["seed"] for r in runs] == [1, 2] and all(r["history"][0]["test_acc"] is not None for r in runs)
+
+
+def _slices(mnist_train, mnist_test):
+    train = MNISTSplit(mnist_train.X[600:1200], mnist_train.y[600:1200])
+    val = MNISTSplit(mnist_train.X[:300], mnist_train.y[:300])
+    return train, val, MNISTSplit(mnist_test.X[:200], mnist_test.y[:200])
+
+
+def test_a_total_of_trials_resumes_a_stored_study_without_adding_more(tmp_path, monkeypatch):
+    monkeypatch.setattr(search, "fit", lambda *a, **k: [{"epoch": 1, "val_acc": 50.0}])  # no training needed
+    storage = f"sqlite:///{tmp_path / 'search.db'}"
+    study = run_search(3_000, 4, None, None, storage=storage, num_epochs=1, seed=0, total=True)
+    assert len(study.trials) == 4
+    study = run_search(3_000, 6, None, None, storage=storage, num_epochs=1, seed=0, total=True)
+    assert len(study.trials) == 6  # continued to the total: 2 more, not 6
+    assert len(run_search(3_000, 6, None, None, storage=storage, num_epochs=1, total=True).trials) == 6
+    counts = study_counts(study)
+    assert counts["trials"] == 6 and counts["not_trained"] + counts["pruned"] + counts["complete"] == 6
+
+
+def test_check_search_names_bad_values_and_quick_mode_is_small():
+    good = dict(budgets=[6000, 5000], trials=60, search_epochs=6, candidates=3, confirm_seeds=[1, 2, 3])
+    for name, bad in (("budgets", []), ("budgets", [5000, 5000]), ("budgets", [0]), ("trials", 0),
+                      ("search_epochs", 1.5), ("candidates", True), ("confirm_seeds", [1, 1]), ("storage", 3)):
+        with pytest.raises(ValueError, match=f"{name}="):
+            check_search(**{**good, name: bad})
+    full = check_search(**good)
+    assert full.budgets == [6000, 5000] and full.storage.startswith("sqlite:///") and "runs/search" in full.storage
+    quick = check_search(**good, quick=True)
+    assert (quick.budgets, quick.trials, quick.search_epochs, quick.candidates, quick.confirm_seeds,
+            quick.storage) == ([6000], 4, 1, 1, [1], "memory")
+
+
+def test_confirm_chooses_on_validation_over_seeds_and_caches_its_runs(mnist_train, mnist_test, tmp_path):
+    train, val, _ = _slices(mnist_train, mnist_test)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(lambda trial: objective(trial, 6_000, train, val, num_epochs=1), n_trials=8)
+    chosen = top_trials(study, 2)
+    rows = confirm(chosen, train, val, seeds=[1, 2], num_epochs=1, cache_dir=tmp_path, log=None)
+    assert sorted(r["trial"] for r in rows) == sorted(t.number for t in chosen)
+    means = [r["final_val_acc"]["mean"] for r in rows]
+    assert means == sorted(means, reverse=True)  # best first, by the mean over seeds
+    assert all(r["final_val_acc"]["n"] == 2 for r in rows)
+    assert all(row["test_acc"] is None for r in rows for run in r["runs"] for row in run["history"])  # no test set
+    files = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert len(files) == 2 * len(chosen)
+    again = confirm(chosen, train, val, seeds=[1, 2], num_epochs=1, cache_dir=tmp_path,
+                    log=lambda line: pytest.fail(f"trained again: {line}"))
+    assert [r["final_val_acc"] for r in again] == [r["final_val_acc"] for r in rows]
+    assert f"{rows[0]['trial']:>5}" in format_candidates(rows).splitlines()[1]
+
+
+def test_search_budget_runs_the_three_stages_and_keeps_the_winners_weights(mnist_train, mnist_test, tmp_path):
+    train, val, test = _slices(mnist_train, mnist_test)
+    settings = check_search(budgets=[6000], trials=8, search_epochs=1, candidates=2, confirm_seeds=[1])
+    settings = type(settings)(**{**settings.__dict__, "storage": "memory", "cache_dir": tmp_path, "sampler_seed": 0})
+    result = search_budget(6_000, settings, train, val, train, test, seeds=[1, 2], num_epochs=1, log=None)
+    assert result["counts"]["trials"] == 8 and result["winner"] is result["candidates"][0]
+    assert architecture_params(result["architecture"]) == result["winner"]["params"] < 6_000
+    assert [r["seed"] for r in result["runs"]] == [1, 2]
+    model = trained_model(result, 2)  # the stage-3 model of seed 2, final epoch
+    assert evaluate(model, test)["acc"] == pytest.approx(result["runs"][1]["final_test_acc"])
+
+
+def test_format_space_shows_step4_as_a_point():
+    assert "= 7,824 parameters" in format_space()

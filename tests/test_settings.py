@@ -50,3 +50,9 @@ def test_quick_mode_from_the_environment(monkeypatch):
     monkeypatch.setenv("MNIST_COURSE_QUICK", "0")
     assert not check_params(**{**GOOD, "quick": None}).quick
     assert check_params(**{**GOOD, "quick": True}).quick  # the parameter wins
+
+
+def test_a_search_notebook_leaves_batch_size_and_lr_to_the_search():
+    run = check_params(**{**GOOD, "batch_size": None, "lr": None})
+    assert run.batch_size is None and run.lr is None
+    assert "batch_size" not in run.describe() and "lr=" not in run.describe() and "epochs=15" in run.describe()

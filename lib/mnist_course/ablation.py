@@ -26,7 +26,6 @@ differences below ~0.1 point over 3 seeds are not resolved; the tables say so.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import math
@@ -37,9 +36,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from torch import nn
 
-from .data import MNISTSplit, validation_split
+from .data import MNISTSplit, course_validation_split
 from .models import MODELS, count_params, get_model, layer_table
-from .paths import atomic_write_text, quick_dir, recorded_reports_dir
+from .paths import atomic_write_text, cached_run, quick_dir, recorded_reports_dir
 from .reporting import save_figure
 from .results import LAST_EPOCHS, aggregate, format_mean_std
 from .settings import RunSettings
@@ -199,13 +198,6 @@ def train_variant(recipe: Recipe, seed: int, train: MNISTSplit, val: MNISTSplit,
             "seconds": round(time.perf_counter() - start, 1), "history": history}
 
 
-def _cache_path(cache_dir: Path, notebook: str, settings: dict, seed: int) -> Path:
-    """One file per (settings, seed): keyed by what was trained, not by the variant's
-    name, so a run is reused when a later recipe adopts a variant's change."""
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    return Path(cache_dir) / notebook / f"{key}-seed{seed}.json"
-
-
 def select_variants(study: str, names: list[str] | None) -> list[Variant]:
     """The variants of ``STUDIES[study]`` named in ``names`` (all when None), in the
     order listed there. Raises ValueError naming an unknown study or variant and the valid ones."""
@@ -250,17 +242,14 @@ def run_ablation(study: str, seeds: list[int], train: MNISTSplit, val: MNISTSpli
         settings = _settings(changed, train, val)
         runs = []
         for seed in seeds:
-            path = _cache_path(cache_dir, spec.notebook, settings, seed)
-            cached = json.loads(path.read_text()) if path.is_file() else None
-            if cached and cached.get("settings") == settings:
-                run = cached["run"]
-            else:
-                run = train_variant(changed, seed, train, val)
-                atomic_write_text(path, json.dumps({"settings": settings, "run": run}) + "\n")
-                if log is not None:
-                    log(f"{study} / {variant.name} / seed {seed}: final validation accuracy "
-                        f"{run['final_val_acc']:.2f}%, lowest of the last {LAST_EPOCHS} epochs "
-                        f"{run['last3_min_val_acc']:.2f}%, {run['seconds']:.0f} s")
+            # Cached per (settings, seed), keyed by what was trained and not by the variant's
+            # name, so a run is reused when a later recipe adopts a variant's change.
+            run, trained = cached_run(Path(cache_dir) / spec.notebook, settings, seed,
+                                      lambda changed=changed, seed=seed: train_variant(changed, seed, train, val))
+            if trained and log is not None:
+                log(f"{study} / {variant.name} / seed {seed}: final validation accuracy "
+                    f"{run['final_val_acc']:.2f}%, lowest of the last {LAST_EPOCHS} epochs "
+                    f"{run['last3_min_val_acc']:.2f}%, {run['seconds']:.0f} s")
             runs.append(run)
         rows.append({"name": variant.name, "changes": variant.changes, "why": variant.why,
                      "params": runs[0]["params"],
@@ -419,7 +408,7 @@ def show_ablation(study: str, run: RunSettings, train: MNISTSplit | None = None,
     if run.quick:
         if train is None:
             raise ValueError("quick mode trains the base row on the slice: pass train=")
-        small_train, small_val = validation_split(train, len(train) // 12)
+        small_train, small_val = course_validation_split(train, quick=True)
         result = run_ablation(study, run.seeds[:1], small_train, small_val, quick_dir("ablations"),
                               variants=[], log=None, num_epochs=run.epochs)
         print("QUICK MODE: the base row alone, one seed, on a slice (a check of the code, not a measurement)")

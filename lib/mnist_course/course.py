@@ -44,7 +44,7 @@ import papermill as pm
 from papermill.exceptions import PapermillExecutionError
 
 from .ablation import SEEDS, STUDIES, format_ablation_table, run_ablation, select_variants
-from .data import load_mnist, validation_split
+from .data import course_validation_split, load_mnist
 from .paths import (
     REPO_ROOT,
     atomic_write_bytes,
@@ -261,7 +261,7 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
     recording = not quick and seeds is None
     device = resolve_device(device or "auto", verbose=True)
     full = load_mnist(True, data_dir, device, limit=QUICK_TRAIN_IMAGES if quick else None)
-    train, val = validation_split(full, len(full) // 12) if quick else validation_split(full)
+    train, val = course_validation_split(full, quick)
     if quick:
         folder, cache, seeds = quick_dir("reports") / "ablations", quick_dir("ablations"), [1]
     else:

@@ -186,6 +186,13 @@ def validation_split(split: MNISTSplit, n_val: int = VAL_IMAGES) -> tuple[MNISTS
             MNISTSplit(split.X[:n_val], split.y[:n_val]))
 
 
+def course_validation_split(split: MNISTSplit, quick: bool) -> tuple[MNISTSplit, MNISTSplit]:
+    """(train, validation) as ablations and searches use them: :func:`validation_split`
+    with its 5,000 images, or, on a quick-mode slice (``quick``), with its first twelfth
+    (the same proportion as 5,000 of 60,000)."""
+    return validation_split(split, len(split) // 12) if quick else validation_split(split)
+
+
 def batches(split: MNISTSplit, batch_size: int, shuffle: bool,
             generator: torch.Generator | None = None):
     """Yield ``(X, y)`` batches of ``split`` by indexing, without copying the split.

@@ -11,6 +11,9 @@ else to the working directory):
     checkpoints/    weight files (state_dict); git-ignored
     <temp>/mnist_course_quick_*   quick-mode reports and weights, never kept
 
+Training runs that may be interrupted are cached one JSON file per run
+(:func:`cached_run`), so ablations and searches continue where they stopped.
+
 Every write is atomic: the content goes to a temporary file in the same folder, is
 flushed to disk, and then replaces the old file in one ``os.replace``. A crash or
 Ctrl-C mid-write leaves the previous file complete.
@@ -18,6 +21,8 @@ Ctrl-C mid-write leaves the previous file complete.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -85,3 +90,27 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """UTF-8 text version of :func:`atomic_write_bytes`."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def settings_key(settings: dict) -> str:
+    """The first 12 hex digits of the SHA-256 of ``settings`` as sorted JSON: a file-name
+    key for what determines a run."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cached_run(folder: str | os.PathLike, settings: dict, seed: int, train) -> tuple[dict, bool]:
+    """The run of ``settings`` (a JSON-able dict of everything that determines it) with
+    ``seed``: read from ``folder`` if an earlier call trained it, else ``train()`` (which
+    returns a JSON-able dict), written there atomically. One file per run,
+    ``<folder>/<first 12 hex digits of the settings' SHA-256>-seed<seed>.json``, holding
+    the settings beside the run, so a file whose settings differ is never reused.
+    Returns (run, trained_now)."""
+    settings = json.loads(json.dumps(settings))  # as stored: tuples become lists, so a stored run matches
+    path = Path(folder) / f"{settings_key(settings)}-seed{seed}.json"
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if stored.get("settings") == settings:
+            return stored["run"], False
+    run = train()
+    atomic_write_text(path, json.dumps({"settings": settings, "run": run}) + "\n")
+    return run, True

@@ -32,16 +32,18 @@ import argparse
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from torch import nn
 
-from .data import IMAGE_SIZE, load_mnist, validation_split
+from .checkpoints import load_weights, save_weights
+from .data import IMAGE_SIZE, course_validation_split, load_mnist
 from .models import conv_bn
-from .paths import runs_dir
-from .results import summarize_run
+from .paths import REPO_ROOT, cached_run, quick_dir, runs_dir, settings_key
+from .results import LAST_EPOCHS, aggregate, format_mean_std, summarize_run
 from .training import TrainConfig, fit, resolve_device, set_seed
 
 CLASSES = 10
@@ -137,6 +139,20 @@ class SearchNet(nn.Module):
 STEP4 = Architecture(before_pool=(8, 16), transition=8, after_pool=(12, 16, 16), last_padding=1, dropout=0.05)
 
 
+def format_space() -> str:
+    """The design space and the training knobs as text, with Step 4 as one of its points."""
+    widths = ", ".join(map(str, WIDTHS))
+    return "\n".join([
+        f"3x3 convolutions before the MaxPool   1-3, each {widths} channels (pool after RF 3, 5 or 7)",
+        f"1x1 transition after the MaxPool      {', '.join(str(t) if t else 'none' for t in TRANSITIONS)} channels",
+        f"3x3 convolutions after the MaxPool    1-4, each {widths} channels, dropout 0, 0.05 or 0.1",
+        "3x3 class-map convolution            to 10 maps, padding 0 or 1, then GAP",
+        "training                             one-cycle peak lr 0.02-0.3 (log scale), batch 64 or 128, "
+        "rotation 0, 7 or 10 degrees",
+        f"Step 4 in this space                 {STEP4} = {architecture_params(STEP4):,} parameters",
+    ])
+
+
 def suggest_architecture(trial: optuna.Trial) -> Architecture:
     """Sample an architecture with the trial's sampler (conditional: each convolution's
     width is sampled only if the convolution exists)."""
@@ -214,24 +230,119 @@ def top_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
     return chosen[:k]
 
 
+def _run_settings(trial: optuna.trial.FrozenTrial, num_epochs: int, train, evaluated, split: str) -> dict:
+    """What determines a run of a trial's design (the cache key of :func:`paths.cached_run`)."""
+    config = {k: v for k, v in asdict(training_of(trial, num_epochs)).items() if k != "seed"}
+    return {"architecture": trial.user_attrs["architecture"], "config": config, "train_images": len(train),
+            f"{split}_images": len(evaluated)}
+
+
+def _val_run(arch: Architecture, config: TrainConfig, seed: int, train, val) -> dict:
+    set_seed(seed)
+    start = time.perf_counter()
+    history = fit(SearchNet(arch), train, None, replace(config, seed=seed), log=None, val=val)
+    return {"seed": seed, "final_val_acc": history[-1]["val_acc"],
+            "last3_min_val_acc": min(row["val_acc"] for row in history[-LAST_EPOCHS:]),
+            "seconds": round(time.perf_counter() - start, 1), "history": history}
+
+
+def confirm(trials: list[optuna.trial.FrozenTrial], train, val, seeds: list[int], num_epochs: int = 15,
+            cache_dir: str | Path | None = None, log=print) -> list[dict]:
+    """Stage 2: train each candidate (a trial chosen by :func:`top_trials`) for the full
+    ``num_epochs`` on the validation split, once per seed, so the winner is chosen on
+    validation over several seeds rather than on one short proxy run. The test set is not
+    used. Runs are cached in ``cache_dir`` (default ``runs/search/runs/``).
+
+    Returns one row per candidate, best first by **mean final validation accuracy**
+    (ties: the higher mean of each seed's lowest validation accuracy over the last 3
+    epochs, then the earlier trial): trial (number), search_val_acc (its proxy run),
+    params, architecture (dict), training ({lr, batch_size, max_rotation}),
+    final_val_acc and last3_min_val_acc (``results.aggregate`` over the seeds), runs.
+    """
+    cache_dir = Path(cache_dir) if cache_dir is not None else runs_dir() / "search" / "runs"
+    rows = []
+    for trial in trials:
+        arch, config = architecture_of(trial), training_of(trial, num_epochs)
+        settings = _run_settings(trial, num_epochs, train, val, "val")
+        runs = []
+        for seed in seeds:
+            run, trained = cached_run(cache_dir, settings, seed,
+                                      lambda a=arch, c=config, seed=seed: _val_run(a, c, seed, train, val))
+            runs.append(run)
+            if trained and log is not None:
+                log(f"candidate trial {trial.number}, seed {seed}: final validation accuracy "
+                    f"{run['final_val_acc']:.2f}%, lowest of the last {LAST_EPOCHS} epochs "
+                    f"{run['last3_min_val_acc']:.2f}%, {run['seconds']:.0f} s")
+        rows.append({"trial": trial.number, "search_val_acc": trial.value, "params": trial.user_attrs["params"],
+                     "architecture": trial.user_attrs["architecture"],
+                     "training": {k: trial.params[k] for k in ("lr", "batch_size", "max_rotation")},
+                     "final_val_acc": aggregate([r["final_val_acc"] for r in runs]),
+                     "last3_min_val_acc": aggregate([r["last3_min_val_acc"] for r in runs]), "runs": runs})
+    return sorted(rows, key=lambda r: (-r["final_val_acc"]["mean"], -r["last3_min_val_acc"]["mean"], r["trial"]))
+
+
 def retrain(trial: optuna.trial.FrozenTrial, train, test, seeds: list[int], num_epochs: int = 15,
-            log=print) -> list[dict]:
-    """Train a chosen trial's architecture and knobs in full: on ``train`` (all 60,000
-    images for the record) for ``num_epochs``, once per seed, evaluating ``test`` after
-    every epoch for the record only (it chose nothing: the trial was chosen on
+            log=print, cache_dir: str | Path | None = None) -> list[dict]:
+    """Stage 3: train a chosen trial's architecture and knobs in full: on ``train`` (all
+    60,000 images for the record) for ``num_epochs``, once per seed, evaluating ``test``
+    after every epoch for the record only (it chose nothing: the trial was chosen on
     validation). Returns one ``results.summarize_run`` dict per seed; ``log`` gets one
-    line per seed."""
-    runs = []
-    for seed in seeds:
+    line per seed trained. cache_dir: where runs are cached (:func:`paths.cached_run`),
+    each with its final weights (:func:`trained_weights` finds them); None trains every
+    run afresh and keeps no weights."""
+    settings = _run_settings(trial, num_epochs, train, test, "test")
+
+    def train_one(seed: int) -> dict:
         set_seed(seed)
         model = SearchNet(architecture_of(trial))
         start = time.perf_counter()
         history = fit(model, train, test, replace(training_of(trial, num_epochs), seed=seed), log=None)
-        runs.append(summarize_run(history, seed, time.perf_counter() - start))
-        if log is not None:
-            log(f"trial {trial.number}, seed {seed}: final test accuracy {runs[-1]['final_test_acc']:.2f}%, "
-                f"lowest of the last 3 epochs {runs[-1]['last3_min_test_acc']:.2f}%, {runs[-1]['seconds']:.0f} s")
+        if cache_dir is not None:
+            save_weights(model, trained_weights(cache_dir, settings, seed))
+        return summarize_run(history, seed, time.perf_counter() - start)
+
+    runs = []
+    for seed in seeds:
+        if cache_dir is None:
+            run, trained = train_one(seed), True
+        else:
+            run, trained = cached_run(cache_dir, settings, seed, lambda seed=seed: train_one(seed))
+        runs.append(run)
+        if trained and log is not None:
+            log(f"trial {trial.number}, seed {seed}: final test accuracy {run['final_test_acc']:.2f}%, "
+                f"lowest of the last {LAST_EPOCHS} epochs {run['last3_min_test_acc']:.2f}%, {run['seconds']:.0f} s")
     return runs
+
+
+def trained_weights(cache_dir: str | Path, settings: dict, seed: int) -> Path:
+    """Where :func:`retrain` keeps the final weights of one run (a state_dict file)."""
+    return Path(cache_dir) / "weights" / f"{settings_key(settings)}-seed{seed}.pt"
+
+
+def study_counts(study: optuna.Study) -> dict:
+    """How a study's trials ended: trials, not_trained (pruned before any epoch: over
+    the budget or not buildable), pruned (stopped after an epoch by successive halving),
+    complete, and best_val_acc (the best completed proxy run, percent; None if none)."""
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    not_trained = sum(1 for t in pruned if not t.intermediate_values)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return {"trials": len(study.trials), "not_trained": not_trained, "pruned": len(pruned) - not_trained,
+            "complete": len(done), "best_val_acc": max((t.value for t in done), default=None)}
+
+
+def format_candidates(rows: list[dict]) -> str:
+    """A text table of :func:`confirm`'s rows: trial, parameters, the layers, training
+    knobs, the proxy's validation accuracy and the full runs' mean ± std."""
+    lines = [f"{'trial':>5} {'params':>7}  {'layers (before pool | transition | after pool)':<42} "
+             f"{'lr':>6} {'batch':>5} {'rot':>4} {'proxy val':>9}  final val acc (%), mean ± std (n)"]
+    for r in rows:
+        a = r["architecture"]
+        layers = (f"{'-'.join(map(str, a['before_pool']))} | {a['transition'] or '-'} | "
+                  f"{'-'.join(map(str, a['after_pool']))}, pad {a['last_padding']}, drop {a['dropout']:g}")
+        t = r["training"]
+        lines.append(f"{r['trial']:>5} {r['params']:>7,}  {layers:<42} {t['lr']:>6.3f} {t['batch_size']:>5} "
+                     f"{t['max_rotation']:>4g} {r['search_val_acc']:>8.2f}%  {format_mean_std(r['final_val_acc'])}")
+    return "\n".join(lines)
 
 
 def default_storage() -> str:
@@ -244,27 +355,138 @@ def default_storage() -> str:
 def open_storage(url: str | None):
     """An Optuna storage for ``url``: None -> :func:`default_storage`; ``journal:<file>``
     -> Optuna's journal file storage (append-only, for processes sharing a file
-    system); anything else is passed to Optuna (sqlite:///..., postgresql://..., ...)."""
+    system); ``memory`` -> kept in this process only (quick checks); anything else is
+    passed to Optuna (sqlite:///..., postgresql://..., ...)."""
     url = url or default_storage()
+    if url == "memory":
+        return optuna.storages.InMemoryStorage()
     if url.startswith("journal:"):
         return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
     return url
 
 
 def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = None, num_epochs: int = 6,
-               seed: int | None = None, study_name: str | None = None) -> optuna.Study:
+               seed: int | None = None, study_name: str | None = None, total: bool = False) -> optuna.Study:
     """Run ``n_trials`` more trials of the study for ``budget`` (created on first use,
     named ``budget-<budget>`` unless ``study_name`` is given) in ``storage``; several
     processes may call this on one storage at once. seed: the sampler's seed (give
-    each worker its own, or None). Returns the study."""
+    each worker its own, or None). total: run until the study holds ``n_trials`` trials
+    in all, counting those of earlier runs and of other workers (Optuna's
+    ``MaxTrialsCallback``), so a re-run after an interruption only completes the study.
+    Returns the study."""
     if not (isinstance(budget, int) and budget > 0):
         raise ValueError(f"budget={budget!r} is invalid; use a positive number of parameters")
+    if not (isinstance(n_trials, int) and n_trials >= 0):
+        raise ValueError(f"n_trials={n_trials!r} is invalid; use a whole number >= 0")
     study = optuna.create_study(
         study_name=study_name or f"budget-{budget}", storage=open_storage(storage), direction="maximize",
         load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1))
-    study.optimize(lambda trial: objective(trial, budget, train, val, num_epochs), n_trials=n_trials)
+    remaining = n_trials - len(study.trials) if total else n_trials
+    if remaining > 0:
+        callbacks = [optuna.study.MaxTrialsCallback(n_trials, states=None)] if total else None
+        study.optimize(lambda trial: objective(trial, budget, train, val, num_epochs), n_trials=remaining,
+                       callbacks=callbacks)
     return study
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Checked settings of Step 5's search (see :func:`check_search`)."""
+
+    budgets: list[int]        # one study per budget: a model must have fewer parameters
+    trials: int               # trials per study in all; a re-run completes the stored study to this
+    search_epochs: int        # epochs of a proxy run on the validation split
+    candidates: int           # best proxy runs per budget, confirmed on validation over confirm_seeds
+    confirm_seeds: list[int]  # seeds of each candidate's confirmation runs
+    storage: str              # Optuna storage URL ("memory" in quick mode)
+    cache_dir: Path           # runs of stages 2 and 3 (runs/search/runs/; a temp folder in quick mode)
+    sampler_seed: int = 1     # TPE's seed: the same trials are proposed on every run
+
+    def describe(self) -> str:
+        """One line naming the settings; a file storage is named relative to the repository."""
+        shown = self.storage.replace(str(REPO_ROOT) + "/", "")
+        return (f"budgets={self.budgets} trials={self.trials} search_epochs={self.search_epochs} "
+                f"candidates={self.candidates} confirm_seeds={self.confirm_seeds} storage={shown}")
+
+
+def check_search(*, budgets, trials, search_epochs, candidates, confirm_seeds, storage=None,
+                 quick: bool = False) -> SearchSettings:
+    """Validate Step 5's notebook parameters. budgets: a non-empty list of distinct
+    parameter counts > 0; trials, search_epochs, candidates: whole numbers >= 1;
+    confirm_seeds: a non-empty list of distinct whole numbers; storage: an Optuna URL,
+    ``journal:<file>``, or None (SQLite in runs/search/). Quick mode (a check of the
+    code): the first budget, 4 trials of 1 epoch, 1 candidate, 1 seed, storage in memory.
+    Raises ValueError naming the parameter, its value and what is valid."""
+    def whole(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not (isinstance(budgets, (list, tuple)) and budgets and all(whole(b) and b > 0 for b in budgets)
+            and len(set(budgets)) == len(budgets)):
+        raise ValueError(f"budgets={budgets!r} is invalid; use a non-empty list of distinct parameter counts "
+                         f"> 0 (e.g. [6000, 5000, 4000, 3000])")
+    for name, value in (("trials", trials), ("search_epochs", search_epochs), ("candidates", candidates)):
+        if not (whole(value) and value >= 1):
+            raise ValueError(f"{name}={value!r} is invalid; use a whole number >= 1")
+    if not (isinstance(confirm_seeds, (list, tuple)) and confirm_seeds and all(whole(s) for s in confirm_seeds)
+            and len(set(confirm_seeds)) == len(confirm_seeds)):
+        raise ValueError(f"confirm_seeds={confirm_seeds!r} is invalid; use a non-empty list of distinct whole "
+                         f"numbers (e.g. [1, 2, 3])")
+    if storage is not None and not isinstance(storage, str):
+        raise ValueError(f"storage={storage!r} is invalid; use an Optuna storage URL, journal:<file>, or None")
+    if quick:
+        return SearchSettings(list(budgets[:1]), min(trials, 4), 1, 1, list(confirm_seeds[:1]), "memory",
+                              quick_dir("search"))
+    return SearchSettings(list(budgets), trials, search_epochs, candidates, list(confirm_seeds),
+                          storage or default_storage(), runs_dir() / "search" / "runs")
+
+
+def search_budget(budget: int, settings: SearchSettings, train, val, full_train, test, seeds: list[int],
+                  num_epochs: int = 15, log=print) -> dict:
+    """Step 5 for one budget, in three stages, each choosing on validation only:
+
+    1. the search: ``settings.trials`` proxy runs (``settings.search_epochs`` epochs on
+       ``train``, validated on ``val``), pruned by successive halving; resumes a stored study;
+    2. confirmation: the ``settings.candidates`` best proxy runs trained for ``num_epochs``
+       on the same split over ``settings.confirm_seeds``; the winner has the highest mean
+       final validation accuracy (:func:`confirm`);
+    3. the record: the winner trained on ``full_train`` (all 60,000 images) for
+       ``num_epochs`` once per seed of ``seeds``, the test set evaluated after every epoch
+       and choosing nothing (:func:`retrain`).
+
+    Runs of stages 2 and 3 are cached in ``settings.cache_dir``, so an interrupted
+    notebook continues. Returns {"budget", "counts" (:func:`study_counts`),
+    "candidates" (:func:`confirm`'s rows), "winner" (the first of them), "architecture"
+    (the winner's :class:`Architecture`), "config" (its TrainConfig), "runs" (stage 3),
+    "weights" (seed -> the state_dict file of its stage-3 run)}.
+    Raises ValueError when no trial of the study completed (too few trials or a budget
+    too small for the space).
+    """
+    study = run_search(budget, settings.trials, train, val, storage=settings.storage,
+                       num_epochs=settings.search_epochs, seed=settings.sampler_seed, total=True)
+    counts = study_counts(study)
+    if log is not None:
+        log(f"budget {budget:,}: {counts['trials']} trials, {counts['not_trained']} not trained (over the budget "
+            f"or not buildable), {counts['pruned']} pruned early, {counts['complete']} complete")
+    chosen = top_trials(study, settings.candidates)
+    if not chosen:
+        raise ValueError(f"no trial of the study for budget {budget:,} completed; run more trials "
+                         f"(trials={settings.trials}) or raise the budget")
+    rows = confirm(chosen, train, val, settings.confirm_seeds, num_epochs, settings.cache_dir, log)
+    winner = study.trials[rows[0]["trial"]]
+    runs = retrain(winner, full_train, test, seeds, num_epochs, log, settings.cache_dir)
+    return {"budget": budget, "counts": counts, "candidates": rows, "winner": rows[0],
+            "architecture": architecture_of(winner), "config": training_of(winner, num_epochs), "runs": runs,
+            "weights": {seed: trained_weights(settings.cache_dir, _run_settings(winner, num_epochs, full_train,
+                                                                                test, "test"), seed)
+                        for seed in seeds}}
+
+
+def trained_model(result: dict, seed: int) -> nn.Module:
+    """The winner of :func:`search_budget`'s ``result`` as trained with ``seed`` in stage 3
+    (its final epoch's weights), in eval mode on the CPU. Raises FileNotFoundError
+    if that run's weights are not in the cache (e.g. cached by an older version)."""
+    return load_weights(SearchNet(result["architecture"]), result["weights"][seed]).eval()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     limit, epochs = (2_000, 1) if args.quick else (None, args.epochs)
     full = load_mnist(True, args.data_dir, device, limit=limit)
-    train, val = validation_split(full, len(full) // 12) if args.quick else validation_split(full)
+    train, val = course_validation_split(full, args.quick)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = run_search(args.budget, args.trials, train, val, storage=args.storage, num_epochs=epochs,
                        seed=args.seed, study_name=args.study)

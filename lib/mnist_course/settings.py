@@ -42,8 +42,8 @@ class RunSettings:
     """Checked settings of one notebook run."""
 
     epochs: int
-    batch_size: int
-    lr: float
+    batch_size: int | None    # None: chosen by a search (Step 5)
+    lr: float | None          # None: chosen by a search (Step 5)
     seeds: list[int]          # one training run per seed, in this order
     device: str
     data_dir: Path
@@ -56,7 +56,9 @@ class RunSettings:
     def describe(self) -> str:
         """One line naming the checked settings; folders relative to the repository."""
         where = "a temp folder (quick mode)" if self.quick else _shown(self.reports_dir)
-        return (f"epochs={self.epochs} batch_size={self.batch_size} lr={self.lr} seeds={self.seeds} "
+        knobs = "" if self.batch_size is None else f"batch_size={self.batch_size} "
+        knobs += "" if self.lr is None else f"lr={self.lr} "
+        return (f"epochs={self.epochs} {knobs}seeds={self.seeds} "
                 f"device={self.device!r} quick={self.quick}; reports go to {where}")
 
     @property
@@ -80,11 +82,12 @@ def quick_from_env() -> bool:
     return os.environ.get(QUICK_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def check_params(*, epochs, batch_size, lr, device, seeds=None, seed=None, data_dir=None, quick=None,
+def check_params(*, epochs, device, batch_size=None, lr=None, seeds=None, seed=None, data_dir=None, quick=None,
                  reports_dir=None) -> RunSettings:
     """Validate notebook parameters and resolve quick mode, data and reports folders.
 
-    epochs: int >= 1; batch_size: int >= 1; lr: number > 0 (learning rate);
+    epochs: int >= 1; batch_size: int >= 1; lr: number > 0 (learning rate); both may
+    be None in a notebook that searches them (Step 5);
     seeds: a non-empty list of distinct ints (one training run each), or, for a
     single-seed notebook, seed: an int (give exactly one of the two); device: "auto",
     "cpu", "cuda", "cuda:N" or "mps"; data_dir: folder containing MNIST/ or None
@@ -95,9 +98,10 @@ def check_params(*, epochs, batch_size, lr, device, seeds=None, seed=None, data_
     """
     if not _is_int(epochs) or epochs < 1:
         raise ValueError(f"epochs={epochs!r} is invalid; use a whole number >= 1 (e.g. epochs=15)")
-    if not _is_int(batch_size) or batch_size < 1:
+    if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
         raise ValueError(f"batch_size={batch_size!r} is invalid; use a whole number >= 1 (e.g. batch_size=128)")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr)
+                           or lr <= 0):
         raise ValueError(f"lr={lr!r} is invalid; use a learning rate > 0 (e.g. lr=0.01)")
     if (seeds is None) == (seed is None):
         raise ValueError(f"give seeds (a list, e.g. seeds=[1, 2, 3, 4, 5]) or seed (an int), not "
@@ -127,7 +131,8 @@ def check_params(*, epochs, batch_size, lr, device, seeds=None, seed=None, data_
         reports = Path(reports_dir).expanduser() if reports_dir not in (None, "") else trial_reports_dir()
     return RunSettings(
         epochs=QUICK_EPOCHS if quick else epochs,
-        batch_size=batch_size, lr=float(lr), seeds=list(seeds[:QUICK_SEEDS] if quick else seeds),
+        batch_size=batch_size, lr=None if lr is None else float(lr),
+        seeds=list(seeds[:QUICK_SEEDS] if quick else seeds),
         device=device, data_dir=resolve_data_dir(data_dir), quick=quick,
         train_limit=QUICK_TRAIN_IMAGES if quick else None,
         test_limit=QUICK_TEST_IMAGES if quick else None,
