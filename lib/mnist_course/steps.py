@@ -149,14 +149,16 @@ def print_results(report: dict) -> None:
 def record(run: RunSettings, *, notebook: str, step: str, model_name: str, model: nn.Module,
            config: TrainConfig, device: torch.device, runs: list[dict] | None = None,
            history: list[dict] | None = None, seconds: float | None = None,
-           test_once: float | None = None, extra: dict | None = None) -> dict:
+           test_once: float | None = None, extra: dict | None = None, layers: bool | None = None) -> dict:
     """Build the report of this notebook's run, save JSON + curves PNG + summary.md in
     ``run.reports_dir`` and print the Results table. Returns the report dict.
 
     runs: one dict per seed from :func:`train_seeds`. A single-seed notebook may pass
     ``history`` and ``seconds`` instead (with ``test_once``, the test accuracy measured
     once after selecting weights on validation). extra: more keys for the JSON (e.g.
-    "published"). Step models also record their layer table (shapes, RF, parameters).
+    "published"). layers: record the model's layer table (shapes, RF, parameters); None:
+    for the step models (a model whose top-level layers run in order, such as Step 5's
+    searched ``SearchNet``, passes True).
     Raises ValueError if neither ``runs`` nor ``history`` is given.
     """
     if (runs is None) == (history is None) or (history is not None and seconds is None):
@@ -166,7 +168,7 @@ def record(run: RunSettings, *, notebook: str, step: str, model_name: str, model
                 else summarize_run(history, run.seed, seconds)]
     info = {"train_images": run.train_limit or TRAIN_IMAGES, "test_images": run.test_limit or TEST_IMAGES,
             **derived_figures(runs)}
-    if type(model) in MODELS.values():
+    if layers or (layers is None and type(model) in MODELS.values()):
         info["layers"] = [{**row, "shape": list(row["shape"])} for row in layer_table(model.to("cpu"))]
     report = build_report(step=step, notebook=notebook, model=model_name, params=count_params(model), runs=runs,
                           quick=run.quick, device=device_name(device), config=config_dict(config),
