@@ -163,17 +163,19 @@ def compare_with_published(report: dict, published: list[dict]) -> list[dict]:
 
 def published_table(reports: list[dict]) -> str:
     """A markdown table pairing each published figure with the reproduced one
-    (reports that carry a "published" list)."""
+    (reports that carry a "published" list), with the time one seed's run took on the
+    recording's device (minutes: training and per-epoch evaluation)."""
     lines = ["| notebook | model | epoch | published test acc (%) | reproduced test acc (%), mean | seeds "
-             "| difference (points) |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| difference (points) | minutes per seed | device |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in reports:
+        minutes = r["seconds"] / len(r["runs"]) / 60
         for row in compare_with_published(r, r.get("published") or []):
             epoch = "after selection" if row["epoch"] is None else row["epoch"]
             shown = ("not reached", "") if row["reproduced"] is None else (
                 f"{row['reproduced']:.2f}", f"{row['difference']:+.2f}")
             lines.append(f"| {r['notebook']} | {r['model']} | {epoch} | {row['published']:.2f} | {shown[0]} "
-                         f"| {row['n']} | {shown[1]} |")
+                         f"| {row['n']} | {shown[1]} | {minutes:.{1 if minutes < 10 else 0}f} | {r['device']} |")
     return "\n".join(lines)
 
 
