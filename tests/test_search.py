@@ -163,6 +163,10 @@ def test_search_budget_runs_the_three_stages_and_keeps_the_winners_weights(mnist
     assert [r["seed"] for r in result["runs"]] == [1, 2]
     model = trained_model(result, 2)  # the stage-3 model of seed 2, final epoch
     assert evaluate(model, test)["acc"] == pytest.approx(result["runs"][1]["final_test_acc"])
+    result["weights"][2].unlink()  # a cached run without its weights is trained again, so its model exists
+    again = search_budget(6_000, settings, train, val, train, test, seeds=[1, 2], num_epochs=1, log=None)
+    assert [r["final_test_acc"] for r in again["runs"]] == [r["final_test_acc"] for r in result["runs"]]
+    assert result["weights"][2].is_file()
 
 
 def test_format_space_shows_step4_as_a_point():

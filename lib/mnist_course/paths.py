@@ -98,6 +98,11 @@ def settings_key(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def cached_run_path(folder: str | os.PathLike, settings: dict, seed: int) -> Path:
+    """The file :func:`cached_run` keeps the run of ``settings`` and ``seed`` in."""
+    return Path(folder) / f"{settings_key(settings)}-seed{seed}.json"
+
+
 def cached_run(folder: str | os.PathLike, settings: dict, seed: int, train) -> tuple[dict, bool]:
     """The run of ``settings`` (a JSON-able dict of everything that determines it) with
     ``seed``: read from ``folder`` if an earlier call trained it, else ``train()`` (which
@@ -106,7 +111,7 @@ def cached_run(folder: str | os.PathLike, settings: dict, seed: int, train) -> t
     the settings beside the run, so a file whose settings differ is never reused.
     Returns (run, trained_now)."""
     settings = json.loads(json.dumps(settings))  # as stored: tuples become lists, so a stored run matches
-    path = Path(folder) / f"{settings_key(settings)}-seed{seed}.json"
+    path = cached_run_path(folder, settings, seed)
     if path.is_file():
         stored = json.loads(path.read_text())
         if stored.get("settings") == settings:

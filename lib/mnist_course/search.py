@@ -42,7 +42,7 @@ from torch import nn
 from .checkpoints import load_weights, save_weights
 from .data import IMAGE_SIZE, course_validation_split, load_mnist
 from .models import conv_bn
-from .paths import REPO_ROOT, cached_run, quick_dir, runs_dir, settings_key
+from .paths import REPO_ROOT, cached_run, cached_run_path, quick_dir, runs_dir, settings_key
 from .results import LAST_EPOCHS, aggregate, format_mean_std, summarize_run
 from .training import TrainConfig, fit, resolve_device, set_seed
 
@@ -306,6 +306,8 @@ def retrain(trial: optuna.trial.FrozenTrial, train, test, seeds: list[int], num_
         if cache_dir is None:
             run, trained = train_one(seed), True
         else:
+            if not trained_weights(cache_dir, settings, seed).is_file():  # a run is kept with its weights
+                cached_run_path(cache_dir, settings, seed).unlink(missing_ok=True)
             run, trained = cached_run(cache_dir, settings, seed, lambda seed=seed: train_one(seed))
         runs.append(run)
         if trained and log is not None:
