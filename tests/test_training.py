@@ -229,3 +229,59 @@ def test_train_mode_first_epoch_only_switches_dropout_off_from_epoch_2(small):
         fit(Recorder(), train, test, TrainConfig(num_epochs=3, batch_size=len(train) // 2, lr=0.01,
                                                  train_mode_first_epoch_only=quirk), log=None)
         assert modes == ([True] * 6 if not quirk else [True, True] + [False] * 4)
+
+
+class _Snapshots(torch.nn.Module):
+    """Linear + BatchNorm: keeps a copy of its state (weights and running statistics) at
+    every training forward pass, i.e. the state after each previous optimizer step."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(28 * 28, 10)
+        self.bn = torch.nn.BatchNorm1d(10)
+        self.states = []
+
+    def forward(self, X):
+        if torch.is_grad_enabled():
+            self.states.append({k: v.detach().clone() for k, v in self.state_dict().items()})
+        return self.bn(self.linear(X.flatten(1)))
+
+
+def test_ema_decay_averages_weights_and_batchnorm_statistics_after_every_optimizer_step(small):
+    """Reference: the EMA written out, e_1 = w_1, e_k = d e_(k-1) + (1 - d) w_k, over the
+    states w_k after optimizer step k of the same run without averaging."""
+    train = MNISTSplit(small[0].X[:64], small[0].y[:64])
+    val = MNISTSplit(small[1].X[:100], small[1].y[:100])
+    config = TrainConfig(num_epochs=1, batch_size=16, lr=0.1, seed=2)
+
+    torch.manual_seed(0)
+    plain = _Snapshots()
+    fit(plain, train, None, config, log=None)
+    states = plain.states[1:] + [plain.state_dict()]  # after optimizer steps 1 ... 4
+    assert len(states) == 4
+    decay = 0.5
+    expected = dict(states[0])
+    for state in states[1:]:
+        expected = {k: decay * expected[k] + (1 - decay) * v if v.is_floating_point() else v
+                    for k, v in state.items()}
+
+    torch.manual_seed(0)
+    averaged = _Snapshots()
+    history = fit(averaged, train, val, TrainConfig(**{**config.__dict__, "ema_decay": decay}), log=None)
+    for key, value in expected.items():
+        if value.is_floating_point():
+            assert torch.allclose(averaged.state_dict()[key], value, atol=1e-6), key
+    # Training is untouched (same trained weights, same training accuracy); what is
+    # evaluated, and what the model holds afterwards, is the average.
+    assert torch.equal(averaged.states[-1]["linear.weight"], plain.states[-1]["linear.weight"])
+    assert not torch.allclose(averaged.linear.weight, plain.linear.weight)
+    assert history[0]["test_acc"] == evaluate(averaged, val)["acc"]
+
+
+def test_invalid_ema_decay_is_named_before_training(small):
+    train, test = small
+    for value in (1.0, -0.1):
+        model = _Recorder()
+        with pytest.raises(ValueError, match=rf"ema_decay={value!r} is invalid; use 0 \(no weight averaging\)"):
+            fit(model, train, test, TrainConfig(num_epochs=1, ema_decay=value), log=None)
+        assert model.seen == []

@@ -115,6 +115,11 @@ _STEP4_CANDIDATES = (
     # BatchNorm running statistics (with batch 64, an average over ~640 rotated images).
     Variant("batch 64 + BN mom 0.01", {"batch_size": 64, "bn_momentum": 0.01},
             "BatchNorm's running statistics averaged over ~100 batches instead of ~10: steadier evaluation?"),
+    # Tried after the BatchNorm row: its last epochs moved as much as the recipe's, so the
+    # wobble is in the weights themselves, which SGD keeps moving while the rate is not ~0.
+    Variant("batch 64 + EMA 0.999", {"batch_size": 64, "ema_decay": 0.999},
+            "evaluate a moving average of the weights over ~1,000 optimizer steps (about one epoch): "
+            "are the last epochs steadier, and higher?"),
 )
 STUDIES = {
     "02_skeleton": Study("02_skeleton", (
@@ -287,7 +292,8 @@ def describe_recipe(notebook: str) -> dict:
     TrainConfig: {property: text}. Layers list each named layer with its output
     channels; "RF before GAP" is the receptive field (pixels) of the last map that GAP
     averages ("no GAP" for a fully connected head); "MaxPool after RF" the RF of the map
-    that the first MaxPool receives."""
+    that the first MaxPool receives; "evaluated weights" whether evaluation sees the
+    trained weights or their moving average (``TrainConfig.ema_decay``)."""
     recipe = RECIPES[notebook]
     model = get_model(recipe.model, **recipe.model_kwargs)
     rows = layer_table(model)
@@ -313,6 +319,8 @@ def describe_recipe(notebook: str) -> dict:
         "learning rate": f"{config.lr:g}, {schedule}",
         "batch size, epochs": f"{config.batch_size}, {config.num_epochs}",
         "augmentation": f"random rotation ±{config.max_rotation:g}°" if config.max_rotation else "none",
+        "evaluated weights": (f"moving average (EMA, decay {config.ema_decay:g} per optimizer step)"
+                              if config.ema_decay else "as trained"),
     }
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .checkpoints import save_weights
 from .data import IMAGE_SIZE, INTERPOLATIONS, MNISTSplit, batches, random_center_crop_resize, random_rotate
@@ -56,6 +57,10 @@ class TrainConfig:
     train_mode_first_epoch_only: bool = False  # reproduces a bug of reference 1's source: training
                                  # mode set once before epoch 1, evaluation leaving the model in eval
                                  # mode, so from epoch 2 on dropout is off (and BatchNorm frozen)
+    ema_decay: float = 0.0       # weight averaging: after every optimizer step the evaluated copy of
+                                 # the model moves 1 - ema_decay of the way to the trained one (an
+                                 # exponential moving average, Polyak averaging); 0 = off. 0.999 averages
+                                 # over ~1,000 optimizer steps, about one epoch at batch 64
     seed: int = 1                # seeds shuffling and augmentation (model init: steps.build_model)
     eval_batch_size: int | None = None  # images per evaluation batch; None: per device (below)
 
@@ -181,6 +186,9 @@ def check_augmentation(config: TrainConfig, image_size: int = IMAGE_SIZE) -> Non
     size = config.crop_size
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size < image_size:
         raise ValueError(f"crop_size={size!r} is invalid; use a whole number of pixels from 1 to {image_size - 1}")
+    if not 0 <= config.ema_decay < 1:
+        raise ValueError(f"ema_decay={config.ema_decay!r} is invalid; use 0 (no weight averaging) or a "
+                         f"decay from 0 to below 1, e.g. 0.999")
 
 
 def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: TrainConfig,
@@ -207,6 +215,11 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     ``log`` receives one line per epoch (pass ``None`` for silence). ``on_epoch``, if
     given, is called with each epoch's history row as soon as it is complete; an
     exception it raises stops training there (a search's pruner uses this).
+    With ``config.ema_decay > 0`` the evaluated model is an exponential moving average
+    of the trained weights and BatchNorm statistics (``torch.optim.swa_utils.AveragedModel``
+    with ``use_buffers=True``, updated after every optimizer step): validation and test
+    figures, the saved best weights and ``model`` itself after ``fit`` returns are the
+    averaged ones; training accuracy is still that of the trained weights.
     """
     if best_weights is not None and val is None:
         raise ValueError("best_weights needs a validation split (val=...): weights are chosen on "
@@ -216,6 +229,10 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     model.to(device)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     optimizer, scheduler, step_every = make_optimizer(model, config, steps_per_epoch)
+    # The averaged copy starts as the initial weights and is what evaluation sees.
+    averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+                if config.ema_decay > 0 else None)
+    evaluated = averaged.module if averaged is not None else model
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
     history, best = [], -1.0
@@ -233,6 +250,8 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             if step_every == "batch":
                 scheduler.step()
             batch_losses[i] = loss.detach()
@@ -257,14 +276,14 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
         text = f"epoch {epoch:>2}/{config.num_epochs}  train loss {train_loss:.4f} acc {row['train_acc']:6.2f}%"
         for name, split in (("val", val), ("test", test)):
             if split is not None:
-                result = evaluate(model, split, config.eval_batch_size, config.loss)
+                result = evaluate(evaluated, split, config.eval_batch_size, config.loss)
                 row[f"{name}_loss"], row[f"{name}_acc"] = result["loss"], result["acc"]
                 text += f"  {name} loss {result['loss']:.4f} acc {result['acc']:6.2f}%"
         if best_weights is not None:
             row["saved"] = row["val_acc"] > best  # strictly: the first best epoch is kept
             if row["saved"]:
                 best = row["val_acc"]
-                save_weights(model, best_weights)
+                save_weights(evaluated, best_weights)
                 text += "  (saved)"
         seconds = time.perf_counter() - start
         row.update({"lr": lr, "seconds": seconds, "train_seconds": train_seconds,
@@ -275,6 +294,8 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
             log(f"{text}  lr {lr_text}  {seconds:5.1f} s")
         if on_epoch is not None:
             on_epoch(row)
+    if averaged is not None:  # the caller's model becomes the averaged one it was measured as
+        model.load_state_dict(averaged.module.state_dict())
     return history
 
 
