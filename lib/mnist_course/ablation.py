@@ -120,7 +120,8 @@ _STEP4_CANDIDATES = (
     # Decision rule, fixed before the row was trained: adopt it if the mean over seeds of
     # its lowest validation accuracy in the last 3 epochs beats batch 64's by more than
     # 0.02 points (one validation image) and its final validation accuracy is not more
-    # than 0.02 points below batch 64's; otherwise batch 64 stays.
+    # than 0.02 points below batch 64's; otherwise batch 64 stays. Outcome (recorded in
+    # reports/ablations/04_capacity-design.json): not better than batch 64, not adopted.
     Variant("batch 64 + EMA 0.999", {"batch_size": 64, "ema_decay": 0.999},
             "evaluate a moving average of the weights over ~1,000 optimizer steps (about one epoch): "
             "are the last epochs steadier, and higher?"),
