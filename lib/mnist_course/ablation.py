@@ -297,8 +297,7 @@ def describe_recipe(notebook: str) -> dict:
     TrainConfig: {property: text}. Layers list each named layer with its output
     channels; "RF before GAP" is the receptive field (pixels) of the last map that GAP
     averages ("no GAP" for a fully connected head); "MaxPool after RF" the RF of the map
-    that the first MaxPool receives; "evaluated weights" whether evaluation sees the
-    trained weights or their moving average (``TrainConfig.ema_decay``)."""
+    that the first MaxPool receives."""
     recipe = RECIPES[notebook]
     model = get_model(recipe.model, **recipe.model_kwargs)
     rows = layer_table(model)
@@ -324,8 +323,6 @@ def describe_recipe(notebook: str) -> dict:
         "learning rate": f"{config.lr:g}, {schedule}",
         "batch size, epochs": f"{config.batch_size}, {config.num_epochs}",
         "augmentation": f"random rotation ±{config.max_rotation:g}°" if config.max_rotation else "none",
-        "evaluated weights": (f"moving average (EMA, decay {config.ema_decay:g} per optimizer step)"
-                              if config.ema_decay else "as trained"),
     }
 
 
