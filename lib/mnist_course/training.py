@@ -229,7 +229,8 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     model.to(device)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     optimizer, scheduler, step_every = make_optimizer(model, config, steps_per_epoch)
-    # The averaged copy starts as the initial weights and is what evaluation sees.
+    # The averaged copy is what evaluation sees; its first update copies the weights after
+    # optimizer step 1, later ones move it towards the trained weights (see ema_decay).
     averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
                 if config.ema_decay > 0 else None)
     evaluated = averaged.module if averaged is not None else model
