@@ -43,7 +43,7 @@ import nbformat
 import papermill as pm
 from papermill.exceptions import PapermillExecutionError
 
-from .ablation import SEEDS, STUDIES, format_ablation_table, run_ablation, select_variants
+from .ablation import SEEDS, STUDIES, format_ablation_table, prime_cache, run_ablation, select_variants
 from .data import course_validation_split, load_mnist
 from .paths import (
     REPO_ROOT,
@@ -274,6 +274,11 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
               flush=True)
         listed = {v.name for v in STUDIES[name].variants}
         rows = [] if quick else select_variants(name, [v for v in variants if v in listed] if variants else None)
+        recorded = folder / f"{name}.json"
+        if recording and recorded.is_file():  # rows recorded earlier are not trained again
+            primed = prime_cache(name, json.loads(recorded.read_text()), cache, train, val)
+            if primed:
+                print(f"{primed} runs of the recorded {recorded.name} put into the run cache", flush=True)
         studies[name] = run_ablation(name, seeds, train, val, cache, variants=rows, log=print,
                                      num_epochs=QUICK_EPOCHS if quick else None, save_to=folder)
         print(format_ablation_table(studies[name]), flush=True)

@@ -149,13 +149,23 @@ class Step4Capacity(nn.Module):
     conv3 (8 -> 12) by a conv3 that reads the 16 pooled channels directly (16 -> 10),
     7,980 parameters; ``dropout`` sets the fraction of activations zeroed in training;
     ``bn_momentum`` the BatchNorm momentum of every block (see :func:`conv_bn`).
-    Raises ValueError for a ``pool_after_rf`` other than 5 or 7.
+    ``head`` (design-study candidates): ``"conv"`` (default) is the padded 3x3 conv to
+    10 class maps, then GAP. Conv and GAP are both linear, so away from the border
+    GAP(conv6(x)) = (sum of conv6's nine 16 -> 10 kernels) applied to GAP(x): its 1,440
+    parameters act almost like a 16 -> 10 linear layer on the 16 averages. ``"gap"`` is
+    that layer itself, GAP -> 1x1 conv 16 -> 10 (160 parameters, 6,544 in all);
+    ``"block"`` spends the 1,280 parameters this frees on a fourth BatchNorm block
+    (conv6 16 -> 16, padded, RF 22) before GAP -> 1x1, with conv3/conv4 trimmed to
+    10/14 channels to stay under 8,000 (7,972 parameters).
+    Raises ValueError for a ``pool_after_rf`` other than 5 or 7 or an unknown ``head``.
     """
 
     def __init__(self, dropout: float = 0.05, pool_after_rf: int = 5, extra_block: bool = True,
-                 transition: bool = True, bn_momentum: float = 0.1):
+                 transition: bool = True, bn_momentum: float = 0.1, head: str = "conv"):
         if pool_after_rf not in (5, 7):
             raise ValueError(f"pool_after_rf={pool_after_rf!r} is invalid; valid: 5 (after conv2), 7 (after conv3)")
+        if head not in ("conv", "gap", "block"):
+            raise ValueError(f"head={head!r} is invalid; valid: 'conv', 'gap', 'block'")
         super().__init__()
         # Layers are registered in the order forward runs them (layer_table relies on it).
         bn = {"bn_momentum": bn_momentum}
@@ -166,18 +176,27 @@ class Step4Capacity(nn.Module):
         if transition:
             self.trans1 = nn.Conv2d(16, 8, 1, bias=False)  # 12 -> 12, RF 6: 16 -> 8 channels
         width = 12 if transition else 10  # without the squeeze, conv3 reads 16 channels: 10 fit the budget
+        width4 = 16
+        if head == "block":             # the fourth block's budget comes partly from conv3/conv4
+            width, width4 = 10, 14
         self.conv3 = conv_bn(8 if transition else 16, width, dropout=dropout, **bn)  # 12 -> 10, RF 10
         if pool_after_rf == 7:
             self.pool1 = nn.MaxPool2d(2)               # (ablation) 22 -> 11 after RF 7
-        self.conv4 = conv_bn(width, 16, dropout=dropout, **bn)  # 10 -> 8,  RF 14
+        self.conv4 = conv_bn(width, width4, dropout=dropout, **bn)  # 10 -> 8,  RF 14
         if extra_block:
-            self.conv5 = conv_bn(16, 16, dropout=dropout, **bn)  # 8 -> 6, RF 18
-        self.conv6 = nn.Conv2d(16, 10, 3, padding=1, bias=False)  # 6 -> 6, RF 22: class maps
-        self.gap = nn.AdaptiveAvgPool2d(1)             # 6 -> 1: average each class map
+            self.conv5 = conv_bn(width4, 16, dropout=dropout, **bn)  # 8 -> 6, RF 18
+        if head == "conv":
+            self.conv6 = nn.Conv2d(16, 10, 3, padding=1, bias=False)  # 6 -> 6, RF 22: class maps
+            self.gap = nn.AdaptiveAvgPool2d(1)         # 6 -> 1: average each class map
+        else:
+            if head == "block":
+                self.conv6 = conv_bn(16, 16, padding=1, dropout=dropout, **bn)  # 6 -> 6, RF 22
+            self.gap = nn.AdaptiveAvgPool2d(1)         # 6 -> 1: average each channel
+            self.fc = nn.Conv2d(16, 10, 1, bias=False)  # (N, 16, 1, 1) -> (N, 10, 1, 1): logits
 
     def forward(self, x):               # (N, 1, 28, 28)
         for layer in self.children():   # conv1, conv2, pool1, trans1, conv3 ... (N, 16, 6, 6) before conv6
-            x = layer(x)                # after gap: (N, 10, 1, 1)
+            x = layer(x)                # after gap (head "conv") or fc: (N, 10, 1, 1)
         return x.flatten(1)             # (N, 10) logits
 
 
