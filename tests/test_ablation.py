@@ -13,6 +13,7 @@ from mnist_course.ablation import (
     Variant,
     apply_changes,
     format_ablation_table,
+    prime_cache,
     recipe_for_run,
     run_ablation,
     save_ablation,
@@ -101,6 +102,26 @@ def test_a_recorded_study_of_an_earlier_base_says_so(mnist_train, tmp_path, caps
     save_ablation(study, tmp_path / "out")
     show_ablation("04_capacity-design", run, recorded_dir=tmp_path / "out")
     assert "NOTE" not in capsys.readouterr().out
+
+
+def test_a_recorded_study_primes_the_cache_so_only_new_rows_train(mnist_train, tmp_path):
+    """runs/ is not committed: a fresh clone adding a row to a recorded study must not
+    train the recorded rows again, and must not reuse rows of another base or slice."""
+    train, val = validation_split(type(mnist_train)(mnist_train.X[:600], mnist_train.y[:600]), 100)
+    rows = [Variant("no rotation", {"max_rotation": 0.0}), Variant("not listed", {"max_rotation": 3.0})]
+    recorded = run_ablation("04_capacity-design", [1], train, val, tmp_path / "a", variants=rows, log=None,
+                            num_epochs=1)
+    assert prime_cache("04_capacity-design", recorded, tmp_path / "b", train, val) == 0  # base: 1 epoch, not 15
+    recorded["base"]["config"]["num_epochs"] = 15  # as if recorded with today's base
+    small = validation_split(type(mnist_train)(mnist_train.X[:500], mnist_train.y[:500]), 100)
+    assert prime_cache("04_capacity-design", recorded, tmp_path / "b", *small) == 0  # other image counts
+    assert prime_cache("04_capacity-design", recorded, tmp_path / "b", train, val) == 2  # base + "no rotation"
+    assert prime_cache("04_capacity-design", recorded, tmp_path / "b", train, val) == 0  # already there
+    trained = []
+    study = run_ablation("04_capacity-design", [1], train, val, tmp_path / "b", variants=rows[:1],
+                         log=trained.append)
+    assert trained == []  # both rows came from the primed cache
+    assert [r["runs"] for r in study["rows"]] == [r["runs"] for r in recorded["rows"][:2]]
 
 
 def _parameters_cell(notebook: str) -> dict:

@@ -74,6 +74,11 @@ VARIANT_PARAMS = {
     ("step4", "bn_momentum", 0.01): EXPECTED_PARAMS["step4"],          # a running-average weight, not a parameter
     # no trans1 (-128); conv3 16 -> 10: 1,440 + 20 instead of 888; conv4 10 -> 16: 1,440 + 32 instead of 1,760
     ("step4", "transition", False): EXPECTED_PARAMS["step4"] - 128 - 888 + 1_460 - 1_760 + 1_472,
+    # GAP -> 1x1 head: conv6 (16x10x9 = 1,440) replaced by a 16x10 layer (160)
+    ("step4", "head", "gap"): EXPECTED_PARAMS["step4"] - 1_440 + 160,
+    # a 4th block: conv3 8 -> 10 (720 + 20), conv4 10 -> 14 (1,260 + 28), conv5 14 -> 16 (2,016 + 32),
+    # conv6 16 -> 16 with BatchNorm (2,304 + 32), then GAP -> 16x10 (160)
+    ("step4", "head", "block"): 88 + 1_184 + 128 + 740 + 1_288 + 2_048 + 2_336 + 160,
     # no BatchNorm (-2C) but conv biases (+C) on the five 3x3 convs with BN: -(8+12+16+12+16)
     ("step3", "batchnorm", False): EXPECTED_PARAMS["step3"] - 64,
     ("step2", "head", "fc"): EXPECTED_PARAMS["step2"] - 170 + 16 * 5 * 5 * 10 + 10,
@@ -117,3 +122,20 @@ def test_the_default_step4_initialises_as_the_recorded_layer_order():
                                                       "conv5", "conv6", "gap"]
     ours, theirs = list(model.parameters()), list(recorded.parameters())
     assert len(ours) == len(theirs) and all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+
+
+def test_the_class_map_head_is_a_linear_layer_on_the_channel_averages():
+    """The claim behind the design study's head rows (models.Step4Capacity): for maps that
+    are zero on their border ring, GAP(conv6(x)) equals the sum of conv6's nine kernels
+    applied to GAP(x), i.e. a 16 -> 10 linear layer; only the border makes them differ."""
+    torch.manual_seed(0)
+    conv6 = get_model("step4").conv6
+    x = torch.zeros(4, 16, 6, 6)
+    x[:, :, 1:5, 1:5] = torch.randn(4, 16, 4, 4)
+    linear = conv6.weight.sum(dim=(2, 3))                      # (10, 16): the kernels summed
+    expected = x.mean(dim=(2, 3)) @ linear.T                   # (4, 10)
+    assert torch.allclose(conv6(x).mean(dim=(2, 3)), expected, atol=1e-6)
+    y = torch.randn(4, 16, 6, 6)                               # with a border, they differ
+    assert not torch.allclose(conv6(y).mean(dim=(2, 3)), y.mean(dim=(2, 3)) @ linear.T, atol=1e-3)
+    with pytest.raises(ValueError, match="head='mlp'.*conv.*gap.*block"):
+        get_model("step4", head="mlp")
