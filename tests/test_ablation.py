@@ -99,9 +99,14 @@ def test_a_recorded_study_of_an_earlier_base_says_so(mnist_train, tmp_path, caps
 
     study["base"]["config"]["num_epochs"] = 15
     del study["base"]["config"]["three_phase"]  # a recording made before the field existed, at its default
+    study["base"]["model_kwargs"]["head"] = "conv"  # a model keyword written out at its default
     save_ablation(study, tmp_path / "out")
     show_ablation("04_capacity-design", run, recorded_dir=tmp_path / "out")
     assert "NOTE" not in capsys.readouterr().out
+    study["base"]["model_kwargs"]["head"] = "gap"  # another model: flagged
+    save_ablation(study, tmp_path / "out")
+    show_ablation("04_capacity-design", run, recorded_dir=tmp_path / "out")
+    assert "differs from today's in head." in capsys.readouterr().out
 
 
 def test_a_recorded_study_primes_the_cache_so_only_new_rows_train(mnist_train, tmp_path):
