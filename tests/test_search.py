@@ -44,13 +44,24 @@ def test_step4_is_a_point_of_the_space_with_its_7824_parameters():
     Architecture((8,), 0, (10,), last_padding=0),
     Architecture((4, 8, 12), 6, (8, 8, 10, 12), last_padding=0, dropout=0.1),
     Architecture((10, 14), 8, (12, 16), last_padding=1, dropout=0.05),
+    Architecture((8, 12), 0, (12, 16, 16), dropout=0.05, head="gap"),
+    Architecture((4,), 6, (6, 8, 8, 10), head="gap"),
 ])
 def test_the_formula_counts_what_the_built_model_has(arch):
     model = SearchNet(arch)
     assert architecture_params(arch) == count_params(model)
     assert model.eval()(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
-    shapes = {row["name"]: row["shape"] for row in layer_table(model)}
-    assert shapes["classes"] == (10, arch.map_size(), arch.map_size())
+    rows = layer_table(model)
+    if arch.head == "conv":
+        assert rows[-2]["name"] == "classes" and rows[-2]["shape"] == (10, arch.map_size(), arch.map_size())
+    else:  # the last conv's maps are what GAP averages; the 1x1 maps its averages to the classes
+        assert rows[-3]["shape"][1:] == (arch.map_size(), arch.map_size())
+        assert [r["name"] for r in rows[-2:]] == ["gap", "classes"] and rows[-1]["shape"] == (10, 1, 1)
+
+
+def test_step4_with_the_gap_head_is_a_point_of_the_space():
+    arch = Architecture((8, 16), 8, (12, 16, 16), dropout=0.05, head="gap")
+    assert architecture_params(arch) == count_params(get_model("step4", head="gap")) == 6_544
 
 
 def test_bad_architectures_name_the_field():
@@ -58,6 +69,8 @@ def test_bad_architectures_name_the_field():
         Architecture((8,), 0, (8, 8, 8, 8, 8))
     with pytest.raises(ValueError, match="last_padding=2"):
         Architecture((8,), 0, (8,), last_padding=2)
+    with pytest.raises(ValueError, match="head='mlp'.*'conv', 'gap'"):
+        Architecture((8,), 0, (8,), head="mlp")
     with pytest.raises(ValueError, match="transition=-1"):
         Architecture((8,), -1, (8,))
 

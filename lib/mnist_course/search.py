@@ -2,8 +2,11 @@
 
 The design space generalises the skeleton of Steps 2-4: a block of 3x3 convolutions
 (each conv -> ReLU -> BatchNorm) at full resolution, a 2x2 MaxPool, an optional 1x1
-transition, a second block whose convolutions end with dropout, a 3x3 convolution to
-the 10 class maps and GAP. An :class:`Architecture` fixes every width; its parameter
+transition, a second block whose convolutions end with dropout, and a head: a 3x3
+convolution to the 10 class maps then GAP (as in Steps 3-4), or GAP then a 1x1
+convolution to the 10 classes (Step 4's design study measured the two as equal,
+reports/ablations/04_capacity-design.json, and the second costs C x 10 parameters
+instead of 9 x C x 10). An :class:`Architecture` fixes every width; its parameter
 count is a closed formula (:func:`architecture_params`), so a sample over the budget
 is rejected before any weight exists. Step 4 is one point of the space
 (``STEP4``, 7,824 parameters; tests/test_search.py checks both against the model).
@@ -49,6 +52,7 @@ from .training import TrainConfig, fit, resolve_device, set_seed
 CLASSES = 10
 WIDTHS = (4, 6, 8, 10, 12, 14, 16, 20, 24)  # channels a searched 3x3 convolution may have
 TRANSITIONS = (0, 6, 8, 10, 12)             # 1x1 transition widths; 0 = no transition
+HEADS = ("conv", "gap")                     # 3x3 class maps then GAP; GAP then 1x1 to the classes
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,11 @@ class Architecture:
     before_pool: the 3x3 convolutions at full resolution, 1-3 of them (the MaxPool
     follows at RF 3, 5 or 7); transition: width of the 1x1 convolution after the pool,
     0 for none; after_pool: the 3x3 convolutions after the pool, 1-4; last_padding:
-    padding of the 3x3 class-map convolution (0 or 1); dropout: fraction of activations
-    zeroed after each convolution of the second block. Raises ValueError naming a bad
-    field and what is valid, including a stack whose maps shrink below 1 pixel.
+    padding of the 3x3 class-map convolution (0 or 1; unused by the "gap" head);
+    dropout: fraction of activations zeroed after each convolution of the second block;
+    head: "conv" (3x3 conv to 10 class maps, then GAP) or "gap" (GAP, then a 1x1 conv
+    to the 10 classes). Raises ValueError naming a bad field and what is valid,
+    including a stack whose maps shrink below 1 pixel.
     """
 
     before_pool: tuple[int, ...]
@@ -68,6 +74,7 @@ class Architecture:
     after_pool: tuple[int, ...]
     last_padding: int = 1
     dropout: float = 0.0
+    head: str = "conv"
 
     def __post_init__(self):
         for name, convs, most in (("before_pool", self.before_pool, 3), ("after_pool", self.after_pool, 4)):
@@ -77,6 +84,8 @@ class Architecture:
             raise ValueError(f"transition={self.transition!r} is invalid; use 0 (none) or a positive width")
         if self.last_padding not in (0, 1):
             raise ValueError(f"last_padding={self.last_padding!r} is invalid; valid: 0, 1")
+        if self.head not in HEADS:
+            raise ValueError(f"head={self.head!r} is invalid; valid: {', '.join(map(repr, HEADS))}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout={self.dropout!r} is invalid; use a fraction in [0, 1)")
         if self.map_size() < 1:
@@ -84,16 +93,16 @@ class Architecture:
                              f"or last_padding=1")
 
     def map_size(self) -> int:
-        """Side of the class maps that GAP averages (pixels): each unpadded 3x3 conv
-        takes 2, the MaxPool halves (rounding down)."""
+        """Side of the maps that GAP averages (pixels): each unpadded 3x3 conv takes 2,
+        the MaxPool halves (rounding down)."""
         size = (IMAGE_SIZE - 2 * len(self.before_pool)) // 2 - 2 * len(self.after_pool)
-        return size - 2 + 2 * self.last_padding
+        return size - 2 + 2 * self.last_padding if self.head == "conv" else size
 
 
 def architecture_params(arch: Architecture) -> int:
     """Trainable parameters of ``SearchNet(arch)``, computed without building it: a 3x3
     conv (no bias) has 9 * C_in * C_out weights and its BatchNorm 2 * C_out; the 1x1
-    transition C_in * C_out; the class-map conv 9 * C_in * 10."""
+    transition C_in * C_out; the class-map conv 9 * C_in * 10, the "gap" head's 1x1 C_in * 10."""
     total, channels = 0, 1
     for width in arch.before_pool:
         total, channels = total + 9 * channels * width + 2 * width, width
@@ -101,12 +110,13 @@ def architecture_params(arch: Architecture) -> int:
         total, channels = total + channels * arch.transition, arch.transition
     for width in arch.after_pool:
         total, channels = total + 9 * channels * width + 2 * width, width
-    return total + 9 * channels * CLASSES
+    return total + (9 if arch.head == "conv" else 1) * channels * CLASSES
 
 
 class SearchNet(nn.Module):
     """The network of an :class:`Architecture`: conv1.. (full resolution) -> pool1 ->
-    trans1 (if any) -> further convs -> classes (3x3 to 10 maps) -> gap. Layers are
+    trans1 (if any) -> further convs -> classes (3x3 to 10 maps) -> gap, or with the
+    "gap" head: ... -> gap -> classes (1x1 to 10). Layers are
     registered in the order forward runs them, so ``models.layer_table`` gives each
     one's shape and receptive field. X: (N, 1, 28, 28) -> logits (N, 10)."""
 
@@ -125,11 +135,15 @@ class SearchNet(nn.Module):
             index += 1
             self.add_module(f"conv{index}", conv_bn(channels, width, dropout=arch.dropout))
             channels = width
-        self.classes = nn.Conv2d(channels, CLASSES, 3, padding=arch.last_padding, bias=False)
-        self.gap = nn.AdaptiveAvgPool2d(1)
+        if arch.head == "conv":
+            self.classes = nn.Conv2d(channels, CLASSES, 3, padding=arch.last_padding, bias=False)
+            self.gap = nn.AdaptiveAvgPool2d(1)
+        else:
+            self.gap = nn.AdaptiveAvgPool2d(1)
+            self.classes = nn.Conv2d(channels, CLASSES, 1, bias=False)  # (N, C, 1, 1) -> (N, 10, 1, 1)
 
     def forward(self, x):               # (N, 1, 28, 28)
-        for layer in self.children():   # ... classes: (N, 10, S, S), gap: (N, 10, 1, 1)
+        for layer in self.children():   # ... the last of classes and gap: (N, 10, 1, 1)
             x = layer(x)
         return x.flatten(1)             # (N, 10) logits
 
@@ -146,7 +160,8 @@ def format_space() -> str:
         f"3x3 convolutions before the MaxPool   1-3, each {widths} channels (pool after RF 3, 5 or 7)",
         f"1x1 transition after the MaxPool      {', '.join(str(t) if t else 'none' for t in TRANSITIONS)} channels",
         f"3x3 convolutions after the MaxPool    1-4, each {widths} channels, dropout 0, 0.05 or 0.1",
-        "3x3 class-map convolution            to 10 maps, padding 0 or 1, then GAP",
+        "head                                 3x3 conv to 10 class maps (padding 0 or 1) then GAP, "
+        "or GAP then 1x1 conv to 10",
         "training                             one-cycle peak lr 0.02-0.3 (log scale), batch 64 or 128, "
         "rotation 0, 7 or 10 degrees",
         f"Step 4 in this space                 {STEP4} = {architecture_params(STEP4):,} parameters",
@@ -155,15 +170,18 @@ def format_space() -> str:
 
 def suggest_architecture(trial: optuna.Trial) -> Architecture:
     """Sample an architecture with the trial's sampler (conditional: each convolution's
-    width is sampled only if the convolution exists)."""
+    width is sampled only if the convolution exists, the class-map padding only with
+    the "conv" head)."""
     before = trial.suggest_int("convs_before_pool", 1, 3)
     after = trial.suggest_int("convs_after_pool", 1, 4)
+    head = trial.suggest_categorical("head", HEADS)
     return Architecture(
         before_pool=tuple(trial.suggest_categorical(f"before_{i}", WIDTHS) for i in range(before)),
         transition=trial.suggest_categorical("transition", TRANSITIONS),
         after_pool=tuple(trial.suggest_categorical(f"after_{i}", WIDTHS) for i in range(after)),
-        last_padding=trial.suggest_categorical("last_padding", (0, 1)),
+        last_padding=trial.suggest_categorical("last_padding", (0, 1)) if head == "conv" else 0,
         dropout=trial.suggest_categorical("dropout", (0.0, 0.05, 0.1)),
+        head=head,
     )
 
 
@@ -340,7 +358,9 @@ def format_candidates(rows: list[dict]) -> str:
     for r in rows:
         a = r["architecture"]
         layers = (f"{'-'.join(map(str, a['before_pool']))} | {a['transition'] or '-'} | "
-                  f"{'-'.join(map(str, a['after_pool']))}, pad {a['last_padding']}, drop {a['dropout']:g}")
+                  f"{'-'.join(map(str, a['after_pool']))}, "
+                  f"{'3x3 pad ' + str(a['last_padding']) if a.get('head', 'conv') == 'conv' else 'GAP-1x1'}, "
+                  f"drop {a['dropout']:g}")
         t = r["training"]
         lines.append(f"{r['trial']:>5} {r['params']:>7,}  {layers:<42} {t['lr']:>6.3f} {t['batch_size']:>5} "
                      f"{t['max_rotation']:>4g} {r['search_val_acc']:>8.2f}%  {format_mean_std(r['final_val_acc'])}")
