@@ -172,6 +172,7 @@ def test_search_budget_runs_the_three_stages_and_keeps_the_winners_weights(mnist
     settings = type(settings)(**{**settings.__dict__, "storage": "memory", "cache_dir": tmp_path, "sampler_seed": 0})
     result = search_budget(6_000, settings, train, val, train, test, seeds=[1, 2], num_epochs=1, log=None)
     assert result["counts"]["trials"] == 8 and result["winner"] is result["candidates"][0]
+    assert len(result["study"].trials) == 8  # the study itself, for its plots (storage "memory" keeps no other)
     assert architecture_params(result["architecture"]) == result["winner"]["params"] < 6_000
     assert [r["seed"] for r in result["runs"]] == [1, 2]
     model = trained_model(result, 2)  # the stage-3 model of seed 2, final epoch

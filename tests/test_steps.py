@@ -78,6 +78,11 @@ def test_goal_needs_every_seed_in_each_of_its_last_epochs(capsys):
     assert "[ ] every seed >= 99.4% in each of its last 3 epochs (lowest: 99.39%; missed by seed 2)" in out
     assert not goal_check(_report(_runs([(99.41, 99.42, 99.43)])))  # mean 99.43 < 99.45
     assert not goal_check(_report(_runs([(99.5, 99.5, 99.5)]), params=8_000))
+    capsys.readouterr()
+    # Step 5 judges a searched model against its budget instead of 8,000.
+    assert not goal_check(_report(_runs([(99.5, 99.5, 99.5)]), params=5_000), max_params=5_000)
+    assert "[ ] parameters 5,000 < 5,000" in capsys.readouterr().out
+    assert goal_check(_report(_runs([(99.5, 99.5, 99.5)]), params=4_999), max_params=5_000)
 
 
 def test_record_writes_the_report_and_prints_the_results_table(tmp_path, capsys):

@@ -480,7 +480,8 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
     notebook continues. Returns {"budget", "counts" (:func:`study_counts`),
     "candidates" (:func:`confirm`'s rows), "winner" (the first of them), "architecture"
     (the winner's :class:`Architecture`), "config" (its TrainConfig), "runs" (stage 3),
-    "weights" (seed -> the state_dict file of its stage-3 run)}.
+    "weights" (seed -> the state_dict file of its stage-3 run), "study" (the Optuna study,
+    for its plots)}.
     Raises ValueError when no trial of the study completed (too few trials or a budget
     too small for the space).
     """
@@ -501,7 +502,8 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
             "architecture": architecture_of(winner), "config": training_of(winner, num_epochs), "runs": runs,
             "weights": {seed: trained_weights(settings.cache_dir, _run_settings(winner, num_epochs, full_train,
                                                                                 test, "test"), seed)
-                        for seed in seeds}}
+                        for seed in seeds},
+            "study": study}
 
 
 def trained_model(result: dict, seed: int) -> nn.Module:
