@@ -197,14 +197,19 @@ def _execute(name: str, source: Path, target: Path, parameters: dict, notebooks_
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
+# The figures a report may have beside it: <report>_<kind>.png (curves of every notebook;
+# the search history and parameter importances of Step 5's budgets).
+REPORT_FIGURES = ("curves", "history", "importances")
+
+
 def _promote(name: str, source_dir: Path, recorded_dir: Path, since: float) -> list[Path]:
     """Copy the full-data reports notebook ``name`` wrote in ``source_dir`` during this run
-    (modified after ``since``, a time.time() value) with their curves into
-    ``recorded_dir`` and refresh its summary. Report files are ``<name>.json`` or
-    ``<name>-<part>.json``; a quick report is never copied. A notebook's recorded reports
-    that this run did not write again (a part it no longer has, e.g. after a set-up was
-    renamed) are removed, so ``recorded_dir`` holds exactly what its last recording made.
-    Returns the copied paths."""
+    (modified after ``since``, a time.time() value) with their figures
+    (``<report>_<kind>.png``, ``REPORT_FIGURES``) into ``recorded_dir`` and refresh its
+    summary. Report files are ``<name>.json`` or ``<name>-<part>.json``; a quick report is
+    never copied. A notebook's recorded reports and figures that this run did not write
+    again (a part it no longer has, e.g. after a set-up was renamed) are removed, so
+    ``recorded_dir`` holds exactly what its last recording made. Returns the copied paths."""
     copied = []
     for report_path in sorted(source_dir.glob(f"{name}*.json")):
         stem = report_path.stem
@@ -212,12 +217,14 @@ def _promote(name: str, source_dir: Path, recorded_dir: Path, since: float) -> l
             continue
         if json.loads(report_path.read_text()).get("quick", True):
             continue
-        for path in (report_path, source_dir / f"{stem}_curves.png"):
-            if path.is_file():
+        for path in (report_path, *(source_dir / f"{stem}_{kind}.png" for kind in REPORT_FIGURES)):
+            if path.is_file() and path.stat().st_mtime >= since:
                 copied.append(atomic_write_bytes(recorded_dir / path.name, path.read_bytes()))
     if copied:
         for stale in sorted(recorded_dir.glob(f"{name}*")):
-            part = stale.name.removesuffix("_curves.png").removesuffix(".json")
+            part = stale.name.removesuffix(".json")
+            for kind in REPORT_FIGURES:
+                part = part.removesuffix(f"_{kind}.png")
             if (part == name or part.startswith(f"{name}-")) and stale not in copied:
                 print(f"removed {stale.name}: not written by this recording of {name}", flush=True)
                 stale.unlink()
