@@ -23,6 +23,8 @@ from mnist_course.search import (
     format_candidates,
     format_space,
     objective,
+    plot_front,
+    plot_search,
     retrain,
     run_search,
     search_budget,
@@ -185,3 +187,34 @@ def test_search_budget_runs_the_three_stages_and_keeps_the_winners_weights(mnist
 
 def test_format_space_shows_step4_as_a_point():
     assert "= 7,824 parameters" in format_space()
+
+
+def _finished_study(values: list[float]) -> optuna.Study:
+    """A study of completed trials with the given final validation accuracies."""
+    study = optuna.create_study(study_name="budget-5000", direction="maximize")
+    for i, value in enumerate(values):
+        study.add_trial(optuna.trial.create_trial(
+            params={"lr": 0.05 * (i + 1), "batch_size": 64 * (1 + i % 2)}, value=value,
+            distributions={"lr": optuna.distributions.FloatDistribution(0.02, 0.3, log=True),
+                           "batch_size": optuna.distributions.CategoricalDistribution((64, 128))},
+            user_attrs={"params": 4_000 + 100 * i}))
+    return study
+
+
+def test_the_search_plots_are_saved_beside_the_report(tmp_path):
+    figures = plot_search(_finished_study([98.0, 98.5, 99.0]), path=tmp_path / "05_search-5000")
+    assert len(figures) == 2
+    assert (tmp_path / "05_search-5000_history.png").is_file()
+    assert (tmp_path / "05_search-5000_importances.png").is_file()
+    assert len(plot_search(_finished_study([98.0]))) == 1  # one trial: no importances to compute
+
+
+def test_the_front_shows_every_proxy_run_and_each_winner_over_its_seeds(tmp_path):
+    result = {"study": _finished_study([98.0, 99.0]), "winner": {"params": 4_100},
+              "runs": [{"final_test_acc": 99.3}, {"final_test_acc": 99.5}]}
+    fig = plot_front({5000: result}, reference={"params": 7_824, "step": "Step 4", "runs": [{"final_test_acc": 99.5}]},
+                     path=tmp_path / "front.png")
+    left, right = fig.axes
+    assert left.collections[0].get_offsets().tolist() == [[4_000, 98.0], [4_100, 99.0]]
+    assert right.lines[0].get_xydata().tolist() == [[4_100, 99.4]]  # the winner's mean over its 2 seeds
+    assert (tmp_path / "front.png").is_file()
