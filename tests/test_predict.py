@@ -98,6 +98,12 @@ def test_example_images_are_files_of_the_split_s_digits(mnist_test, model, tmp_p
     with Image.open(paths[0]) as page:
         assert page.mode == "L" and page.width > 56
     assert [r["digit"] for r in predict_files(paths, model)] == mnist_test.y[:4].tolist()
+    # A model straight from training is in train mode (BatchNorm would use each single
+    # image's own statistics): it is predicted in eval mode, and its mode is restored.
+    model.train()
+    assert [r["digit"] for r in predict_files(paths, model)] == mnist_test.y[:4].tolist()
+    assert model.training
+    model.eval()
 
 
 def test_ink_on_a_transparent_canvas_is_seen(raw_test_digits, model, tmp_path):

@@ -224,9 +224,20 @@ def predict_files(paths: list[str | os.PathLike], model: nn.Module) -> list[dict
     ``probabilities`` (10 floats summing to 1, softmax of the logits) and ``input``
     ((28, 28) float32 tensor, the normalised image the model saw) -- or, for a file
     that cannot be predicted, ``path`` and ``error`` (the ImageError's message). A bad
-    file never stops the others.
+    file never stops the others. The model runs in eval mode (BatchNorm's running
+    statistics, no dropout; a model in train mode would normalise each image by its own
+    statistics), and its mode is restored afterwards.
     """
     device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        return _predict_each(paths, model, device)
+    finally:
+        model.train(was_training)
+
+
+def _predict_each(paths: list[str | os.PathLike], model: nn.Module, device: torch.device) -> list[dict]:
     results = []
     for path in paths:
         try:
