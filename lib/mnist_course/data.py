@@ -36,6 +36,7 @@ MNIST_STD = 0.3081
 BACKGROUND = (0.0 - MNIST_MEAN) / MNIST_STD  # -0.4242
 
 IMAGE_SIZE = 28  # MNIST images are 28 x 28 pixels, one channel
+CLASSES = 10  # the digits 0-9
 
 # File name -> (IDX magic number, number of items, md5 of the uncompressed file).
 # The md5s are those of the published files after gunzip (torchvision lists the

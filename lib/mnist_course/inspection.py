@@ -17,9 +17,7 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from .data import BACKGROUND, MNIST_MEAN, MNIST_STD, MNISTSplit, batches, random_rotate
-
-CLASSES = 10
+from .data import BACKGROUND, CLASSES, MNIST_MEAN, MNIST_STD, MNISTSplit, batches, random_rotate
 
 
 def _pixels(X: torch.Tensor) -> torch.Tensor:

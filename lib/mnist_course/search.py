@@ -46,14 +46,13 @@ from optuna.visualization.matplotlib import plot_optimization_history, plot_para
 from torch import nn
 
 from .checkpoints import load_weights, save_weights
-from .data import IMAGE_SIZE, course_validation_split, load_mnist
+from .data import CLASSES, IMAGE_SIZE, course_validation_split, load_mnist
 from .models import conv_bn
 from .paths import REPO_ROOT, cached_run, cached_run_path, quick_dir, runs_dir, settings_key
 from .reporting import save_figure
 from .results import LAST_EPOCHS, aggregate, format_mean_std, summarize_run
 from .training import TrainConfig, fit, resolve_device, set_seed
 
-CLASSES = 10
 WIDTHS = (4, 6, 8, 10, 12, 14, 16, 20, 24)  # channels a searched 3x3 convolution may have
 TRANSITIONS = (0, 6, 8, 10, 12)             # 1x1 transition widths; 0 = no transition
 HEADS = ("conv", "gap")                     # 3x3 class maps then GAP; GAP then 1x1 to the classes
