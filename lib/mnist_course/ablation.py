@@ -29,6 +29,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import textwrap
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -391,7 +392,9 @@ def plot_ablation(study: dict, path: str | Path | None = None):
         ax.errorbar(i, acc["mean"], yerr=acc["std"] or 0, fmt="o", color="C0" if i else "C1", capsize=4)
         ax.plot([i] * len(row["runs"]), [r["final_val_acc"] for r in row["runs"]], ".", color="gray")
     ax.axhline(rows[0]["final_val_acc"]["mean"], color="C1", ls="--", lw=1)
-    ax.set_xticks(range(len(rows)), [f"{r['name']}\n{r['params']:,} params" for r in rows])
+    # Names wrapped at ~12 characters, so a dozen rows' labels do not run into each other.
+    ax.set_xticks(range(len(rows)), [f"{textwrap.fill(r['name'], 12)}\n{r['params']:,} params" for r in rows],
+                  fontsize=8)
     ax.set(ylabel="final validation accuracy (%)",
            title=f"{study['study']}: one change at a time (n = {len(study['seeds'])} seeds)")
     ax.grid(alpha=0.3, axis="y")
