@@ -87,6 +87,8 @@ def test_an_ablation_compares_variants_and_resumes_from_its_cache(mnist_train, t
     assert path.with_suffix(".png").is_file()
     table = format_ablation_table(study)
     assert "no rotation" in table and "max_rotation=0.0" in table and "(n = 2)" in table
+    row = next(line for line in table.splitlines() if line.startswith("no rotation"))
+    assert " ".join(f"{r['final_val_acc']:.2f}" for r in study["rows"][1]["runs"]) in row  # each seed shown
 
 
 def test_a_recorded_study_of_an_earlier_base_says_so(mnist_train, tmp_path, capsys):

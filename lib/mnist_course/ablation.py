@@ -364,19 +364,22 @@ def _changes_text(changes: dict) -> str:
 
 def format_ablation_table(study: dict) -> str:
     """The study as a text table: variant, change, parameters, final validation accuracy
-    mean ± std (n), lowest of the last 3 epochs (mean), difference from the recipe ± its
+    mean ± std (n), each seed's final validation accuracy (a mean can hide one seed that
+    failed), lowest of the last 3 epochs (mean), difference from the recipe ± its
     standard error (points), seconds per epoch."""
     name = max([len("variant")] + [len(row["name"]) for row in study["rows"]])  # column widths that fit
     change = max([len("change")] + [len(_changes_text(row["changes"])) for row in study["rows"]])
+    per_seed = {row["name"]: " ".join(f"{r['final_val_acc']:.2f}" for r in row["runs"]) for row in study["rows"]}
+    seeds = max([len("per seed (%)")] + [len(text) for text in per_seed.values()])
     lines = [f"{study['study']}: {study['about'] or 'one change per row'}; {study['train_images']:,} training / "
              f"{study['val_images']:,} validation images, seeds {study['seeds']}",
-             f"{'variant':<{name}} {'change':<{change}} {'params':>7} {'final val acc':>24} {'min last 3':>11} "
-             f"{'diff (points)':>15} {'s/epoch':>8}"]
+             f"{'variant':<{name}} {'change':<{change}} {'params':>7} {'final val acc':>24} "
+             f"{'per seed (%)':<{seeds}} {'min last 3':>11} {'diff (points)':>15} {'s/epoch':>8}"]
     for row in study["rows"]:
         diff = "–" if row is study["rows"][0] else (
             f"{row['diff']:+.2f}" + (f" ± {row['diff_se']:.2f}" if row["diff_se"] is not None else ""))
         lines.append(f"{row['name']:<{name}} {_changes_text(row['changes']):<{change}} {row['params']:>7,} "
-                     f"{format_mean_std(row['final_val_acc'], unit='%'):>24} "
+                     f"{format_mean_std(row['final_val_acc'], unit='%'):>24} {per_seed[row['name']]:<{seeds}} "
                      f"{row['last3_min_val_acc']['mean']:>10.2f}% {diff:>15} {row['seconds_per_epoch']:>8.1f}")
     return "\n".join(lines)
 
@@ -392,6 +395,8 @@ def plot_ablation(study: dict, path: str | Path | None = None):
         ax.errorbar(i, acc["mean"], yerr=acc["std"] or 0, fmt="o", color="C0" if i else "C1", capsize=4)
         ax.plot([i] * len(row["runs"]), [r["final_val_acc"] for r in row["runs"]], ".", color="gray")
     ax.axhline(rows[0]["final_val_acc"]["mean"], color="C1", ls="--", lw=1)
+    # A seed that failed to train makes a std bar reach past 100%, which no accuracy can.
+    ax.set_ylim(top=min(ax.get_ylim()[1], 101.0))
     # Names wrapped at ~12 characters, so a dozen rows' labels do not run into each other.
     ax.set_xticks(range(len(rows)), [f"{textwrap.fill(r['name'], 12)}\n{r['params']:,} params" for r in rows],
                   fontsize=8)
