@@ -28,6 +28,7 @@ from mnist_course.search import (
     retrain,
     run_search,
     search_budget,
+    step4_narrowed,
     study_counts,
     top_trials,
     trained_model,
@@ -134,6 +135,24 @@ def test_a_total_of_trials_resumes_a_stored_study_without_adding_more(tmp_path, 
     assert len(run_search(3_000, 6, None, None, storage=storage, num_epochs=1, total=True).trials) == 6
     counts = study_counts(study)
     assert counts["trials"] == 6 and counts["not_trained"] + counts["pruned"] + counts["complete"] == 6
+
+
+def test_a_new_study_starts_from_step4_narrowed_to_its_budget(monkeypatch):
+    # At 8,000 the narrowed model is Step 4 with the GAP -> 1x1 head: the design study's 6,544-parameter row.
+    assert step4_narrowed(8_000) == Architecture((8, 16), 8, (12, 16, 16), last_padding=0, dropout=0.05, head="gap")
+    assert architecture_params(step4_narrowed(8_000)) == count_params(get_model("step4", head="gap")) == 6_544
+    sizes = [architecture_params(step4_narrowed(b)) for b in (6_000, 5_000, 4_000, 3_000)]
+    assert all(size < budget for size, budget in zip(sizes, (6_000, 5_000, 4_000, 3_000), strict=True))
+    assert sizes == sorted(sizes, reverse=True) and step4_narrowed(100) is None
+
+    monkeypatch.setattr(search, "fit", lambda *a, **k: [{"epoch": 1, "val_acc": 50.0}])  # no training needed
+    study = run_search(5_000, 3, None, None, storage="memory", num_epochs=1, seed=0)
+    first = study.trials[0]
+    assert architecture_of(first) == step4_narrowed(5_000) and first.user_attrs["params"] == sizes[1]
+    assert (first.params["lr"], first.params["batch_size"], first.params["max_rotation"]) == (0.1, 64, 7.0)
+    assert first.state == optuna.trial.TrialState.COMPLETE and len(study.trials) == 3
+    cold = run_search(5_000, 1, None, None, storage="memory", num_epochs=1, seed=0, warm_start=False)
+    assert architecture_of(cold.trials[0]) != step4_narrowed(5_000)  # sampled, not the narrowed Step 4
 
 
 def test_check_search_names_bad_values_and_quick_mode_is_small():

@@ -45,6 +45,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.visualization.matplotlib import plot_optimization_history, plot_param_importances
 from torch import nn
 
+from .ablation import RECIPES
 from .checkpoints import load_weights, save_weights
 from .data import CLASSES, IMAGE_SIZE, course_validation_split, load_mnist
 from .models import conv_bn
@@ -156,6 +157,48 @@ class SearchNet(nn.Module):
 STEP4 = Architecture(before_pool=(8, 16), transition=8, after_pool=(12, 16, 16), last_padding=1, dropout=0.05)
 
 
+# Step 4's training knobs, from its recipe: the one-cycle peak rate, the batch its
+# design study chose on validation, and the rotation.
+STEP4_TRAINING = {k: getattr(RECIPES["04_capacity"].config, k) for k in ("lr", "batch_size", "max_rotation")}
+
+
+def _nearest(value: float, choices) -> int:
+    return min(choices, key=lambda c: (abs(c - value), c))
+
+
+def step4_narrowed(budget: int) -> Architecture | None:
+    """Step 4 narrowed by hand to fit ``budget``: what a learner would try first, and the
+    first trial of every new study, so the search starts from the course's own design.
+
+    Step 4 with the GAP -> 1x1 head (as accurate as its class-map conv with 1,280 fewer
+    parameters: reports/ablations/04_capacity-design.json), every width multiplied by
+    the largest factor f = 1.00, 0.99, ... whose model has fewer than ``budget``
+    parameters (each width rounded to the nearest of ``WIDTHS``, the transition to the
+    nearest of ``TRANSITIONS`` but none). None when no factor fits."""
+    for percent in range(100, 0, -1):
+        f = percent / 100
+        arch = replace(STEP4, before_pool=tuple(_nearest(w * f, WIDTHS) for w in STEP4.before_pool),
+                       transition=_nearest(STEP4.transition * f, [t for t in TRANSITIONS if t]),
+                       after_pool=tuple(_nearest(w * f, WIDTHS) for w in STEP4.after_pool),
+                       head="gap", last_padding=0)
+        if architecture_params(arch) < budget:
+            return arch
+    return None
+
+
+def trial_params(arch: Architecture, training: dict) -> dict:
+    """The values :func:`suggest_architecture` and :func:`suggest_training` would sample
+    for ``arch`` and ``training`` ({lr, batch_size, max_rotation}): what Optuna's
+    ``enqueue_trial`` takes to run that point as a trial."""
+    params = {"convs_before_pool": len(arch.before_pool), "convs_after_pool": len(arch.after_pool),
+              "head": arch.head, "transition": arch.transition, "dropout": arch.dropout, **training}
+    params |= {f"before_{i}": w for i, w in enumerate(arch.before_pool)}
+    params |= {f"after_{i}": w for i, w in enumerate(arch.after_pool)}
+    if arch.head == "conv":
+        params["last_padding"] = arch.last_padding
+    return params
+
+
 def format_space() -> str:
     """The design space and the training knobs as text, with Step 4 as one of its points."""
     widths = ", ".join(map(str, WIDTHS))
@@ -168,6 +211,8 @@ def format_space() -> str:
         "training                             one-cycle peak lr 0.02-0.3 (log scale), batch 64 or 128, "
         "rotation 0, 7 or 10 degrees",
         f"Step 4 in this space                 {STEP4} = {architecture_params(STEP4):,} parameters",
+        "first trial of every study           Step 4 with the GAP -> 1x1 head, its widths narrowed to fit the "
+        "budget, and its training (step4_narrowed)",
     ])
 
 
@@ -391,14 +436,17 @@ def open_storage(url: str | None):
 
 
 def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = None, num_epochs: int = 6,
-               seed: int | None = None, study_name: str | None = None, total: bool = False) -> optuna.Study:
+               seed: int | None = None, study_name: str | None = None, total: bool = False,
+               warm_start: bool = True) -> optuna.Study:
     """Run ``n_trials`` more trials of the study for ``budget`` (created on first use,
     named ``budget-<budget>`` unless ``study_name`` is given) in ``storage``; several
     processes may call this on one storage at once. seed: the sampler's seed (give
     each worker its own, or None). total: run until the study holds ``n_trials`` trials
     in all, counting those of earlier runs and of other workers (Optuna's
     ``MaxTrialsCallback``), so a re-run after an interruption only completes the study.
-    Returns the study."""
+    warm_start: a new study's first trial is :func:`step4_narrowed` with Step 4's
+    training knobs (Optuna's ``enqueue_trial``), so the search starts where a learner
+    narrowing Step 4 by hand would and has to beat it. Returns the study."""
     if not (isinstance(budget, int) and budget > 0):
         raise ValueError(f"budget={budget!r} is invalid; use a positive number of parameters")
     if not (isinstance(n_trials, int) and n_trials >= 0):
@@ -407,7 +455,12 @@ def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = 
         study_name=study_name or f"budget-{budget}", storage=open_storage(storage), direction="maximize",
         load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1))
-    remaining = n_trials - len(study.trials) if total else n_trials
+    start = step4_narrowed(budget) if warm_start and not study.trials else None
+    if start is not None:  # a new study's first trial: Step 4 narrowed to the budget, with its training
+        study.enqueue_trial(trial_params(start, STEP4_TRAINING))
+    # A queued trial (the warm start) is one of the trials still to run, not one done.
+    started = sum(1 for t in study.trials if t.state != optuna.trial.TrialState.WAITING)
+    remaining = n_trials - started if total else n_trials
     if remaining > 0:
         callbacks = [optuna.study.MaxTrialsCallback(n_trials, states=None)] if total else None
         study.optimize(lambda trial: objective(trial, budget, train, val, num_epochs), n_trials=remaining,
