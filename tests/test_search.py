@@ -157,6 +157,8 @@ def test_a_new_study_starts_from_step4_narrowed_to_its_budget(monkeypatch):
 
 def test_check_search_names_bad_values_and_quick_mode_is_small():
     good = dict(budgets=[6000, 5000], trials=60, search_epochs=6, candidates=3, confirm_seeds=[1, 2, 3])
+    with pytest.raises(ValueError, match='-y "budgets: \\[5000\\]"'):  # papermill's -p passes a list as text
+        check_search(**{**good, "budgets": "[5000]"})
     for name, bad in (("budgets", []), ("budgets", [5000, 5000]), ("budgets", [0]), ("trials", 0),
                       ("search_epochs", 1.5), ("candidates", True), ("confirm_seeds", [1, 1]), ("storage", 3)):
         with pytest.raises(ValueError, match=f"{name}="):

@@ -13,7 +13,8 @@ GOOD = dict(epochs=15, batch_size=128, lr=0.01, seeds=[1, 2, 3, 4, 5], device="a
     ("batch_size", -5, ">= 1"), ("lr", -1, "> 0"), ("lr", "fast", "> 0"), ("lr", float("nan"), "> 0"),
     ("device", "tpu", "'auto', 'cpu'"), ("device", "cuda:x", "'cuda:N'"),
     ("seeds", [], "non-empty list"), ("seeds", [1, 1], "distinct"), ("seeds", 3, "list"),
-    ("seeds", ["one"], "whole numbers"), ("quick", "yes", "True, False or None"),
+    ("seeds", ["one"], "whole numbers"), ("seeds", "[1, 2]", '-y "seeds: [1, 2]"'),  # papermill -p gives text
+    ("quick", "yes", "True, False or None"),
     ("reports_dir", 5, "folder path"),
 ])
 def test_bad_parameter_is_named_with_its_value(name, value, valid):

@@ -52,6 +52,7 @@ from .models import conv_bn
 from .paths import REPO_ROOT, cached_run, cached_run_path, quick_dir, runs_dir, settings_key
 from .reporting import save_figure
 from .results import LAST_EPOCHS, aggregate, format_mean_std, summarize_run
+from .settings import list_hint
 from .training import TrainConfig, fit, resolve_device, set_seed
 
 WIDTHS = (4, 6, 8, 10, 12, 14, 16, 20, 24)  # channels a searched 3x3 convolution may have
@@ -502,14 +503,14 @@ def check_search(*, budgets, trials, search_epochs, candidates, confirm_seeds, s
     if not (isinstance(budgets, (list, tuple)) and budgets and all(whole(b) and b > 0 for b in budgets)
             and len(set(budgets)) == len(budgets)):
         raise ValueError(f"budgets={budgets!r} is invalid; use a non-empty list of distinct parameter counts "
-                         f"> 0 (e.g. [6000, 5000, 4000, 3000])")
+                         f"> 0 (e.g. [6000, 5000, 4000, 3000]){list_hint('budgets', budgets)}")
     for name, value in (("trials", trials), ("search_epochs", search_epochs), ("candidates", candidates)):
         if not (whole(value) and value >= 1):
             raise ValueError(f"{name}={value!r} is invalid; use a whole number >= 1")
     if not (isinstance(confirm_seeds, (list, tuple)) and confirm_seeds and all(whole(s) for s in confirm_seeds)
             and len(set(confirm_seeds)) == len(confirm_seeds)):
         raise ValueError(f"confirm_seeds={confirm_seeds!r} is invalid; use a non-empty list of distinct whole "
-                         f"numbers (e.g. [1, 2, 3])")
+                         f"numbers (e.g. [1, 2, 3]){list_hint('confirm_seeds', confirm_seeds)}")
     if storage is not None and not isinstance(storage, str):
         raise ValueError(f"storage={storage!r} is invalid; use an Optuna storage URL, journal:<file>, or None")
     if quick:

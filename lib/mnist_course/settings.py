@@ -77,6 +77,14 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def list_hint(name: str, value) -> str:
+    """The end of the error for a list parameter given as text: papermill's ``-p`` passes
+    ``-p seeds "[1, 2]"`` as the string "[1, 2]"; ``-y "seeds: [1, 2]"`` (YAML) passes a list."""
+    if not isinstance(value, str):
+        return ""
+    return f"; papermill's -p passes text, so give a list with -y \"{name}: {value}\""
+
+
 def quick_from_env() -> bool:
     """True when ``MNIST_COURSE_QUICK`` is 1/true/yes (case-insensitive)."""
     return os.environ.get(QUICK_ENV, "").strip().lower() in ("1", "true", "yes")
@@ -113,7 +121,7 @@ def check_params(*, epochs, device, batch_size=None, lr=None, seeds=None, seed=N
     if (not isinstance(seeds, (list, tuple)) or not seeds or not all(_is_int(s) for s in seeds)
             or len(set(seeds)) != len(seeds)):
         raise ValueError(f"seeds={seeds!r} is invalid; use a non-empty list of distinct whole numbers "
-                         f"(e.g. seeds=[1, 2, 3, 4, 5])")
+                         f"(e.g. seeds=[1, 2, 3, 4, 5]){list_hint('seeds', seeds)}")
     if not isinstance(device, str) or device.split(":")[0] not in DEVICES or (
             ":" in device and not (device.startswith("cuda:") and device[5:].isdigit())):
         raise ValueError(f"device={device!r} is invalid; valid: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
