@@ -195,6 +195,10 @@ def test_search_budget_runs_the_three_stages_and_keeps_the_winners_weights(mnist
     settings = type(settings)(**{**settings.__dict__, "storage": "memory", "cache_dir": tmp_path, "sampler_seed": 0})
     result = search_budget(6_000, settings, train, val, train, test, seeds=[1, 2], num_epochs=1, log=None)
     assert result["counts"]["trials"] == 8 and result["winner"] is result["candidates"][0]
+    # the hand-narrowed Step 4 (the warm start) is confirmed beside the search's best, and marked
+    narrowed = [r for r in result["candidates"] if r["step4_narrowed"]]
+    assert [r["trial"] for r in narrowed] == [0] and narrowed[0]["params"] == architecture_params(step4_narrowed(6_000))
+    assert format_candidates(result["candidates"]).splitlines()[-1].startswith("* Step 4 narrowed to the budget")
     assert len(result["study"].trials) == 8  # the study itself, for its plots (storage "memory" keeps no other)
     assert architecture_params(result["architecture"]) == result["winner"]["params"] < 6_000
     assert [r["seed"] for r in result["runs"]] == [1, 2]
