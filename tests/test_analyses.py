@@ -4,7 +4,9 @@ notebook's recorded run.
 For each notebook, the numbers in its Analysis markdown are looked up in what the
 recorded run produced: the values of its report(s) in reports/ (per-epoch histories
 only for single-seed notebooks: a multi-seed Analysis quotes figures over seeds, such
-as the per-epoch means over seeds that its curves show), the
+as the per-epoch means over seeds that its curves show) and of its recorded ablation
+studies in reports/ablations/ (each seed's validation accuracy, the means, the
+differences), the
 lines its code cells printed (not the per-epoch lines), the headline figures of the
 other recorded notebooks (for comparisons) and differences and ratios between them.
 A number counts as a figure if it has a decimal point, is 100 or more, or carries a
@@ -16,6 +18,7 @@ A re-run that changes a result therefore fails this test until the Analysis is
 rewritten, and "the goal is met" must agree with the goal check.
 """
 
+import json
 import math
 import re
 from itertools import combinations
@@ -73,10 +76,12 @@ def allowed_values(name: str, nb) -> dict[str, list[float]]:
     "points" (differences), "×" (ratios), "s" (seconds) and "" (any recorded number)."""
     own = _reports_of(name)
     numbers = [(path, v) for r in own for path, v in _numbers(r, with_history=len(r["seeds"]) == 1)]
+    for study in sorted((recorded_reports_dir() / "ablations").glob(f"{name}*.json")):  # the Ablation section
+        numbers += [(path, v) for path, v in _numbers(json.loads(study.read_text()), with_history=False)]
     printed = _printed(nb)
     percent = [v for path, v in numbers if any(k in path.rsplit(".", 1)[-1] or k in path for k in PERCENT_KEYS)]
     percent += [v for v, unit in printed if unit == "%"] + [steps.GOAL_MIN_TEST_ACC, steps.GOAL_MIN_MEAN_ACC]
-    points = [v for path, v in numbers if "gap" in path or "difference" in path]
+    points = [v for path, v in numbers if "gap" in path or "diff" in path]  # "diff": an ablation row's
     for r in own:
         rows = compare_with_published(r, r.get("published") or [])
         percent += [row[k] for row in rows for k in ("published", "reproduced") if row[k] is not None]

@@ -34,8 +34,8 @@ def test_steps_by_number_or_name_and_unknown_names_listed():
     available = {**step_notebooks(), **reference_notebooks()}
     assert select_steps(["4", "01_setup", "R2"], available) == ["04_capacity", "01_setup", "r2_wide_593k"]
     assert select_steps(None, available) == list(available)
-    with pytest.raises(ValueError, match="'05'.*01_setup, 02_skeleton, 03_batchnorm, 04_capacity"):
-        select_steps(["05"], available)
+    with pytest.raises(ValueError, match="'09'.*01_setup, 02_skeleton, 03_batchnorm, 04_capacity"):
+        select_steps(["09"], available)
 
 
 def test_unknown_step_on_the_command_line_exits_with_the_valid_names(capsys):
@@ -65,6 +65,7 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path, monkeypatch):
 
 STEP_PARAMETERS = {"epochs", "batch_size", "lr", "seeds", "device", "data_dir", "reports_dir", "quick"}
 REFERENCE_PARAMETERS = {"epochs", "batch_size", "lr", "device", "data_dir", "quick"}  # and seed or seeds
+SEARCH_PARAMETERS = {"budgets", "trials", "epochs", "seeds", "storage", "device", "data_dir", "reports_dir", "quick"}
 
 
 ALL_NOTEBOOKS = sorted(p for p in NOTEBOOKS_DIR.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
@@ -81,11 +82,12 @@ def test_notebook_has_literal_parameters_then_the_check(path):
         ast.literal_eval(node.value)  # a literal (number, string, list, None), nothing computed
         names.add((node.target if isinstance(node, ast.AnnAssign) else node.targets[0]).id)
     is_step = path.parent == NOTEBOOKS_DIR
-    assert (STEP_PARAMETERS if is_step else REFERENCE_PARAMETERS) <= names
+    is_search = "budgets" in names  # Step 5: a search over parameter budgets, not one training
+    assert (SEARCH_PARAMETERS if is_search else STEP_PARAMETERS if is_step else REFERENCE_PARAMETERS) <= names
     assert is_step or len(names & {"seed", "seeds"}) == 1
     if is_step:  # typed, so that `papermill --help-notebook` shows the types
         assert all(isinstance(node, ast.AnnAssign) for node in ast.parse(code[index].source).body)
-    assert "check_params(" in code[index + 1].source
+    assert ("check_search(" if is_search else "check_params(") in code[index + 1].source
     assert any(c.source.startswith("# NBVAL_CHECK_OUTPUT") for c in code)
     assert "/work/" not in json.dumps(nb) and "../shared" not in json.dumps(nb)
 
@@ -185,11 +187,13 @@ def test_quick_ablations_train_the_recipe_on_a_slice_and_record_nothing_in_repor
     before = {p: p.stat().st_mtime_ns for p in (NOTEBOOKS_DIR.parent / "reports").rglob("*")}
     assert main(["--ablations", "--quick", "--steps", "04", "--data-dir", str(data_dir)]) == 0
     study = json.loads((tmp_path / "reports" / "ablations" / "04_capacity.json").read_text())
-    assert [row["name"] for row in study["rows"]] == ["recipe"] and study["seeds"] == [1]
+    assert [row["name"] for row in study["rows"]] == ["with dropout"] and study["seeds"] == [1]
     design = json.loads((tmp_path / "reports" / "ablations" / "04_capacity-design.json").read_text())
     assert [row["name"] for row in design["rows"]] == ["first design"]
+    dropout = json.loads((tmp_path / "reports" / "ablations" / "04_capacity-dropout.json").read_text())
+    assert [row["name"] for row in dropout["rows"]] == ["dropout 0.05"] and dropout["seeds"] == [1]
     assert study["train_images"] + study["val_images"] == 2_000
-    assert "recipe" in capsys.readouterr().out
+    assert "with dropout" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in (NOTEBOOKS_DIR.parent / "reports").rglob("*")} == before
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchinfo import summary
 
-from mnist_course.models import MODELS, conv_bn, count_params, get_model, layer_table
+from mnist_course.models import MODELS, conv_bn, count_params, format_layer_table, get_model, layer_table
 
 # Parameter counts by hand, layer by layer (conv: in x out x 3 x 3 (+ out bias);
 # BatchNorm: 2 x channels), checked against torchinfo below.
@@ -59,6 +59,14 @@ def test_receptive_fields_follow_the_rule():
         [3, 5, 6, 6, 10, 14, 18, 22]
     rf3 = {r["name"]: r["rf"] for r in layer_table(get_model("step3"))}
     assert rf3["conv3"] == 7 and rf3["pool1"] == 8 and rf3["conv6"] == 20
+
+
+def test_the_table_explains_a_receptive_field_wider_than_the_image():
+    # Step 4's GAP sees 32 pixels of a 28-pixel image: the table says why; Step 2's stops at 28.
+    text4 = format_layer_table(layer_table(get_model("step4")))
+    assert text4.splitlines()[-1].startswith("RF > 28 (gap): the window is wider than the 28x28 image")
+    text2 = format_layer_table(layer_table(get_model("step2")))
+    assert max(r["rf"] for r in layer_table(get_model("step2"))) == 28 and "RF >" not in text2
 
 
 def test_unknown_model_name_lists_the_valid_ones():

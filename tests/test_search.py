@@ -32,6 +32,7 @@ from mnist_course.search import (
     study_counts,
     top_trials,
     trained_model,
+    trained_trials,
 )
 from mnist_course.training import evaluate
 
@@ -100,7 +101,8 @@ def test_two_workers_share_one_study_and_lose_no_trial(tmp_path, data_dir):
         out, err = worker.communicate(timeout=600)
         assert worker.returncode == 0, err
     study = optuna.load_study(study_name="budget-4000", storage=search.open_storage(f"journal:{journal}"))
-    assert sorted(t.number for t in study.trials) == list(range(6))  # 3 + 3, none lost or duplicated
+    assert sorted(t.number for t in study.trials) == list(range(len(study.trials)))  # none lost or duplicated
+    assert trained_trials(study) == 6  # 3 + 3 (samples over the budget are drawn again, not counted)
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in study.trials)
 
 
@@ -129,17 +131,28 @@ def test_a_total_of_trials_resumes_a_stored_study_without_adding_more(tmp_path, 
     monkeypatch.setattr(search, "fit", lambda *a, **k: [{"epoch": 1, "val_acc": 50.0}])  # no training needed
     storage = f"sqlite:///{tmp_path / 'search.db'}"
     study = run_search(3_000, 4, None, None, storage=storage, num_epochs=1, seed=0, total=True)
-    assert len(study.trials) == 4
+    assert trained_trials(study) == 4
     study = run_search(3_000, 6, None, None, storage=storage, num_epochs=1, seed=0, total=True)
-    assert len(study.trials) == 6  # continued to the total: 2 more, not 6
-    assert len(run_search(3_000, 6, None, None, storage=storage, num_epochs=1, total=True).trials) == 6
+    assert trained_trials(study) == 6  # continued to the total: 2 more, not 6
+    assert trained_trials(run_search(3_000, 6, None, None, storage=storage, num_epochs=1, total=True)) == 6
     counts = study_counts(study)
-    assert counts["trials"] == 6 and counts["not_trained"] + counts["pruned"] + counts["complete"] == 6
+    assert counts["trials"] == len(study.trials) and counts["trials"] - counts["not_trained"] == 6
+    assert counts["not_trained"] + counts["pruned"] + counts["complete"] == counts["trials"]
+
+
+def test_samples_over_the_budget_do_not_count_as_trials(monkeypatch):
+    monkeypatch.setattr(search, "fit", lambda *a, **k: [{"epoch": 1, "val_acc": 50.0}])  # no training needed
+    study = run_search(3_000, 5, None, None, storage="memory", num_epochs=1, seed=0, warm_start=False)
+    rejected = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED and not t.intermediate_values]
+    assert rejected and all(t.user_attrs["params"] >= 3_000 for t in rejected)  # this space draws many over 3,000
+    assert trained_trials(study) == len(study.trials) - len(rejected) == 5
+    with pytest.warns(UserWarning, match="budget 100: 0 of 2 trials trained after 40 samples"):
+        assert trained_trials(run_search(100, 2, None, None, storage="memory", num_epochs=1, seed=0)) == 0
 
 
 def test_a_new_study_starts_from_step4_narrowed_to_its_budget(monkeypatch):
     # At 8,000 the narrowed model is Step 4 with the GAP -> 1x1 head: the design study's 6,544-parameter row.
-    assert step4_narrowed(8_000) == Architecture((8, 16), 8, (12, 16, 16), last_padding=0, dropout=0.05, head="gap")
+    assert step4_narrowed(8_000) == Architecture((8, 16), 8, (12, 16, 16), last_padding=0, dropout=0.0, head="gap")
     assert architecture_params(step4_narrowed(8_000)) == count_params(get_model("step4", head="gap")) == 6_544
     sizes = [architecture_params(step4_narrowed(b)) for b in (6_000, 5_000, 4_000, 3_000)]
     assert all(size < budget for size, budget in zip(sizes, (6_000, 5_000, 4_000, 3_000), strict=True))
@@ -150,7 +163,7 @@ def test_a_new_study_starts_from_step4_narrowed_to_its_budget(monkeypatch):
     first = study.trials[0]
     assert architecture_of(first) == step4_narrowed(5_000) and first.user_attrs["params"] == sizes[1]
     assert (first.params["lr"], first.params["batch_size"], first.params["max_rotation"]) == (0.1, 64, 7.0)
-    assert first.state == optuna.trial.TrialState.COMPLETE and len(study.trials) == 3
+    assert first.state == optuna.trial.TrialState.COMPLETE and trained_trials(study) == 3
     cold = run_search(5_000, 1, None, None, storage="memory", num_epochs=1, seed=0, warm_start=False)
     assert architecture_of(cold.trials[0]) != step4_narrowed(5_000)  # sampled, not the narrowed Step 4
 
@@ -194,12 +207,13 @@ def test_search_budget_runs_the_three_stages_and_keeps_the_winners_weights(mnist
     settings = check_search(budgets=[6000], trials=8, search_epochs=1, candidates=2, confirm_seeds=[1])
     settings = type(settings)(**{**settings.__dict__, "storage": "memory", "cache_dir": tmp_path, "sampler_seed": 0})
     result = search_budget(6_000, settings, train, val, train, test, seeds=[1, 2], num_epochs=1, log=None)
-    assert result["counts"]["trials"] == 8 and result["winner"] is result["candidates"][0]
+    counts = result["counts"]
+    assert counts["trials"] - counts["not_trained"] == 8 and result["winner"] is result["candidates"][0]
     # the hand-narrowed Step 4 (the warm start) is confirmed beside the search's best, and marked
     narrowed = [r for r in result["candidates"] if r["step4_narrowed"]]
     assert [r["trial"] for r in narrowed] == [0] and narrowed[0]["params"] == architecture_params(step4_narrowed(6_000))
     assert format_candidates(result["candidates"]).splitlines()[-1].startswith("* Step 4 narrowed to the budget")
-    assert len(result["study"].trials) == 8  # the study itself, for its plots (storage "memory" keeps no other)
+    assert trained_trials(result["study"]) == 8  # the study itself, for its plots ("memory" keeps no other)
     assert architecture_params(result["architecture"]) == result["winner"]["params"] < 6_000
     assert [r["seed"] for r in result["runs"]] == [1, 2]
     model = trained_model(result, 2)  # the stage-3 model of seed 2, final epoch

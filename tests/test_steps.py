@@ -20,6 +20,9 @@ def test_show_model_prints_and_leaves_the_run_unchanged(capsys):
     assert show_model(model) == count_params(model) == 7_824
     out = capsys.readouterr().out
     assert "Total params: 7,824" in out and "conv6    (10, 6, 6)           22" in out
+    # mult-adds as an exact count (torchinfo's own unit prints as "Units.MEGABYTES" on 3.11+)
+    assert "Total mult-adds: 1,062,568" in out and "Units." not in out
+    assert "RF > 28 (gap): the window is wider than the 28x28 image" in out  # GAP's RF 32 explained
     assert torch.equal(rng, torch.get_rng_state())  # dropout in training draws from this stream
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())  # BatchNorm stats too
     assert model.training

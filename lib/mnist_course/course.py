@@ -249,8 +249,8 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
                   cache_dir: Path | None = None, variants: list[str] | None = None) -> dict[str, dict]:
     """Run the studies (``ablation.STUDIES``) of the selected step notebooks (default: all).
 
-    Full runs train on 55,000 images and validate on the fixed 5,000 (``seeds`` default
-    ``ablation.SEEDS``); a recording (no ``seeds`` override, not quick) saves each study
+    Full runs train on 55,000 images and validate on the fixed 5,000 (``seeds`` default:
+    the study's own, else ``ablation.SEEDS``); a recording (no ``seeds`` override, not quick) saves each study
     in ``recorded_dir`` (default ``reports/ablations/``). Quick mode trains the recipe
     alone, one seed, one epoch on the first 2,000 training images (the first 166 as
     validation) and saves in a temp folder. ``variants``: names of the rows to train
@@ -274,11 +274,12 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
     else:
         folder = (Path(recorded_dir) if recorded_dir else recorded_reports_dir() / "ablations") if recording \
             else runs_dir() / "reports" / "ablations"
-        cache, seeds = Path(cache_dir) if cache_dir else runs_dir() / "ablations", seeds or SEEDS
+        cache = Path(cache_dir) if cache_dir else runs_dir() / "ablations"
     studies = {}
     for name in names:
-        print(f"=== ablation of {name}: seeds {seeds}, {len(train):,} training / {len(val):,} validation images",
-              flush=True)
+        study_seeds = seeds or list(STUDIES[name].seeds) or SEEDS  # a study may record more seeds than 3
+        print(f"=== ablation of {name}: seeds {study_seeds}, {len(train):,} training / {len(val):,} validation "
+              f"images", flush=True)
         listed = {v.name for v in STUDIES[name].variants}
         rows = [] if quick else select_variants(name, [v for v in variants if v in listed] if variants else None)
         recorded = folder / f"{name}.json"
@@ -286,7 +287,7 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
             primed = prime_cache(name, json.loads(recorded.read_text()), cache, train, val)
             if primed:
                 print(f"{primed} runs of the recorded {recorded.name} put into the run cache", flush=True)
-        studies[name] = run_ablation(name, seeds, train, val, cache, variants=rows, log=print,
+        studies[name] = run_ablation(name, study_seeds, train, val, cache, variants=rows, log=print,
                                      num_epochs=QUICK_EPOCHS if quick else None, save_to=folder)
         print(format_ablation_table(studies[name]), flush=True)
     return studies

@@ -414,10 +414,19 @@ def layer_table(model: nn.Module, input_size: tuple[int, ...] = (1, 1, 28, 28)) 
     return rows
 
 
-def format_layer_table(rows: list[dict]) -> str:
-    """``layer_table`` rows as a fixed-width text table."""
+def format_layer_table(rows: list[dict], image_size: int = 28) -> str:
+    """``layer_table`` rows as a fixed-width text table. When a receptive field is wider
+    than the ``image_size`` x ``image_size`` input (pixels), a note under the table says
+    why that is possible."""
     lines = [f"{'layer':<8} {'output (C, H, W)':<18} {'RF':>4} {'params':>8}"]
     for r in rows:
         lines.append(f"{r['name']:<8} {str(r['shape']):<18} {r['rf']:>4} {r['params']:>8,}")
     lines.append(f"{'total':<8} {'':<18} {'':>4} {sum(r['params'] for r in rows):>8,}")
+    wide = [r["name"] for r in rows if r["rf"] > image_size]
+    if wide:
+        # The RF rule counts the window a unit could see; past the image's edge that window
+        # covers padding (or nothing), so RF > 28 means "sees the whole digit", not more.
+        lines.append(f"RF > {image_size} ({', '.join(wide)}): the window is wider than the "
+                     f"{image_size}x{image_size} image; the part past its edge is padding, so each "
+                     f"output sees the whole digit.")
     return "\n".join(lines)

@@ -200,7 +200,8 @@ def load_model(weights: str | os.PathLike | None = None) -> nn.Module:
 
     weights: a state_dict file; None = the committed Step 4 weights. Its architecture
     is named by a ``.json`` of the same name beside it (keys ``model``, a name of
-    ``models.MODELS``, and ``model_kwargs``); without one, Step 4's (dropout 0.05).
+    ``models.MODELS``, and ``model_kwargs``); without one, Step 4's model with its default
+    keywords (dropout, if any, has no weights, so it does not change what loads).
     Raises FileNotFoundError if the file is missing; ValueError naming the file if it
     is not a state_dict or does not fit the architecture, or if the .json names an
     unknown model.

@@ -153,9 +153,11 @@ class SearchNet(nn.Module):
         return x.flatten(1)             # (N, 10) logits
 
 
-# Step 4 as a point of the space (models.Step4Capacity): a check of the formula and a
-# reference for the searched models.
-STEP4 = Architecture(before_pool=(8, 16), transition=8, after_pool=(12, 16, 16), last_padding=1, dropout=0.05)
+# Step 4 as a point of the space (models.Step4Capacity with its recipe's keywords: no
+# dropout since study 04_capacity-dropout): a check of the formula and a reference for
+# the searched models.
+STEP4 = Architecture(before_pool=(8, 16), transition=8, after_pool=(12, 16, 16), last_padding=1,
+                     dropout=RECIPES["04_capacity"].model_kwargs.get("dropout", 0.05))
 
 
 # Step 4's training knobs, from its recipe: the one-cycle peak rate, the batch its
@@ -451,12 +453,14 @@ def open_storage(url: str | None):
 def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = None, num_epochs: int = 6,
                seed: int | None = None, study_name: str | None = None, total: bool = False,
                warm_start: bool = True) -> optuna.Study:
-    """Run ``n_trials`` more trials of the study for ``budget`` (created on first use,
+    """Train ``n_trials`` more trials of the study for ``budget`` (created on first use,
     named ``budget-<budget>`` unless ``study_name`` is given) in ``storage``; several
-    processes may call this on one storage at once. seed: the sampler's seed (give
-    each worker its own, or None). total: run until the study holds ``n_trials`` trials
-    in all, counting those of earlier runs and of other workers (Optuna's
-    ``MaxTrialsCallback``), so a re-run after an interruption only completes the study.
+    processes may call this on one storage at once. A trial counts when it trains
+    (:func:`trained_trials`): samples over the budget are rejected at no cost and drawn
+    again, up to ``MAX_SAMPLES_PER_TRIAL`` per trial (then a warning). seed: the
+    sampler's seed (give each worker its own, or None). total: run until the study holds
+    ``n_trials`` trained trials in all, counting those of earlier runs and of other
+    workers, so a re-run after an interruption only completes the study.
     warm_start: a new study's first trial is :func:`step4_narrowed` with Step 4's
     training knobs (Optuna's ``enqueue_trial``), so the search starts where a learner
     narrowing Step 4 by hand would and has to beat it. Returns the study."""
@@ -464,21 +468,55 @@ def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = 
         raise ValueError(f"budget={budget!r} is invalid; use a positive number of parameters")
     if not (isinstance(n_trials, int) and n_trials >= 0):
         raise ValueError(f"n_trials={n_trials!r} is invalid; use a whole number >= 0")
+    # Successive halving judges a trial first after 2 epochs and keeps the better half of
+    # those judged there. Optuna's default (judged after 1 epoch, the best quarter kept)
+    # ranked designs on their warm-up: in a 40-trial preview at 5,000 parameters 13
+    # trials were stopped after one epoch and only 9 ran to the end.
     study = optuna.create_study(
         study_name=study_name or f"budget-{budget}", storage=open_storage(storage), direction="maximize",
         load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1))
+        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=2))
     start = step4_narrowed(budget) if warm_start and not study.trials else None
     if start is not None:  # a new study's first trial: Step 4 narrowed to the budget, with its training
         study.enqueue_trial(trial_params(start, STEP4_TRAINING))
-    # A queued trial (the warm start) is one of the trials still to run, not one done.
-    started = sum(1 for t in study.trials if t.state != optuna.trial.TrialState.WAITING)
-    remaining = n_trials - started if total else n_trials
+    # Trials count when they train (or are training, in any worker): a sample over the
+    # budget costs nothing and is not one of the n_trials, else about half of a study's
+    # trials would go to rejections. A queued trial (the warm start) is still to run.
+    # total: the study's trained trials, from every run and worker; else this call's own.
+    remaining = n_trials - trained_trials(study) if total else n_trials
+    trained_here = 0
     if remaining > 0:
-        callbacks = [optuna.study.MaxTrialsCallback(n_trials, states=None)] if total else None
-        study.optimize(lambda trial: objective(trial, budget, train, val, num_epochs), n_trials=remaining,
-                       callbacks=callbacks)
+        def stop_at_target(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            nonlocal trained_here
+            trained_here += not _rejected(trial)
+            if (trained_trials(study) >= n_trials) if total else (trained_here >= n_trials):
+                study.stop()
+
+        attempts = MAX_SAMPLES_PER_TRIAL * remaining
+        study.optimize(lambda trial: objective(trial, budget, train, val, num_epochs), n_trials=attempts,
+                       callbacks=[stop_at_target])
+        short = (n_trials - trained_trials(study)) if total else (n_trials - trained_here)
+        if short > 0:
+            warnings.warn(f"budget {budget:,}: {n_trials - short} of {n_trials} trials trained after {attempts} "
+                          f"samples; the others were over the budget (is it below the space's smallest model?)",
+                          stacklevel=2)
     return study
+
+
+MAX_SAMPLES_PER_TRIAL = 20  # samples drawn per trial still to train before run_search gives up
+
+
+def trained_trials(study: optuna.Study) -> int:
+    """Trials that trained or are training: every trial except those still queued and those
+    rejected before any epoch (over the budget or not buildable: pruned with no epoch
+    reported)."""
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state != optuna.trial.TrialState.WAITING and not _rejected(t))
+
+
+def _rejected(trial: optuna.trial.FrozenTrial) -> bool:
+    """Pruned before its first epoch: over the budget or not buildable (see :func:`objective`)."""
+    return trial.state == optuna.trial.TrialState.PRUNED and not trial.intermediate_values
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 from torchinfo import summary
+from torchinfo.enums import Units
 
 from .data import RAW_FILES, MNISTSplit, load_mnist
 from .models import (
@@ -81,8 +82,12 @@ def show_model(model: nn.Module, rf_table: bool = True) -> int:
     # running statistics as they are, and fork_rng restores the random stream that
     # torchinfo draws its input from (dropout in training draws from the same stream).
     with torch.random.fork_rng(devices=[]):
-        print(summary(model_cpu, input_size=(1, 1, 28, 28), device="cpu", verbose=0, mode="eval",
-                      col_names=("output_size", "num_params"), row_settings=("var_names",)))
+        stats = summary(model_cpu, input_size=(1, 1, 28, 28), device="cpu", verbose=0, mode="eval",
+                        col_names=("output_size", "num_params"), row_settings=("var_names",))
+    # Mult-adds as an exact count: torchinfo 1.8's automatic unit prints as
+    # "(Units.MEGABYTES)" on Python >= 3.11, and a count of operations is not bytes.
+    stats.formatting.macs_units = Units.NONE
+    print(stats)
     if rf_table:
         print()
         print(format_layer_table(layer_table(model_cpu)))
