@@ -403,7 +403,7 @@ def study_counts(study: optuna.Study) -> dict:
     the budget or not buildable), pruned (stopped after an epoch by successive halving),
     complete, and best_val_acc (the best completed proxy run, percent; None if none)."""
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
-    not_trained = sum(1 for t in pruned if not t.intermediate_values)
+    not_trained = sum(1 for t in pruned if _rejected(t))
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     return {"trials": len(study.trials), "not_trained": not_trained, "pruned": len(pruned) - not_trained,
             "complete": len(done), "best_val_acc": max((t.value for t in done), default=None)}
