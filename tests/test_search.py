@@ -142,12 +142,24 @@ def test_a_total_of_trials_resumes_a_stored_study_without_adding_more(tmp_path, 
 
 def test_samples_over_the_budget_do_not_count_as_trials(monkeypatch):
     monkeypatch.setattr(search, "fit", lambda *a, **k: [{"epoch": 1, "val_acc": 50.0}])  # no training needed
-    study = run_search(3_000, 5, None, None, storage="memory", num_epochs=1, seed=0, warm_start=False)
+    study = run_search(3_000, 5, None, None, storage="memory", num_epochs=1, seed=0, warm_start=False, min_share=0)
     rejected = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED and not t.intermediate_values]
     assert rejected and all(t.user_attrs["params"] >= 3_000 for t in rejected)  # this space draws many over 3,000
     assert trained_trials(study) == len(study.trials) - len(rejected) == 5
     with pytest.warns(UserWarning, match="budget 100: 0 of 2 trials trained after 40 samples"):
         assert trained_trials(run_search(100, 2, None, None, storage="memory", num_epochs=1, seed=0)) == 0
+
+
+def test_samples_under_the_floor_are_rejected_untrained(monkeypatch):
+    trained = []
+    monkeypatch.setattr(search, "fit", lambda model, *a, **k: trained.append(count_params(model))
+                        or [{"epoch": 1, "val_acc": 50.0}])
+    study = run_search(5_000, 6, None, None, storage="memory", num_epochs=1, seed=0, warm_start=False)
+    assert len(trained) == 6 and all(3_000 <= p < 5_000 for p in trained)  # floor: 60% of the budget
+    small = [t for t in study.trials if t.user_attrs.get("params", 5_000) < 3_000]
+    assert small and all(t.state == optuna.trial.TrialState.PRUNED and not t.intermediate_values for t in small)
+    with pytest.raises(ValueError, match="min_share=1.0 is invalid"):
+        run_search(5_000, 1, None, None, storage="memory", min_share=1.0)
 
 
 def test_a_new_study_starts_from_step4_narrowed_to_its_budget(monkeypatch):

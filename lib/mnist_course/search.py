@@ -8,11 +8,11 @@ convolution to the 10 classes (Step 4's design study measured the two as equal,
 reports/ablations/04_capacity-design.json, and the second costs C x 10 parameters
 instead of 9 x C x 10). An :class:`Architecture` fixes every width; its parameter
 count is a closed formula (:func:`architecture_params`), so a sample over the budget
-is rejected before any weight exists. Step 4 is one point of the space
+(or under 60% of it) is rejected before any weight exists. Step 4 is one point of the space
 (``STEP4``, 7,824 parameters; tests/test_search.py checks both against the model).
 
 The search (:func:`run_search`) is an Optuna study per budget: each trial samples an
-architecture and the training knobs, is pruned at once when over the budget, and is
+architecture and the training knobs, is pruned at once when over the budget (or under 60% of it), and is
 otherwise trained on the course's validation split (55,000 / 5,000; the test set is
 never loaded), reporting the validation accuracy after every epoch so that Optuna's
 pruner (successive halving) can stop weak trials early. The study lives in Optuna
@@ -253,11 +253,12 @@ def suggest_training(trial: optuna.Trial, num_epochs: int) -> TrainConfig:
                        momentum=0.9, schedule="onecycle")
 
 
-def objective(trial: optuna.Trial, budget: int, train, val, num_epochs: int, seed: int = 1) -> float:
+def objective(trial: optuna.Trial, budget: int, train, val, num_epochs: int, seed: int = 1,
+              min_params: int = 0) -> float:
     """Final-epoch validation accuracy (percent) of the trial's architecture and
     training. Raises optuna.TrialPruned, without training, when the architecture has
-    ``budget`` parameters or more, or is not buildable; and after an epoch whose
-    validation accuracy the pruner judges too low."""
+    ``budget`` parameters or more, fewer than ``min_params``, or is not buildable; and
+    after an epoch whose validation accuracy the pruner judges too low."""
     try:
         arch = suggest_architecture(trial)
     except ValueError as e:  # e.g. too many convolutions for the map size
@@ -268,6 +269,8 @@ def objective(trial: optuna.Trial, budget: int, train, val, num_epochs: int, see
     config = suggest_training(trial, num_epochs)
     if params >= budget:
         raise optuna.TrialPruned(f"{params:,} parameters >= budget {budget:,}: not trained")
+    if params < min_params:
+        raise optuna.TrialPruned(f"{params:,} parameters < {min_params:,} (a smaller budget's model): not trained")
     set_seed(seed)
     model = SearchNet(arch)
 
@@ -400,7 +403,7 @@ def trained_weights(cache_dir: str | Path, settings: dict, seed: int) -> Path:
 
 def study_counts(study: optuna.Study) -> dict:
     """How a study's trials ended: trials, not_trained (pruned before any epoch: over
-    the budget or not buildable), pruned (stopped after an epoch by successive halving),
+    the budget, under its floor or not buildable), pruned (stopped after an epoch by successive halving),
     complete, and best_val_acc (the best completed proxy run, percent; None if none)."""
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
     not_trained = sum(1 for t in pruned if _rejected(t))
@@ -452,22 +455,28 @@ def open_storage(url: str | None):
 
 def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = None, num_epochs: int = 6,
                seed: int | None = None, study_name: str | None = None, total: bool = False,
-               warm_start: bool = True) -> optuna.Study:
+               warm_start: bool = True, min_share: float = 0.6) -> optuna.Study:
     """Train ``n_trials`` more trials of the study for ``budget`` (created on first use,
     named ``budget-<budget>`` unless ``study_name`` is given) in ``storage``; several
     processes may call this on one storage at once. A trial counts when it trains
-    (:func:`trained_trials`): samples over the budget are rejected at no cost and drawn
+    (:func:`trained_trials`): samples over the budget (or under ``min_share`` of it) are rejected at no cost and drawn
     again, up to ``MAX_SAMPLES_PER_TRIAL`` per trial (then a warning). seed: the
     sampler's seed (give each worker its own, or None). total: run until the study holds
     ``n_trials`` trained trials in all, counting those of earlier runs and of other
     workers, so a re-run after an interruption only completes the study.
     warm_start: a new study's first trial is :func:`step4_narrowed` with Step 4's
     training knobs (Optuna's ``enqueue_trial``), so the search starts where a learner
-    narrowing Step 4 by hand would and has to beat it. Returns the study."""
+    narrowing Step 4 by hand would and has to beat it. min_share: samples with fewer
+    than ``min_share * budget`` parameters are rejected like those over the budget: the
+    most accurate model under a budget sits near it (a much smaller one is a smaller
+    budget's question), and on a CPU every trained trial should spend the budget.
+    Raises ValueError for a bad budget, n_trials or min_share. Returns the study."""
     if not (isinstance(budget, int) and budget > 0):
         raise ValueError(f"budget={budget!r} is invalid; use a positive number of parameters")
     if not (isinstance(n_trials, int) and n_trials >= 0):
         raise ValueError(f"n_trials={n_trials!r} is invalid; use a whole number >= 0")
+    if not 0 <= min_share < 1:
+        raise ValueError(f"min_share={min_share!r} is invalid; use a fraction of the budget in [0, 1)")
     # Successive halving judges a trial first after 2 epochs and keeps the better half of
     # those judged there. Optuna's default (judged after 1 epoch, the best quarter kept)
     # ranked designs on their warm-up: in a 40-trial preview at 5,000 parameters 13
@@ -493,12 +502,15 @@ def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = 
                 study.stop()
 
         attempts = MAX_SAMPLES_PER_TRIAL * remaining
-        study.optimize(lambda trial: objective(trial, budget, train, val, num_epochs), n_trials=attempts,
+        floor = int(min_share * budget)
+        study.optimize(lambda trial: objective(trial, budget, train, val, num_epochs, min_params=floor),
+                       n_trials=attempts,
                        callbacks=[stop_at_target])
         short = (n_trials - trained_trials(study)) if total else (n_trials - trained_here)
         if short > 0:
             warnings.warn(f"budget {budget:,}: {n_trials - short} of {n_trials} trials trained after {attempts} "
-                          f"samples; the others were over the budget (is it below the space's smallest model?)",
+                          f"samples; the others were over the budget or under {min_share:.0%} of it (is the budget "
+                          f"below the space's smallest model?)",
                           stacklevel=2)
     return study
 
@@ -508,14 +520,15 @@ MAX_SAMPLES_PER_TRIAL = 20  # samples drawn per trial still to train before run_
 
 def trained_trials(study: optuna.Study) -> int:
     """Trials that trained or are training: every trial except those still queued and those
-    rejected before any epoch (over the budget or not buildable: pruned with no epoch
-    reported)."""
+    rejected before any epoch (over the budget, under its floor or not buildable: pruned
+    with no epoch reported)."""
     return sum(1 for t in study.get_trials(deepcopy=False)
                if t.state != optuna.trial.TrialState.WAITING and not _rejected(t))
 
 
 def _rejected(trial: optuna.trial.FrozenTrial) -> bool:
-    """Pruned before its first epoch: over the budget or not buildable (see :func:`objective`)."""
+    """Pruned before its first epoch: over the budget, under its floor or not buildable
+    (see :func:`objective`)."""
     return trial.state == optuna.trial.TrialState.PRUNED and not trial.intermediate_values
 
 
@@ -598,8 +611,8 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
                        num_epochs=settings.search_epochs, seed=settings.sampler_seed, total=True)
     counts = study_counts(study)
     if log is not None:
-        log(f"budget {budget:,}: {counts['trials']} trials, {counts['not_trained']} not trained (over the budget "
-            f"or not buildable), {counts['pruned']} pruned early, {counts['complete']} complete")
+        log(f"budget {budget:,}: {counts['trials']} trials, {counts['not_trained']} not trained (over the budget, "
+            f"under 60% of it or not buildable), {counts['pruned']} pruned early, {counts['complete']} complete")
     chosen = top_trials(study, settings.candidates)
     if not chosen:
         raise ValueError(f"no trial of the study for budget {budget:,} completed; run more trials "
