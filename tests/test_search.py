@@ -140,6 +140,16 @@ def test_a_total_of_trials_resumes_a_stored_study_without_adding_more(tmp_path, 
     assert counts["not_trained"] + counts["pruned"] + counts["complete"] == counts["trials"]
 
 
+def test_a_trial_interrupted_mid_run_is_trained_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(search, "fit", lambda *a, **k: [{"epoch": 1, "val_acc": 50.0}])  # no training needed
+    storage = f"sqlite:///{tmp_path / 'search.db'}"
+    study = run_search(3_000, 3, None, None, storage=storage, num_epochs=1, seed=0, total=True)
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)  # a trial whose worker was killed
+    assert trained_trials(study) == 3 and study_counts(study)["failed"] == 1
+    study = run_search(3_000, 4, None, None, storage=storage, num_epochs=1, seed=0, total=True)
+    assert trained_trials(study) == 4 and study_counts(study)["complete"] == 4  # one more, not one fewer
+
+
 def test_samples_over_the_budget_do_not_count_as_trials(monkeypatch):
     monkeypatch.setattr(search, "fit", lambda *a, **k: [{"epoch": 1, "val_acc": 50.0}])  # no training needed
     study = run_search(3_000, 5, None, None, storage="memory", num_epochs=1, seed=0, warm_start=False, min_share=0)

@@ -403,13 +403,15 @@ def trained_weights(cache_dir: str | Path, settings: dict, seed: int) -> Path:
 
 def study_counts(study: optuna.Study) -> dict:
     """How a study's trials ended: trials, not_trained (pruned before any epoch: over
-    the budget, under its floor or not buildable), pruned (stopped after an epoch by successive halving),
-    complete, and best_val_acc (the best completed proxy run, percent; None if none)."""
+    the budget, under its floor or not buildable), pruned (stopped after an epoch by
+    successive halving), complete, failed (interrupted, e.g. a worker killed mid-trial),
+    and best_val_acc (the best completed proxy run, percent; None if none)."""
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
     not_trained = sum(1 for t in pruned if _rejected(t))
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     return {"trials": len(study.trials), "not_trained": not_trained, "pruned": len(pruned) - not_trained,
-            "complete": len(done), "best_val_acc": max((t.value for t in done), default=None)}
+            "complete": len(done), "failed": sum(t.state == optuna.trial.TrialState.FAIL for t in study.trials),
+            "best_val_acc": max((t.value for t in done), default=None)}
 
 
 def format_candidates(rows: list[dict]) -> str:
@@ -519,11 +521,12 @@ MAX_SAMPLES_PER_TRIAL = 20  # samples drawn per trial still to train before run_
 
 
 def trained_trials(study: optuna.Study) -> int:
-    """Trials that trained or are training: every trial except those still queued and those
-    rejected before any epoch (over the budget, under its floor or not buildable: pruned
-    with no epoch reported)."""
-    return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state != optuna.trial.TrialState.WAITING and not _rejected(t))
+    """Trials that trained or are training: complete, running, or pruned after an epoch.
+    Not counted: those still queued, those rejected before any epoch (over the budget,
+    under its floor or not buildable: pruned with no epoch reported) and failed ones
+    (e.g. a worker killed mid-trial, marked failed), so a re-run trains them again."""
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.PRUNED)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=states) if not _rejected(t))
 
 
 def _rejected(trial: optuna.trial.FrozenTrial) -> bool:
@@ -612,7 +615,8 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
     counts = study_counts(study)
     if log is not None:
         log(f"budget {budget:,}: {counts['trials']} trials, {counts['not_trained']} not trained (over the budget, "
-            f"under 60% of it or not buildable), {counts['pruned']} pruned early, {counts['complete']} complete")
+            f"under 60% of it or not buildable), {counts['pruned']} pruned early, {counts['complete']} complete"
+            + (f", {counts['failed']} failed (interrupted; trained again)" if counts["failed"] else ""))
     chosen = top_trials(study, settings.candidates)
     if not chosen:
         raise ValueError(f"no trial of the study for budget {budget:,} completed; run more trials "
