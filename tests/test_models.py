@@ -104,6 +104,28 @@ def test_ablation_variants_change_one_thing(name, key, value):
     assert sum(r["params"] for r in rows) == count_params(model)
 
 
+# The margin study's candidates (ablation.STUDIES["04_capacity-margin"]), counted by hand:
+# conv1 1 -> C1: 9 C1 + 2 C1; conv2 C1 -> 16: 144 C1 + 32; trans1 16 -> S: 16 S; conv3 S -> C3:
+# 9 S C3 + 2 C3; conv4 C3 -> 16: 144 C3 + 32; conv5 2,336; GAP -> 1x1 16 -> 10: 160.
+MARGIN_PARAMS = {
+    (10, 8, 16): 110 + 1_472 + 128 + 1_184 + 2_336 + 2_336 + 160,  # wide conv1/conv3: 7,726
+    (8, 10, 16): 88 + 1_184 + 160 + 1_472 + 2_336 + 2_336 + 160,   # wide squeeze/conv3: 7,736
+    (8, 8, 12): 88 + 1_184 + 128 + 888 + 1_760 + 2_336 + 160,      # the defaults: the GAP head's 6,544
+}
+
+
+@pytest.mark.parametrize(("width1", "squeeze", "width3"), list(MARGIN_PARAMS))
+def test_the_margin_candidates_widen_only_the_layers_they_name(width1, squeeze, width3):
+    model = get_model("step4", head="gap", width1=width1, squeeze=squeeze, width3=width3)
+    assert count_params(model) == MARGIN_PARAMS[(width1, squeeze, width3)] < 8_000
+    shapes = {r["name"]: r["shape"] for r in layer_table(model)}
+    assert shapes["conv1"][0] == width1 and shapes["trans1"][0] == squeeze and shapes["conv3"][0] == width3
+    assert shapes["conv2"][0] == 16 and shapes["conv4"][0] == 16 and shapes["fc"] == (10, 1, 1)
+    assert model.eval()(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError, match="width1=0 is invalid; valid: .*>= 1"):
+        get_model("step4", width1=0)
+
+
 def test_the_pool_moved_to_rf_7_keeps_the_layers_and_grows_the_maps():
     rf = {r["name"]: (r["rf"], r["shape"]) for r in layer_table(get_model("step4", pool_after_rf=7))}
     assert rf["conv3"] == (7, (12, 22, 22)) and rf["pool1"] == (8, (12, 11, 11)) and rf["conv6"][0] == 20

@@ -168,6 +168,24 @@ STUDIES = {
         Variant("no dropout", {"dropout": 0.0}, "today's recipe: no dropout after the blocks after the pool"),
     ), base_changes={"dropout": 0.05}, base_name="dropout 0.05", seeds=(1, 2, 3, 4, 5),
         about="Step 4's dropout over 5 seeds: the decision that removed it"),
+    # Step 4's margin. Its recipe met the goal on the 5 recorded seeds, but trained on
+    # seeds 6-10 (issue 8's check on seeds the course was not recorded with) one seed
+    # ended at 99.33% on the test set. More margin has to come from the design, chosen
+    # here on validation: the GAP -> 1x1 head matched the class-map conv with 1,280 fewer
+    # parameters (study "04_capacity-design"); each row spends them on width, before the
+    # pool or after it. Rule, fixed before the rows were trained: adopt the row with the
+    # highest mean over seeds 1-5 of its lowest validation accuracy in the last 3 epochs,
+    # if that beats the recipe's by more than 0.02 points (one validation image) and its
+    # mean final validation accuracy is not below the recipe's; otherwise the recipe stays.
+    "04_capacity-margin": Study("04_capacity", (
+        Variant("GAP + wide conv1/conv3", {"head": "gap", "width1": 10, "width3": 16},
+                "the freed budget before and after the pool: conv1 8 -> 10 channels, conv3 12 -> 16 "
+                "(7,726 parameters)"),
+        Variant("GAP + wide squeeze/conv3", {"head": "gap", "squeeze": 10, "width3": 16},
+                "the freed budget after the pool only: the 1x1 squeeze 8 -> 10 channels, conv3 12 -> 16 "
+                "(7,736 parameters)"),
+    ), seeds=(1, 2, 3, 4, 5),
+        about="where Step 4 spends the parameters the GAP -> 1x1 head frees, over 5 seeds"),
     # Recorded on the design with dropout 0.05, before the study above removed it: its
     # "no dropout" row is today's recipe.
     "04_capacity": Study("04_capacity", (

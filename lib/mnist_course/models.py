@@ -157,29 +157,40 @@ class Step4Capacity(nn.Module):
     ``"block"`` spends the 1,280 parameters this frees on a fourth BatchNorm block
     (conv6 16 -> 16, padded, RF 22) before GAP -> 1x1, with conv3/conv4 trimmed to
     10/14 channels to stay under 8,000 (7,972 parameters).
-    Raises ValueError for a ``pool_after_rf`` other than 5 or 7 or an unknown ``head``.
+    ``width1``, ``squeeze`` and ``width3`` (margin-study candidates) set the output
+    channels of conv1 (8), of the 1x1 transition (8) and of conv3 (12; 10 without the
+    transition or with ``head="block"``): where the 1,280 parameters freed by the
+    ``"gap"`` head are spent, before the pool or after it.
+    Raises ValueError for a ``pool_after_rf`` other than 5 or 7, an unknown ``head`` or
+    a width below 1.
     """
 
     def __init__(self, dropout: float = 0.05, pool_after_rf: int = 5, extra_block: bool = True,
-                 transition: bool = True, bn_momentum: float = 0.1, head: str = "conv"):
+                 transition: bool = True, bn_momentum: float = 0.1, head: str = "conv",
+                 width1: int = 8, squeeze: int = 8, width3: int | None = None):
         if pool_after_rf not in (5, 7):
             raise ValueError(f"pool_after_rf={pool_after_rf!r} is invalid; valid: 5 (after conv2), 7 (after conv3)")
         if head not in ("conv", "gap", "block"):
             raise ValueError(f"head={head!r} is invalid; valid: 'conv', 'gap', 'block'")
+        for name, value in (("width1", width1), ("squeeze", squeeze), ("width3", width3)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name}={value!r} is invalid; valid: a whole number of channels >= 1")
         super().__init__()
         # Layers are registered in the order forward runs them (layer_table relies on it).
         bn = {"bn_momentum": bn_momentum}
-        self.conv1 = conv_bn(1, 8, **bn)               # 28 -> 26, RF 3
-        self.conv2 = conv_bn(8, 16, **bn)              # 26 -> 24, RF 5
+        self.conv1 = conv_bn(1, width1, **bn)          # 28 -> 26, RF 3
+        self.conv2 = conv_bn(width1, 16, **bn)         # 26 -> 24, RF 5
         if pool_after_rf == 5:
             self.pool1 = nn.MaxPool2d(2)               # 24 -> 12, RF 6
         if transition:
-            self.trans1 = nn.Conv2d(16, 8, 1, bias=False)  # 12 -> 12, RF 6: 16 -> 8 channels
+            self.trans1 = nn.Conv2d(16, squeeze, 1, bias=False)  # 12 -> 12, RF 6: 16 -> 8 channels
         width = 12 if transition else 10  # without the squeeze, conv3 reads 16 channels: 10 fit the budget
         width4 = 16
         if head == "block":             # the fourth block's budget comes partly from conv3/conv4
             width, width4 = 10, 14
-        self.conv3 = conv_bn(8 if transition else 16, width, dropout=dropout, **bn)  # 12 -> 10, RF 10
+        if width3 is not None:
+            width = width3
+        self.conv3 = conv_bn(squeeze if transition else 16, width, dropout=dropout, **bn)  # 12 -> 10, RF 10
         if pool_after_rf == 7:
             self.pool1 = nn.MaxPool2d(2)               # (ablation) 22 -> 11 after RF 7
         self.conv4 = conv_bn(width, width4, dropout=dropout, **bn)  # 10 -> 8,  RF 14
