@@ -165,3 +165,28 @@ def test_a_run_selected_on_validation_reports_the_once_measured_test_figure():
     report = build_report(step="R3", notebook="r3", model="M", params=1, runs=[run], quick=False, device="cpu",
                           config={})
     assert report["best_test_acc_mean"] is None and "| – | cpu |" in summary_table([report])
+
+
+def test_point_labels_of_a_dense_cluster_do_not_overlap():
+    """Four models within a factor of 1.5 in size and 0.2 points in accuracy (Step 5's
+    winners beside Step 4): every label stays inside the axes and clear of the others."""
+    import matplotlib.pyplot as plt
+
+    from mnist_course.reporting import label_points
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    points = [(7_824, 99.49, "04_capacity (n=5)"), (5_464, 99.39, "05_search-6000 (n=5)"),
+              (4_688, 99.37, "05_search-5000 (n=5)"), (3_914, 99.33, "05_search-4000 (n=5)"),
+              (168_098, 97.5, "01_setup (n=5)")]
+    ax.scatter([p[0] for p in points], [p[1] for p in points])
+    ax.set_xscale("log")
+    ax.set_xlim(1_000, 300_000)
+    fig.tight_layout()
+    notes = label_points(ax, points)
+    renderer = fig.canvas.get_renderer()
+    boxes = [n.get_window_extent(renderer) for n in notes]
+    assert sorted(n.get_text() for n in notes) == sorted(p[2] for p in points)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    frame = ax.get_window_extent(renderer)
+    assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes)
+    plt.close(fig)

@@ -22,6 +22,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import Bbox
 
 from .paths import atomic_write_bytes, atomic_write_text
 from .results import aggregate, best_epoch, format_mean_std, mean_curve, summarize_run
@@ -243,27 +244,73 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+# Where a point's label may go, in points from the point (dx, dy, alignment), in order
+# of preference: above left, above right, below left, below right, then further up or down.
+_LABEL_OFFSETS = ([(-6, 6, "right"), (6, 6, "left"), (-6, -14, "right"), (6, -14, "left")]
+                  + [(dx, dy * k, ha) for k in range(2, 10)
+                     for dx, dy, ha in ((-6, 10, "right"), (6, 10, "left"), (-6, -12, "right"), (6, -12, "left"))])
+
+
+def _overlap(a: Bbox, b: Bbox) -> float:
+    """The area (pixels^2) that two boxes share."""
+    return max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0)) * max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+
+
+def label_points(ax, points: list[tuple[float, float, str]], fontsize: int = 8) -> list:
+    """Annotate each (x, y, text) of ``points`` (data coordinates) beside its point, from
+    the top point down: at the first offset of ``_LABEL_OFFSETS`` where the label stays
+    inside the axes and overlaps no marker and no label placed before it; where none is
+    free, at the offset with the least overlap. A label placed away from its point is
+    joined to it by a thin line. Call it once the axes' limits and the figure's layout
+    are final. Returns the annotations."""
+    renderer = ax.figure.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    r = 5 * ax.figure.dpi / 72  # a marker: a square of 2 x 5 points around its point (in pixels)
+    obstacles = [Bbox.from_extents(px - r, py - r, px + r, py + r)
+                 for px, py in ax.transData.transform([(x, y) for x, y, _ in points])]
+    annotations = []
+    for x, y, text in sorted(points, key=lambda p: -p[1]):
+        scored = []
+        for dx, dy, ha in _LABEL_OFFSETS:
+            probe = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, fontsize=fontsize)
+            box = probe.get_window_extent(renderer)
+            probe.remove()
+            outside = box.width * box.height - _overlap(box, inside)
+            scored.append((sum(_overlap(box, other) for other in obstacles) + outside, len(scored), dx, dy, ha, box))
+            if scored[-1][0] == 0:
+                break
+        _, _, dx, dy, ha, box = min(scored)
+        line = {"arrowprops": {"arrowstyle": "-", "lw": 0.5, "color": "grey"}} if abs(dy) > 14 else {}
+        annotations.append(ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha,
+                                       fontsize=fontsize, **line))
+        obstacles.append(box)
+    return annotations
+
+
 def plot_params_vs_accuracy(reports: list[dict], path: str | os.PathLike | None = None):
     """Parameters (log scale) against final-epoch test accuracy, mean with error bars
     (± one sample std; none for a single seed), one point per 10-class report. Binary
     set-ups (``config["loss"] == "binary"``, e.g. "is it a 3?") are left out: their
     accuracy measures another task."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    labels = []
     for r in (r for r in reports if r.get("config", {}).get("loss") != "binary"):
         h = headline(r)
         is_step = "published" not in r
         ax.errorbar(r["params"], h["mean"], yerr=h["std"] or 0.0, fmt="o" if is_step else "s", capsize=4,
                     color="C0" if is_step else "C1", label="course step" if is_step else "reference set-up")
-        ax.annotate(f"{r['notebook']} (n={h['n']})", (r["params"], h["mean"]), textcoords="offset points",
-                    xytext=(-6, 6), ha="right", fontsize=8)
+        labels.append((r["params"], h["mean"], f"{r['notebook']} (n={h['n']})"))
     ax.set_xscale("log")
+    if labels:  # room on the left for the smallest models' labels
+        ax.set_xlim(left=min(x for x, _, _ in labels) / 3)
     ax.set(xlabel="parameters (log scale)", ylabel="final test accuracy (%)",
            title="Parameters vs final-epoch test accuracy (mean ± std over seeds)")
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles, strict=True))
     ax.legend(unique.values(), unique.keys(), loc="lower left")
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
+    label_points(ax, labels)  # after the layout: labels are placed where the points finally are
     if path is not None:
         save_figure(fig, path)
     return fig
