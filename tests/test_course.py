@@ -169,14 +169,16 @@ def test_promote_copies_only_this_notebooks_full_reports_of_this_run(tmp_path):
     recorded.mkdir()
     (trial / "01_good-part_history.png").write_bytes(b"png")  # a search's figures (Step 5)
     (trial / "01_good-part_notes.png").write_bytes(b"png")  # not a report figure: not copied
+    (trial / "01_good_front.png").write_bytes(b"png")  # a figure of the whole notebook (Step 5's front)
+    (trial / "01_goodbye_front.png").write_bytes(b"png")  # another notebook's: not copied
     for stale in ("01_good-gone.json", "01_good-gone_curves.png", "01_good-gone_importances.png",
-                  "01_goodbye.json"):  # from an earlier recording
+                  "01_goodbye.json", "01_goodbye_front.png"):  # from an earlier recording
         (recorded / stale).write_text("{}")
     copied = {p.name for p in _promote("01_good", trial, recorded, since)}
     assert not any((recorded / f"01_good-gone{end}").exists() for end in (".json", "_curves.png", "_importances.png"))
-    assert (recorded / "01_goodbye.json").exists()  # another notebook's report stays
+    assert (recorded / "01_goodbye.json").exists() and (recorded / "01_goodbye_front.png").exists()  # another's
     assert copied == {"01_good.json", "01_good_curves.png", "01_good-part.json", "01_good-part_curves.png",
-                      "01_good-part_history.png"}
+                      "01_good-part_history.png", "01_good_front.png"}
     assert not _promote("01_old", trial, recorded, since) and not _promote("01_quick", trial, recorded, since)
     assert (recorded / "summary.md").is_file()
 

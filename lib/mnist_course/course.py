@@ -199,14 +199,15 @@ def _execute(name: str, source: Path, target: Path, parameters: dict, notebooks_
 
 # The figures a report may have beside it: <report>_<kind>.png (curves of every notebook;
 # the search history and parameter importances of Step 5's budgets).
-REPORT_FIGURES = ("curves", "history", "importances")
+REPORT_FIGURES = ("curves", "history", "importances", "front")
 
 
 def _promote(name: str, source_dir: Path, recorded_dir: Path, since: float) -> list[Path]:
     """Copy the full-data reports notebook ``name`` wrote in ``source_dir`` during this run
     (modified after ``since``, a time.time() value) with their figures
-    (``<report>_<kind>.png``, ``REPORT_FIGURES``) into ``recorded_dir`` and refresh its
-    summary. Report files are ``<name>.json`` or ``<name>-<part>.json``; a quick report is
+    (``<report>_<kind>.png``, ``REPORT_FIGURES``) and the notebook's own figures
+    (``<name>_<kind>.png``, e.g. Step 5's ``05_search_front.png``) into ``recorded_dir``
+    and refresh its summary. Report files are ``<name>.json`` or ``<name>-<part>.json``; a quick report is
     never copied. A notebook's recorded reports and figures that this run did not write
     again (a part it no longer has, e.g. after a set-up was renamed) are removed, so
     ``recorded_dir`` holds exactly what its last recording made. Returns the copied paths."""
@@ -219,6 +220,10 @@ def _promote(name: str, source_dir: Path, recorded_dir: Path, since: float) -> l
             continue
         for path in (report_path, *(source_dir / f"{stem}_{kind}.png" for kind in REPORT_FIGURES)):
             if path.is_file() and path.stat().st_mtime >= since:
+                copied.append(atomic_write_bytes(recorded_dir / path.name, path.read_bytes()))
+    if copied:  # a full-data recording: the figures of the notebook as a whole come with its reports
+        for path in (source_dir / f"{name}_{kind}.png" for kind in REPORT_FIGURES):
+            if path.is_file() and path.stat().st_mtime >= since and recorded_dir / path.name not in copied:
                 copied.append(atomic_write_bytes(recorded_dir / path.name, path.read_bytes()))
     if copied:
         for stale in sorted(recorded_dir.glob(f"{name}*")):
