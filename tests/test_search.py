@@ -33,6 +33,7 @@ from mnist_course.search import (
     top_trials,
     trained_model,
     trained_trials,
+    training_of,
 )
 from mnist_course.training import evaluate
 
@@ -279,3 +280,21 @@ def test_the_front_shows_every_proxy_run_and_each_winner_over_its_seeds(tmp_path
     assert left.collections[0].get_offsets().tolist() == [[4_000, 98.0], [4_100, 99.0]]
     assert right.lines[0].get_xydata().tolist() == [[4_100, 99.4]]  # the winner's mean over its 2 seeds
     assert (tmp_path / "front.png").is_file()
+
+
+def test_an_architecture_only_search_trains_every_trial_with_step4s_recipe(monkeypatch):
+    trained = []
+    monkeypatch.setattr(search, "fit", lambda model, train, test, config, **k: trained.append(config)
+                        or [{"epoch": 1, "val_acc": 50.0}])
+    study = run_search(5_000, 6, None, None, storage="memory", num_epochs=1, seed=0, architecture_only=True)
+    assert study.study_name == "budget-5000-arch" and len(trained) == 6
+    assert {(c.lr, c.batch_size, c.max_rotation) for c in trained} == {(0.1, 64, 7.0)}
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len({str(t.user_attrs["architecture"]) for t in done}) > 1  # the layers are still searched
+    assert all(architecture_of(t).dropout == 0.0 for t in done)
+    assert all(training_of(t, 15).lr == 0.1 for t in done)
+    sampled = run_search(5_000, 6, None, None, storage="memory", num_epochs=1, seed=0)
+    assert sampled.study_name == "budget-5000" and len({c.lr for c in trained[6:]}) > 1  # knobs sampled
+    with pytest.raises(ValueError, match="architecture_only='yes' is invalid"):
+        check_search(budgets=[5000], trials=2, search_epochs=1, candidates=1, confirm_seeds=[1],
+                     architecture_only="yes")

@@ -227,10 +227,13 @@ def format_space() -> str:
     ])
 
 
-def suggest_architecture(trial: optuna.Trial) -> Architecture:
+DROPOUTS = (0.0, 0.05, 0.1)  # dropout after each convolution after the pool
+
+
+def suggest_architecture(trial: optuna.Trial, dropouts: tuple = DROPOUTS) -> Architecture:
     """Sample an architecture with the trial's sampler (conditional: each convolution's
     width is sampled only if the convolution exists, the class-map padding only with
-    the "conv" head)."""
+    the "conv" head); the dropout from ``dropouts``."""
     before = trial.suggest_int("convs_before_pool", 1, 3)
     after = trial.suggest_int("convs_after_pool", 1, 4)
     head = trial.suggest_categorical("head", HEADS)
@@ -239,14 +242,22 @@ def suggest_architecture(trial: optuna.Trial) -> Architecture:
         transition=trial.suggest_categorical("transition", TRANSITIONS),
         after_pool=tuple(trial.suggest_categorical(f"after_{i}", WIDTHS) for i in range(after)),
         last_padding=trial.suggest_categorical("last_padding", (0, 1)) if head == "conv" else 0,
-        dropout=trial.suggest_categorical("dropout", (0.0, 0.05, 0.1)),
+        dropout=trial.suggest_categorical("dropout", tuple(dropouts)),
         head=head,
     )
 
 
-def suggest_training(trial: optuna.Trial, num_epochs: int) -> TrainConfig:
+def suggest_training(trial: optuna.Trial, num_epochs: int, fixed: dict | None = None) -> TrainConfig:
     """Sample the training knobs: peak learning rate of the one-cycle schedule (log
-    scale, 0.02-0.3), batch size (64 or 128 images) and rotation (0, 7 or 10 degrees)."""
+    scale, 0.02-0.3), batch size (64 or 128 images) and rotation (0, 7 or 10 degrees).
+    fixed: {lr, batch_size, max_rotation} to use instead of sampling (an architecture-only
+    search); they are stored as the trial's parameters all the same (one-choice
+    categoricals), so :func:`training_of` reads every trial alike."""
+    if fixed is not None:
+        return TrainConfig(num_epochs=num_epochs, lr=trial.suggest_categorical("lr", (fixed["lr"],)),
+                           batch_size=trial.suggest_categorical("batch_size", (fixed["batch_size"],)),
+                           max_rotation=trial.suggest_categorical("max_rotation", (fixed["max_rotation"],)),
+                           momentum=0.9, schedule="onecycle")
     return TrainConfig(num_epochs=num_epochs, lr=trial.suggest_float("lr", 0.02, 0.3, log=True),
                        batch_size=trial.suggest_categorical("batch_size", (64, 128)),
                        max_rotation=trial.suggest_categorical("max_rotation", (0.0, 7.0, 10.0)),
@@ -254,19 +265,21 @@ def suggest_training(trial: optuna.Trial, num_epochs: int) -> TrainConfig:
 
 
 def objective(trial: optuna.Trial, budget: int, train, val, num_epochs: int, seed: int = 1,
-              min_params: int = 0) -> float:
+              min_params: int = 0, fixed_training: dict | None = None) -> float:
     """Final-epoch validation accuracy (percent) of the trial's architecture and
-    training. Raises optuna.TrialPruned, without training, when the architecture has
-    ``budget`` parameters or more, fewer than ``min_params``, or is not buildable; and
-    after an epoch whose validation accuracy the pruner judges too low."""
+    training. fixed_training: {lr, batch_size, max_rotation} for an architecture-only
+    search (then without dropout too, like Step 4's recipe); None samples them. Raises
+    optuna.TrialPruned, without training, when the architecture has ``budget``
+    parameters or more, fewer than ``min_params``, or is not buildable; and after an
+    epoch whose validation accuracy the pruner judges too low."""
     try:
-        arch = suggest_architecture(trial)
+        arch = suggest_architecture(trial, (0.0,) if fixed_training is not None else DROPOUTS)
     except ValueError as e:  # e.g. too many convolutions for the map size
         raise optuna.TrialPruned(f"not buildable: {e}") from e
     params = architecture_params(arch)
     trial.set_user_attr("params", params)
     trial.set_user_attr("architecture", asdict(arch))
-    config = suggest_training(trial, num_epochs)
+    config = suggest_training(trial, num_epochs, fixed_training)
     if params >= budget:
         raise optuna.TrialPruned(f"{params:,} parameters >= budget {budget:,}: not trained")
     if params < min_params:
@@ -457,9 +470,10 @@ def open_storage(url: str | None):
 
 def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = None, num_epochs: int = 6,
                seed: int | None = None, study_name: str | None = None, total: bool = False,
-               warm_start: bool = True, min_share: float = 0.6) -> optuna.Study:
+               warm_start: bool = True, min_share: float = 0.6, architecture_only: bool = False) -> optuna.Study:
     """Train ``n_trials`` more trials of the study for ``budget`` (created on first use,
-    named ``budget-<budget>`` unless ``study_name`` is given) in ``storage``; several
+    named ``budget-<budget>``, or ``budget-<budget>-arch`` with ``architecture_only``,
+    unless ``study_name`` is given) in ``storage``; several
     processes may call this on one storage at once. A trial counts when it trains
     (:func:`trained_trials`): samples over the budget (or under ``min_share`` of it) are rejected at no cost and drawn
     again, up to ``MAX_SAMPLES_PER_TRIAL`` per trial (then a warning). seed: the
@@ -472,6 +486,9 @@ def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = 
     than ``min_share * budget`` parameters are rejected like those over the budget: the
     most accurate model under a budget sits near it (a much smaller one is a smaller
     budget's question), and on a CPU every trained trial should spend the budget.
+    architecture_only: every trial trains with Step 4's recipe (``STEP4_TRAINING``, no
+    dropout) and only the layers are searched: a short proxy run favours knobs that fit
+    fast (a higher rate, less augmentation) over those that end best after 15 epochs.
     Raises ValueError for a bad budget, n_trials or min_share. Returns the study."""
     if not (isinstance(budget, int) and budget > 0):
         raise ValueError(f"budget={budget!r} is invalid; use a positive number of parameters")
@@ -484,7 +501,8 @@ def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = 
     # ranked designs on their warm-up: in a 40-trial preview at 5,000 parameters 13
     # trials were stopped after one epoch and only 9 ran to the end.
     study = optuna.create_study(
-        study_name=study_name or f"budget-{budget}", storage=open_storage(storage), direction="maximize",
+        study_name=study_name or f"budget-{budget}" + ("-arch" if architecture_only else ""),
+        storage=open_storage(storage), direction="maximize",
         load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=2))
     start = step4_narrowed(budget) if warm_start and not study.trials else None
@@ -505,7 +523,9 @@ def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = 
 
         attempts = MAX_SAMPLES_PER_TRIAL * remaining
         floor = int(min_share * budget)
-        study.optimize(lambda trial: objective(trial, budget, train, val, num_epochs, min_params=floor),
+        fixed = STEP4_TRAINING if architecture_only else None
+        study.optimize(lambda trial: objective(trial, budget, train, val, num_epochs, min_params=floor,
+                                               fixed_training=fixed),
                        n_trials=attempts,
                        callbacks=[stop_at_target])
         short = (n_trials - trained_trials(study)) if total else (n_trials - trained_here)
@@ -547,20 +567,23 @@ class SearchSettings:
     storage: str              # Optuna storage URL ("memory" in quick mode)
     cache_dir: Path           # runs of stages 2 and 3 (runs/search/runs/; a temp folder in quick mode)
     sampler_seed: int = 1     # TPE's seed: the same trials are proposed on every run
+    architecture_only: bool = False  # True: layers only, trained with Step 4's recipe (STEP4_TRAINING)
 
     def describe(self) -> str:
         """One line naming the settings; a file storage is named relative to the repository."""
         shown = self.storage.replace(str(REPO_ROOT) + "/", "")
         return (f"budgets={self.budgets} trials={self.trials} search_epochs={self.search_epochs} "
-                f"candidates={self.candidates} confirm_seeds={self.confirm_seeds} storage={shown}")
+                f"candidates={self.candidates} confirm_seeds={self.confirm_seeds} storage={shown}"
+                + (" architecture_only=True" if self.architecture_only else ""))
 
 
 def check_search(*, budgets, trials, search_epochs, candidates, confirm_seeds, storage=None,
-                 quick: bool = False) -> SearchSettings:
+                 quick: bool = False, architecture_only: bool = False) -> SearchSettings:
     """Validate Step 5's notebook parameters. budgets: a non-empty list of distinct
     parameter counts > 0; trials, search_epochs, candidates: whole numbers >= 1;
     confirm_seeds: a non-empty list of distinct whole numbers; storage: an Optuna URL,
-    ``journal:<file>``, or None (SQLite in runs/search/). Quick mode (a check of the
+    ``journal:<file>``, or None (SQLite in runs/search/); architecture_only: True or
+    False (see :func:`run_search`). Quick mode (a check of the
     code): the first budget, 4 trials of 1 epoch, 1 candidate, 1 seed, storage in memory.
     Raises ValueError naming the parameter, its value and what is valid."""
     def whole(v) -> bool:
@@ -579,11 +602,14 @@ def check_search(*, budgets, trials, search_epochs, candidates, confirm_seeds, s
                          f"numbers (e.g. [1, 2, 3]){list_hint('confirm_seeds', confirm_seeds)}")
     if storage is not None and not isinstance(storage, str):
         raise ValueError(f"storage={storage!r} is invalid; use an Optuna storage URL, journal:<file>, or None")
+    if not isinstance(architecture_only, bool):
+        raise ValueError(f"architecture_only={architecture_only!r} is invalid; use True or False")
     if quick:
         return SearchSettings(list(budgets[:1]), min(trials, 4), 1, 1, list(confirm_seeds[:1]), "memory",
-                              quick_dir("search"))
+                              quick_dir("search"), architecture_only=architecture_only)
     return SearchSettings(list(budgets), trials, search_epochs, candidates, list(confirm_seeds),
-                          storage or default_storage(), runs_dir() / "search" / "runs")
+                          storage or default_storage(), runs_dir() / "search" / "runs",
+                          architecture_only=architecture_only)
 
 
 def search_budget(budget: int, settings: SearchSettings, train, val, full_train, test, seeds: list[int],
@@ -611,7 +637,8 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
     too small for the space).
     """
     study = run_search(budget, settings.trials, train, val, storage=settings.storage,
-                       num_epochs=settings.search_epochs, seed=settings.sampler_seed, total=True)
+                       num_epochs=settings.search_epochs, seed=settings.sampler_seed, total=True,
+                       architecture_only=settings.architecture_only)
     counts = study_counts(study)
     if log is not None:
         log(f"budget {budget:,}: {counts['trials']} trials, {counts['not_trained']} not trained (over the budget, "
@@ -709,7 +736,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=20, help="trials this worker runs (default 20)")
     parser.add_argument("--epochs", type=int, default=6, help="epochs of a proxy run (default 6)")
     parser.add_argument("--storage", help="Optuna storage URL, or journal:<file>; default: SQLite in runs/search/")
-    parser.add_argument("--study", help="study name (default budget-<budget>)")
+    parser.add_argument("--study", help="study name (default budget-<budget>, budget-<budget>-arch)")
+    parser.add_argument("--architecture-only", action="store_true",
+                        help="search the layers only, trained with Step 4's recipe (lr 0.1, batch 64, ±7°, no dropout)")
     parser.add_argument("--seed", type=int, help="the sampler's seed (one per worker)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-dir", help="folder containing MNIST/ (default: $MNIST_DATA_DIR, else data/)")
@@ -722,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
     train, val = course_validation_split(full, args.quick)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = run_search(args.budget, args.trials, train, val, storage=args.storage, num_epochs=epochs,
-                       seed=args.seed, study_name=args.study)
+                       seed=args.seed, study_name=args.study, architecture_only=args.architecture_only)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     print(f"study {study.study_name}: {len(study.trials)} trials ({len(done)} trained to the end)")
     if done:
