@@ -115,6 +115,24 @@ def test_three_phase_one_cycle_cools_down_to_lr_over_25_then_annihilates():
     assert rates[True][-1] < 1e-4
 
 
+def test_weight_decay_shrinks_the_weights_as_torch_defines_it():
+    """One SGD step with a zero gradient (momentum 0): each weight w becomes
+    w - lr * weight_decay * w, the L2 penalty of torch.optim.SGD."""
+    for optimizer_name in ("sgd", "adam"):
+        model = torch.nn.Linear(3, 2, bias=False)
+        before = model.weight.detach().clone()
+        optimizer, _, _ = make_optimizer(model, TrainConfig(lr=0.1, momentum=0.0, weight_decay=0.01,
+                                                            optimizer=optimizer_name), steps_per_epoch=1)
+        model.weight.grad = torch.zeros_like(model.weight)
+        optimizer.step()
+        if optimizer_name == "sgd":
+            assert torch.allclose(model.weight, before * (1 - 0.1 * 0.01))
+        else:  # Adam normalises the decayed gradient: every weight moves by about lr towards 0
+            assert torch.allclose(model.weight, before - 0.1 * torch.sign(before), atol=1e-4)
+    with pytest.raises(ValueError, match="weight_decay=-0.1 is invalid"):
+        make_optimizer(model, TrainConfig(weight_decay=-0.1), steps_per_epoch=1)
+
+
 def test_binary_loss_and_adam(small):
     train, test = small
     binary = [MNISTSplit(s.X, (s.y == 3).long()) for s in (train, test)]

@@ -38,6 +38,8 @@ class TrainConfig:
     batch_size: int = 128        # images per optimizer step
     lr: float = 0.01             # learning rate; the peak rate for the onecycle schedule
     momentum: float = 0.9        # SGD momentum
+    weight_decay: float = 0.0    # L2 penalty per optimizer step (torch's weight_decay: the gradient
+                                 # gains weight_decay x weight), on every parameter; 0 = none
     optimizer: str = "sgd"       # "sgd" (with momentum) or "adam" (momentum unused)
     schedule: str = "constant"   # "constant", "onecycle" (warm-up then anneal, per batch) or
                                  # "step" (multiply by gamma every step_size epochs)
@@ -154,11 +156,15 @@ def evaluate(model: nn.Module, split: MNISTSplit, batch_size: int | None = None,
 
 def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
     """The optimizer and the learning-rate scheduler with how often it steps: ("batch" or
-    "epoch"). Raises ValueError naming an unknown optimizer or schedule."""
+    "epoch"). Raises ValueError naming an unknown optimizer or schedule, or a negative
+    weight decay."""
+    if not config.weight_decay >= 0:
+        raise ValueError(f"weight_decay={config.weight_decay!r} is invalid; use 0 (none) or a positive L2 factor")
     if config.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                    weight_decay=config.weight_decay)
     elif config.optimizer == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     else:
         raise ValueError(f"optimizer={config.optimizer!r} is invalid; valid: {', '.join(OPTIMIZERS)}")
     if config.schedule == "onecycle":
