@@ -43,7 +43,7 @@ from .paths import atomic_write_text, cached_run, cached_run_path, quick_dir, re
 from .reporting import save_figure
 from .results import LAST_EPOCHS, aggregate, format_mean_std
 from .settings import RunSettings
-from .training import TrainConfig, fit, set_seed
+from .training import TrainConfig, changed_fields, fit, set_seed
 
 
 @dataclass(frozen=True)
@@ -251,10 +251,7 @@ def _settings(recipe: Recipe, train: MNISTSplit, val: MNISTSplit) -> dict:
     """What a cached run must match to be reused. The config lists the TrainConfig fields
     that differ from their defaults, so adding a field (at a default that keeps today's
     behaviour) leaves every cached run valid."""
-    defaults = TrainConfig()
-    return {"model": recipe.model, "model_kwargs": recipe.model_kwargs,
-            "config": {k: v for k, v in asdict(recipe.config).items()
-                       if k != "seed" and v != getattr(defaults, k)},
+    return {"model": recipe.model, "model_kwargs": recipe.model_kwargs, "config": changed_fields(recipe.config),
             "train_images": len(train), "val_images": len(val)}
 
 

@@ -53,7 +53,7 @@ from .paths import REPO_ROOT, cached_run, cached_run_path, quick_dir, runs_dir, 
 from .reporting import save_figure
 from .results import LAST_EPOCHS, aggregate, format_mean_std, summarize_run
 from .settings import list_hint
-from .training import TrainConfig, fit, resolve_device, set_seed
+from .training import TrainConfig, changed_fields, fit, resolve_device, set_seed
 
 WIDTHS = (4, 6, 8, 10, 12, 14, 16, 20, 24)  # channels a searched 3x3 convolution may have
 TRANSITIONS = (0, 6, 8, 10, 12)             # 1x1 transition widths; 0 = no transition
@@ -324,8 +324,9 @@ def top_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
 
 
 def _run_settings(trial: optuna.trial.FrozenTrial, num_epochs: int, train, evaluated, split: str) -> dict:
-    """What determines a run of a trial's design (the cache key of :func:`paths.cached_run`)."""
-    config = {k: v for k, v in asdict(training_of(trial, num_epochs)).items() if k != "seed"}
+    """What determines a run of a trial's design (the cache key of :func:`paths.cached_run`);
+    the config by its fields that differ from TrainConfig's defaults (``changed_fields``)."""
+    config = changed_fields(training_of(trial, num_epochs))
     return {"architecture": trial.user_attrs["architecture"], "config": config, "train_images": len(train),
             f"{split}_images": len(evaluated)}
 

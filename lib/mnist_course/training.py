@@ -309,3 +309,11 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
 def config_dict(config: TrainConfig) -> dict:
     """The config as a plain dict (for reports)."""
     return asdict(config)
+
+
+def changed_fields(config: TrainConfig) -> dict:
+    """The fields of ``config`` that differ from TrainConfig's defaults, without the seed:
+    what a cached run's key names, so that adding a field (at a default that keeps
+    today's behaviour) leaves every cached run valid."""
+    defaults = TrainConfig()
+    return {k: v for k, v in asdict(config).items() if k != "seed" and v != getattr(defaults, k)}
