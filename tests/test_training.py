@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from mnist_course.data import MNISTSplit, center_crop_resize, rotate
 from mnist_course.models import get_model
-from mnist_course.training import TrainConfig, evaluate, fit, make_optimizer, resolve_device, set_seed
+from mnist_course.training import TrainConfig, changed_fields, evaluate, fit, make_optimizer, resolve_device, set_seed
 
 
 @pytest.fixture(scope="module")
@@ -308,8 +308,6 @@ def test_invalid_ema_decay_is_named_before_training(small):
 def test_a_cache_key_names_only_the_fields_changed_from_their_defaults():
     """Cached runs (ablations, the search) are keyed by these fields: a field added later
     at its default (as weight_decay was) must not change the key of an earlier run."""
-    from mnist_course.training import changed_fields
-
     config = TrainConfig(num_epochs=15, batch_size=64, lr=0.1, schedule="onecycle", max_rotation=7.0, seed=3)
     assert changed_fields(config) == {"batch_size": 64, "lr": 0.1, "schedule": "onecycle", "max_rotation": 7.0}
     assert changed_fields(TrainConfig(weight_decay=5e-4)) == {"weight_decay": 5e-4}
