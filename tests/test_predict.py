@@ -15,13 +15,17 @@ from PIL import Image
 
 from mnist_course import cli
 from mnist_course.data import MNIST_MEAN, MNIST_STD
+from mnist_course.models import count_params
+from mnist_course.paths import recorded_reports_dir
 from mnist_course.predict import (
     DEFAULT_WEIGHTS,
+    WEIGHTS_DIR,
     ImageError,
     ascii_image,
     draw_on_paper,
     example_images,
     load_model,
+    named_weights,
     predict_files,
     prepare,
     prepare_file,
@@ -121,6 +125,24 @@ def test_the_committed_weights_score_their_recorded_test_accuracy(model, mnist_t
     assert DEFAULT_WEIGHTS.stat().st_size < 100_000  # small enough to commit
     assert evaluate(model, mnist_test)["acc"] == pytest.approx(meta["final_test_acc"], abs=0.02)
     assert meta["final_test_acc"] == meta["test_acc_by_epoch"][-1]  # the final epoch's weights, not a chosen one
+
+
+def test_the_searched_winners_load_by_name_and_score_their_recorded_test_accuracy(mnist_test):
+    """Step 5's winners (scripts/export_search_weights.py): one per recorded budget, each
+    with fewer parameters than its budget, scoring the final-epoch test accuracy that
+    the recorded run of seed 1 ended with (reports/05_search-<budget>.json)."""
+    names = [n for n in named_weights() if n.startswith("search_")]
+    reports = sorted(p.stem.removeprefix("05_search-") for p in recorded_reports_dir().glob("05_search-*.json"))
+    assert sorted(n.removeprefix("search_") for n in names) == reports and "step4_capacity" in named_weights()
+    for name in names:
+        meta = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
+        report = json.loads((recorded_reports_dir() / f"{meta['notebook']}.json").read_text())
+        model = load_model(name)
+        assert count_params(model) == meta["params"] == report["params"] < meta["budget"]
+        assert evaluate(model, mnist_test)["acc"] == pytest.approx(meta["final_test_acc"], abs=0.02)
+        assert meta["final_test_acc"] == meta["test_acc_by_epoch"][-1] == report["runs"][0]["final_test_acc"]
+    with pytest.raises(FileNotFoundError, match="committed weights: .*search_"):
+        load_model("search_1")
 
 
 @pytest.fixture

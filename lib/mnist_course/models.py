@@ -10,6 +10,8 @@ Step 1  Setup          a plain CNN with a fully connected head: makes the pipeli
 Step 2  Skeleton       conv blocks -> MaxPool + 1x1 transition -> conv blocks -> GAP.
 Step 3  BatchNorm      the skeleton, slimmed under 8K parameters, with BatchNorm.
 Step 4  Capacity       MaxPool moved to RF 5 and the saved budget spent after it.
+Step 5  Search         ``SearchNet(Architecture(...))``: any point of the design space that
+                       generalises Steps 2-4 (``mnist_course.search`` searches it).
 
 The reference set-ups' architectures (notebooks/reference/) follow the step models,
 so that every architecture of the course is in this file. Each follows its published
@@ -19,9 +21,13 @@ returns one logit per image (N,) for "is it a 3?" (sigmoid(logit) > 0.5 <=> logi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .data import CLASSES, IMAGE_SIZE
 
 
 def conv_bn(in_channels: int, out_channels: int, padding: int = 0, dropout: float = 0.0,
@@ -208,6 +214,113 @@ class Step4Capacity(nn.Module):
     def forward(self, x):               # (N, 1, 28, 28)
         for layer in self.children():   # conv1, conv2, pool1, trans1, conv3 ... (N, 16, 6, 6) before conv6
             x = layer(x)                # after gap (head "conv") or fc: (N, 10, 1, 1)
+        return x.flatten(1)             # (N, 10) logits
+
+
+# ---------------------------------------------------------------------------
+# Step 5's design space: one network class for every point of it
+# ---------------------------------------------------------------------------
+
+HEADS = ("conv", "gap")                     # 3x3 class maps then GAP; GAP then 1x1 to the classes
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One point of the design space (all widths are output channels).
+
+    before_pool: the 3x3 convolutions at full resolution, 1-3 of them (the MaxPool
+    follows at RF 3, 5 or 7); transition: width of the 1x1 convolution after the pool,
+    0 for none; after_pool: the 3x3 convolutions after the pool, 1-4; last_padding:
+    padding of the 3x3 class-map convolution (0 or 1; unused by the "gap" head);
+    dropout: fraction of activations zeroed after each convolution of the second block;
+    head: "conv" (3x3 conv to 10 class maps, then GAP) or "gap" (GAP, then a 1x1 conv
+    to the 10 classes). Raises ValueError naming a bad field and what is valid,
+    including a stack whose maps shrink below 1 pixel.
+    """
+
+    before_pool: tuple[int, ...]
+    transition: int
+    after_pool: tuple[int, ...]
+    last_padding: int = 1
+    dropout: float = 0.0
+    head: str = "conv"
+
+    def __post_init__(self):
+        for name, convs, most in (("before_pool", self.before_pool, 3), ("after_pool", self.after_pool, 4)):
+            if not (1 <= len(convs) <= most and all(isinstance(c, int) and c >= 1 for c in convs)):
+                raise ValueError(f"{name}={convs!r} is invalid; use 1 to {most} positive channel counts")
+        if not (isinstance(self.transition, int) and self.transition >= 0):
+            raise ValueError(f"transition={self.transition!r} is invalid; use 0 (none) or a positive width")
+        if self.last_padding not in (0, 1):
+            raise ValueError(f"last_padding={self.last_padding!r} is invalid; valid: 0, 1")
+        if self.head not in HEADS:
+            raise ValueError(f"head={self.head!r} is invalid; valid: {', '.join(map(repr, HEADS))}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout={self.dropout!r} is invalid; use a fraction in [0, 1)")
+        if self.map_size() < 1:
+            raise ValueError(f"{self} shrinks the map below 1 pixel before GAP; use fewer convolutions "
+                             f"or last_padding=1")
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> Architecture:
+        """The architecture of a dict as ``dataclasses.asdict`` or JSON left it (lists for
+        the tuples): e.g. a trial's stored attributes or a report's ``architecture``."""
+        return cls(**{**fields, "before_pool": tuple(fields["before_pool"]),
+                      "after_pool": tuple(fields["after_pool"])})
+
+    def map_size(self) -> int:
+        """Side of the maps that GAP averages (pixels): each unpadded 3x3 conv takes 2,
+        the MaxPool halves (rounding down)."""
+        size = (IMAGE_SIZE - 2 * len(self.before_pool)) // 2 - 2 * len(self.after_pool)
+        return size - 2 + 2 * self.last_padding if self.head == "conv" else size
+
+
+def architecture_params(arch: Architecture) -> int:
+    """Trainable parameters of ``SearchNet(arch)``, computed without building it: a 3x3
+    conv (no bias) has 9 * C_in * C_out weights and its BatchNorm 2 * C_out; the 1x1
+    transition C_in * C_out; the class-map conv 9 * C_in * 10, the "gap" head's 1x1 C_in * 10."""
+    total, channels = 0, 1
+    for width in arch.before_pool:
+        total, channels = total + 9 * channels * width + 2 * width, width
+    if arch.transition:
+        total, channels = total + channels * arch.transition, arch.transition
+    for width in arch.after_pool:
+        total, channels = total + 9 * channels * width + 2 * width, width
+    return total + (9 if arch.head == "conv" else 1) * channels * CLASSES
+
+
+class SearchNet(nn.Module):
+    """The network of an :class:`Architecture`: conv1.. (full resolution) -> pool1 ->
+    trans1 (if any) -> further convs -> classes (3x3 to 10 maps) -> gap, or with the
+    "gap" head: ... -> gap -> classes (1x1 to 10). Layers are
+    registered in the order forward runs them, so ``models.layer_table`` gives each
+    one's shape and receptive field. X: (N, 1, 28, 28) -> logits (N, 10)."""
+
+    def __init__(self, arch: Architecture):
+        super().__init__()
+        channels, index = 1, 0
+        for width in arch.before_pool:
+            index += 1
+            self.add_module(f"conv{index}", conv_bn(channels, width))
+            channels = width
+        self.pool1 = nn.MaxPool2d(2)
+        if arch.transition:
+            self.trans1 = nn.Conv2d(channels, arch.transition, 1, bias=False)
+            channels = arch.transition
+        for width in arch.after_pool:
+            index += 1
+            self.add_module(f"conv{index}", conv_bn(channels, width, dropout=arch.dropout))
+            channels = width
+        if arch.head == "conv":
+            self.classes = nn.Conv2d(channels, CLASSES, 3, padding=arch.last_padding, bias=False)
+            self.gap = nn.AdaptiveAvgPool2d(1)
+        else:
+            self.gap = nn.AdaptiveAvgPool2d(1)
+            self.classes = nn.Conv2d(channels, CLASSES, 1, bias=False)  # (N, C, 1, 1) -> (N, 10, 1, 1)
+
+    def forward(self, x):               # (N, 1, 28, 28)
+        for layer in self.children():   # ... the last of classes and gap: (N, 10, 1, 1)
+            x = layer(x)
         return x.flatten(1)             # (N, 10) logits
 
 

@@ -32,9 +32,12 @@ pixels, and translating the image so as to position this point at the center of 
 final-epoch weights of Step 4's model trained on all 60,000 training images with
 seed 1 (``scripts/train_weights.py``); ``step4_capacity.json`` beside it records how it
 was trained and its final test accuracy. Loading uses ``torch.load(weights_only=True)``.
+Step 5's searched winners are committed the same way, one per recorded budget
+(``weights/search_<budget>.pt``, seed 1's final epoch, ``scripts/export_search_weights.py``),
+and load by name: ``--weights search_5000`` / ``load_model("search_5000")``.
 Another file is given with ``--weights`` / ``load_model(path)``; a ``.json`` of the same
-name beside it names its model (``{"model": "step4", "model_kwargs": {...}}``),
-otherwise Step 4's architecture is assumed.
+name beside it names its model (``{"model": "step4", "model_kwargs": {...}}`` or
+``{"model": "searched", "architecture": {...}}``), otherwise Step 4's architecture is assumed.
 
 **Bad input** -- a missing file, an empty file, a file that is not an image, a blank
 image, one over ``MAX_PIXELS`` -- raises :class:`ImageError` (a ValueError) naming the
@@ -58,7 +61,7 @@ from torch import nn
 
 from .checkpoints import load_weights
 from .data import IMAGE_SIZE, MNIST_MEAN, MNIST_STD, MNISTSplit
-from .models import MODELS, get_model
+from .models import MODELS, Architecture, SearchNet, get_model
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "step4_capacity.pt"
@@ -195,25 +198,42 @@ def example_images(split: MNISTSplit, n: int = 6, folder: str | os.PathLike | No
     return paths
 
 
+def named_weights() -> list[str]:
+    """The names of the weights committed in ``weights/`` (file stems: "step4_capacity",
+    and Step 5's searched winners "search_<budget>"), each a .pt with its .json."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt") if p.with_suffix(".json").is_file())
+
+
 def load_model(weights: str | os.PathLike | None = None) -> nn.Module:
     """A model in eval mode on the CPU with trained weights loaded (``weights_only=True``).
 
-    weights: a state_dict file; None = the committed Step 4 weights. Its architecture
-    is named by a ``.json`` of the same name beside it (keys ``model``, a name of
-    ``models.MODELS``, and ``model_kwargs``); without one, Step 4's model with its default
+    weights: the name of committed weights (:func:`named_weights`, e.g. "search_5000"),
+    a state_dict file, or None = the committed Step 4 weights. A file's architecture is
+    named by a ``.json`` of the same name beside it: ``model`` is a name of
+    ``models.MODELS`` (with ``model_kwargs``) or "searched" (with ``architecture``, the
+    fields of ``models.Architecture``); without a .json, Step 4's model with its default
     keywords (dropout, if any, has no weights, so it does not change what loads).
-    Raises FileNotFoundError if the file is missing; ValueError naming the file if it
-    is not a state_dict or does not fit the architecture, or if the .json names an
-    unknown model.
+    Raises FileNotFoundError if the file is missing (naming the committed names);
+    ValueError naming the file if it is not a state_dict or does not fit the
+    architecture, or if the .json names an unknown model.
     """
-    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    if weights is None:
+        path = DEFAULT_WEIGHTS
+    elif isinstance(weights, str) and weights in named_weights():
+        path = WEIGHTS_DIR / f"{weights}.pt"
+    else:
+        path = Path(weights)
     if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist")
+        raise FileNotFoundError(f"weights file {path} does not exist; committed weights: {', '.join(named_weights())}")
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {"model": "step4", "model_kwargs": {}}
-    if meta.get("model") not in MODELS:
-        raise ValueError(f"{meta_path}: model={meta.get('model')!r} is unknown; valid: {', '.join(MODELS)}")
-    model = get_model(meta["model"], **meta.get("model_kwargs", {}))
+    if meta.get("model") == "searched":
+        model = SearchNet(Architecture.from_dict(meta["architecture"]))
+    elif meta.get("model") in MODELS:
+        model = get_model(meta["model"], **meta.get("model_kwargs", {}))
+    else:
+        raise ValueError(f"{meta_path}: model={meta.get('model')!r} is unknown; valid: "
+                         f"{', '.join(MODELS)}, searched")
     return load_weights(model, path).eval()
 
 
@@ -289,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                                             "an object with \"error\"); the others are still predicted. Exit status: 0 "
                                             "all predicted, 1 some failed, 2 the weights could not be loaded.")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files, one digit each (PNG, JPEG, ...)")
-    parser.add_argument("--weights", help="a state_dict file (default: the committed Step 4 weights)")
+    parser.add_argument("--weights", help="a state_dict file, or the name of committed weights (step4_capacity, "
+                        "search_<budget>; default: the committed Step 4 weights)")
     parser.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
     parser.add_argument("--show", action="store_true", help="also print the 28x28 image the model saw")
     args = parser.parse_args(argv)
