@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from mnist_course.benchmark import recorded_step_configs, render, throughput
+from mnist_course.ablation import RECIPES
+from mnist_course.benchmark import STEP_KWARGS, recorded_step_configs, render, throughput
 from mnist_course.reporting import build_report, save_report
 from mnist_course.results import summarize_run
 from mnist_course.training import TrainConfig, config_dict
@@ -36,3 +37,7 @@ def test_epoch_timings_use_the_recorded_step_settings(tmp_path):
     assert configs["step1"].lr == 0.02
     with pytest.raises(FileNotFoundError, match="no step reports"):
         recorded_step_configs(tmp_path / "empty")
+
+
+def test_the_benchmark_times_each_step_model_as_its_notebook_trains_it():
+    assert STEP_KWARGS["step4"] == RECIPES["04_capacity"].model_kwargs and STEP_KWARGS["step4"]["dropout"] == 0.0
