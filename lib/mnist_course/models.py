@@ -1,4 +1,4 @@
-"""The four models of the course, one class per step.
+"""The models of the course: one class per step, then the design space of Step 5.
 
 Every model takes X: (N, 1, 28, 28) float32 normalised images and returns logits
 (N, 10) (unnormalised class scores; ``F.cross_entropy`` applies the softmax).
