@@ -295,6 +295,8 @@ def test_an_architecture_only_search_trains_every_trial_with_step4s_recipe(monke
     assert all(training_of(t, 15).lr == 0.1 for t in done)
     sampled = run_search(5_000, 6, None, None, storage="memory", num_epochs=1, seed=0)
     assert sampled.study_name == "budget-5000" and len({c.lr for c in trained[6:]}) > 1  # knobs sampled
+    assert "fixed: Step 4's recipe, one-cycle peak lr 0.1, batch 64, rotation 7 degrees" in format_space(True)
+    assert "no dropout" in format_space(True) and "dropout 0, 0.05 or 0.1" in format_space()
     with pytest.raises(ValueError, match="architecture_only='yes' is invalid"):
         check_search(budgets=[5000], trials=2, search_epochs=1, candidates=1, confirm_seeds=[1],
                      architecture_only="yes")

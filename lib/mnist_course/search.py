@@ -114,17 +114,24 @@ def trial_params(arch: Architecture, training: dict) -> dict:
     return params
 
 
-def format_space() -> str:
-    """The design space and the training knobs as text, with Step 4 as one of its points."""
+def format_space(architecture_only: bool = False) -> str:
+    """The design space and the training knobs as text, with Step 4 as one of its points;
+    with ``architecture_only`` the training line names Step 4's recipe, which every trial
+    then uses (and no dropout)."""
     widths = ", ".join(map(str, WIDTHS))
+    choices = [f"{d:g}" for d in DROPOUTS]
+    dropout = "no dropout" if architecture_only else f"dropout {', '.join(choices[:-1])} or {choices[-1]}"
+    training = (f"fixed: Step 4's recipe, one-cycle peak lr {STEP4_TRAINING['lr']:g}, batch "
+                f"{STEP4_TRAINING['batch_size']}, rotation {STEP4_TRAINING['max_rotation']:g} degrees"
+                if architecture_only else
+                "one-cycle peak lr 0.02-0.3 (log scale), batch 64 or 128, rotation 0, 7 or 10 degrees")
     return "\n".join([
         f"3x3 convolutions before the MaxPool   1-3, each {widths} channels (pool after RF 3, 5 or 7)",
         f"1x1 transition after the MaxPool      {', '.join(str(t) if t else 'none' for t in TRANSITIONS)} channels",
-        f"3x3 convolutions after the MaxPool    1-4, each {widths} channels, dropout 0, 0.05 or 0.1",
+        f"3x3 convolutions after the MaxPool    1-4, each {widths} channels, {dropout}",
         "head                                 3x3 conv to 10 class maps (padding 0 or 1) then GAP, "
         "or GAP then 1x1 conv to 10",
-        "training                             one-cycle peak lr 0.02-0.3 (log scale), batch 64 or 128, "
-        "rotation 0, 7 or 10 degrees",
+        f"training                             {training}",
         f"Step 4 in this space                 {STEP4} = {architecture_params(STEP4):,} parameters",
         "first trial of every study           Step 4 with the GAP -> 1x1 head, its widths narrowed to fit the "
         "budget, and its training (step4_narrowed)",
