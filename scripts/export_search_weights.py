@@ -32,19 +32,17 @@ from mnist_course.data import load_mnist
 from mnist_course.models import Architecture, SearchNet, count_params
 from mnist_course.paths import atomic_write_text, recorded_reports_dir, runs_dir
 from mnist_course.predict import WEIGHTS_DIR
-from mnist_course.search import trained_weights
-from mnist_course.training import TrainConfig, changed_fields, evaluate
+from mnist_course.search import run_settings, trained_weights
+from mnist_course.training import TrainConfig, evaluate
 
 SEED = 1  # the first recorded seed, as for Step 4's committed weights
 
 
-def run_settings(report: dict) -> dict:
-    """The settings the search's stage 3 keyed the run by (``search._run_settings``),
-    rebuilt from a recorded report."""
+def recorded_run_settings(report: dict) -> dict:
+    """The settings the search's stage 3 keyed the recorded runs by, rebuilt from a report."""
     known = TrainConfig.__dataclass_fields__
     config = TrainConfig(**{k: v for k, v in report["config"].items() if k in known})
-    return {"architecture": report["architecture"], "config": changed_fields(config),
-            "train_images": report["train_images"], "test_images": report["test_images"]}
+    return run_settings(report["architecture"], config, report["train_images"], report["test_images"], "test")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in sorted(recorded_reports_dir().glob("05_search-*.json")):
         report = json.loads(path.read_text())
         run = next(r for r in report["runs"] if r["seed"] == SEED)
-        source = trained_weights(args.cache_dir, run_settings(report), SEED)
+        source = trained_weights(args.cache_dir, recorded_run_settings(report), SEED)
         if not source.is_file():
             print(f"{path.name}: no cached weights for seed {SEED} ({source.name}); re-run Step 5 with the "
                   f"course command first", file=sys.stderr)

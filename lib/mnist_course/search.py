@@ -232,12 +232,20 @@ def top_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
     return chosen[:k]
 
 
+def run_settings(architecture: dict, config: TrainConfig, train_images: int, evaluated_images: int,
+                 split: str) -> dict:
+    """What determines a run of stage 2 (``split`` "val") or 3 ("test"): the cache key of
+    :func:`paths.cached_run` and of :func:`trained_weights`. architecture: the fields of an
+    :class:`Architecture` (as stored); config by its fields that differ from
+    TrainConfig's defaults (``changed_fields``); the image counts of the two splits."""
+    return {"architecture": architecture, "config": changed_fields(config), "train_images": train_images,
+            f"{split}_images": evaluated_images}
+
+
 def _run_settings(trial: optuna.trial.FrozenTrial, num_epochs: int, train, evaluated, split: str) -> dict:
-    """What determines a run of a trial's design (the cache key of :func:`paths.cached_run`);
-    the config by its fields that differ from TrainConfig's defaults (``changed_fields``)."""
-    config = changed_fields(training_of(trial, num_epochs))
-    return {"architecture": trial.user_attrs["architecture"], "config": config, "train_images": len(train),
-            f"{split}_images": len(evaluated)}
+    """:func:`run_settings` of a trial's design trained for ``num_epochs``."""
+    return run_settings(trial.user_attrs["architecture"], training_of(trial, num_epochs), len(train),
+                        len(evaluated), split)
 
 
 def _val_run(arch: Architecture, config: TrainConfig, seed: int, train, val) -> dict:
