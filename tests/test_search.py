@@ -34,6 +34,7 @@ from mnist_course.search import (
     trained_model,
     trained_trials,
     training_of,
+    trial_params,
 )
 from mnist_course.training import evaluate
 
@@ -51,6 +52,9 @@ def test_step4_is_a_point_of_the_space_with_its_7824_parameters():
     Architecture((10, 14), 8, (12, 16), last_padding=1, dropout=0.05),
     Architecture((8, 12), 0, (12, 16, 16), dropout=0.05, head="gap"),
     Architecture((4,), 6, (6, 8, 8, 10), head="gap"),
+    Architecture((8, 16), 0, (24, 24, 24), head="gap", separable="after_pool"),
+    Architecture((12, 24), 8, (16, 24), last_padding=1, dropout=0.05, separable="all"),
+    Architecture((8,), 6, (12, 12), last_padding=0, separable="all"),
 ])
 def test_the_formula_counts_what_the_built_model_has(arch):
     model = SearchNet(arch)
@@ -64,6 +68,22 @@ def test_the_formula_counts_what_the_built_model_has(arch):
         assert [r["name"] for r in rows[-2:]] == ["gap", "classes"] and rows[-1]["shape"] == (10, 1, 1)
 
 
+def test_a_separable_conv_is_the_3x3_conv_whose_kernel_factorises():
+    # Reference: torch's dense 3x3 convolution with the kernel W[o, i] = pointwise[o, i] x
+    # depthwise[i], the rank-1-per-pair kernel a depthwise-separable convolution stands for.
+    arch = Architecture((8, 16), 0, (24,), head="gap", separable="after_pool")
+    model = SearchNet(arch).eval()
+    assert isinstance(model.conv2[0], torch.nn.Conv2d) and model.conv2[0].groups == 1  # before the pool: dense
+    depthwise, pointwise = model.conv3[0], model.conv3[1]
+    assert (depthwise.groups, depthwise.weight.shape, pointwise.weight.shape) == (16, (16, 1, 3, 3), (24, 16, 1, 1))
+    x = torch.randn(2, 16, 12, 12)
+    dense = torch.nn.functional.conv2d(x, pointwise.weight[:, :, 0, 0, None, None] * depthwise.weight[:, 0][None])
+    assert torch.allclose(pointwise(depthwise(x)), dense, atol=1e-5)
+    # the same widths dense cost 9 x 16 x 24 weights; separable 9 x 16 + 16 x 24
+    dense_arch = Architecture((8, 16), 0, (24,), head="gap")
+    assert architecture_params(dense_arch) - architecture_params(arch) == 9 * 16 * 24 - (9 * 16 + 16 * 24)
+
+
 def test_step4_with_the_gap_head_is_a_point_of_the_space():
     arch = Architecture((8, 16), 8, (12, 16, 16), dropout=0.05, head="gap")
     assert architecture_params(arch) == count_params(get_model("step4", head="gap")) == 6_544
@@ -72,6 +92,8 @@ def test_step4_with_the_gap_head_is_a_point_of_the_space():
 def test_bad_architectures_name_the_field():
     with pytest.raises(ValueError, match=r"after_pool=\(8, 8, 8, 8, 8\).*1 to 4"):
         Architecture((8,), 0, (8, 8, 8, 8, 8))
+    with pytest.raises(ValueError, match="separable='yes'.*'after_pool'"):
+        Architecture((8,), 0, (8,), separable="yes")
     with pytest.raises(ValueError, match="last_padding=2"):
         Architecture((8,), 0, (8,), last_padding=2)
     with pytest.raises(ValueError, match="head='mlp'.*'conv', 'gap'"):
@@ -196,14 +218,20 @@ def test_check_search_names_bad_values_and_quick_mode_is_small():
     with pytest.raises(ValueError, match='-y "budgets: \\[5000\\]"'):  # papermill's -p passes a list as text
         check_search(**{**good, "budgets": "[5000]"})
     for name, bad in (("budgets", []), ("budgets", [5000, 5000]), ("budgets", [0]), ("trials", 0),
-                      ("search_epochs", 1.5), ("candidates", True), ("confirm_seeds", [1, 1]), ("storage", 3)):
+                      ("trials", [60]), ("trials", [60, 0]), ("search_epochs", 1.5), ("candidates", True),
+                      ("confirm_seeds", [1, 1]), ("storage", 3)):
         with pytest.raises(ValueError, match=f"{name}="):
             check_search(**{**good, name: bad})
     full = check_search(**good)
     assert full.budgets == [6000, 5000] and full.storage.startswith("sqlite:///") and "runs/search" in full.storage
+    assert [full.trials_for(b) for b in full.budgets] == [60, 60] and "trials=60 " in full.describe()
+    per_budget = check_search(**{**good, "trials": [20, 35]})  # one study searched further than another
+    assert per_budget.trials_for(5000) == 35 and "trials=[20, 35]" in per_budget.describe()
+    with pytest.raises(ValueError, match="budget=4000"):
+        per_budget.trials_for(4000)
     quick = check_search(**good, quick=True)
     assert (quick.budgets, quick.trials, quick.search_epochs, quick.candidates, quick.confirm_seeds,
-            quick.storage) == ([6000], 4, 1, 1, [1], "memory")
+            quick.storage) == ([6000], [4], 1, 1, [1], "memory")
 
 
 def test_confirm_chooses_on_validation_over_seeds_and_caches_its_runs(mnist_train, mnist_test, tmp_path):
@@ -249,6 +277,24 @@ def test_search_budget_runs_the_three_stages_and_keeps_the_winners_weights(mnist
 
 def test_format_space_shows_step4_as_a_point():
     assert "= 7,824 parameters" in format_space()
+    assert "depthwise-separable" in format_space() and "48 channels" in format_space()
+
+
+@pytest.mark.parametrize("arch", [
+    Architecture((8, 16), 8, (12, 16, 16), last_padding=0, head="gap"),
+    Architecture((8, 16), 0, (24, 32, 32), last_padding=0, head="gap", separable="after_pool"),
+    Architecture((12, 24), 0, (32, 32, 32), last_padding=0, head="gap", separable="all", dropout=0.05),
+    Architecture((8,), 6, (16, 12), last_padding=1, separable="all"),
+])
+def test_an_enqueued_point_is_sampled_back_exactly(arch):
+    # trial_params must name every width as suggest_architecture does (dense widths as
+    # before_<i> / after_<i>, separable ones as <block>_<i>_sep), or enqueue_trial would
+    # run a different model than the one asked for.
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(trial_params(arch, {"lr": 0.1, "batch_size": 64, "max_rotation": 7.0}))
+    trial = study.ask()
+    assert search.suggest_architecture(trial) == arch
+    assert ("after_0_sep" in trial.params) == (arch.separable != "none") != ("after_0" in trial.params)
 
 
 def _finished_study(values: list[float]) -> optuna.Study:

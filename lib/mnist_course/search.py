@@ -48,7 +48,7 @@ from torch import nn
 from .ablation import RECIPES
 from .checkpoints import load_weights, save_weights
 from .data import course_validation_split, load_mnist
-from .models import HEADS, Architecture, SearchNet, architecture_params
+from .models import HEADS, SEPARABLE, Architecture, SearchNet, architecture_params
 from .paths import REPO_ROOT, cached_run, cached_run_path, quick_dir, runs_dir, settings_key
 from .reporting import save_figure
 from .results import LAST_EPOCHS, aggregate, format_mean_std, summarize_run
@@ -56,6 +56,10 @@ from .settings import list_hint
 from .training import TrainConfig, changed_fields, fit, resolve_device, set_seed
 
 WIDTHS = (4, 6, 8, 10, 12, 14, 16, 20, 24)  # channels a searched 3x3 convolution may have
+# ... and a depthwise-separable one: it costs ~C_in x C_out weights instead of 9 x C_in x C_out,
+# so at the same budget it can be about three times as wide. Its widths are their own
+# parameters (``<block>_<i>_sep``): a study's choices for a parameter cannot change once stored.
+SEPARABLE_WIDTHS = (8, 12, 16, 20, 24, 32, 40, 48)
 TRANSITIONS = (0, 6, 8, 10, 12)             # 1x1 transition widths; 0 = no transition
 # Step 4 as a point of the space (models.Step4Capacity with its recipe's keywords: no
 # dropout since study 04_capacity-dropout): a check of the formula and a reference for
@@ -106,9 +110,11 @@ def trial_params(arch: Architecture, training: dict) -> dict:
     for ``arch`` and ``training`` ({lr, batch_size, max_rotation}): what Optuna's
     ``enqueue_trial`` takes to run that point as a trial."""
     params = {"convs_before_pool": len(arch.before_pool), "convs_after_pool": len(arch.after_pool),
-              "head": arch.head, "transition": arch.transition, "dropout": arch.dropout, **training}
-    params |= {f"before_{i}": w for i, w in enumerate(arch.before_pool)}
-    params |= {f"after_{i}": w for i, w in enumerate(arch.after_pool)}
+              "head": arch.head, "transition": arch.transition, "dropout": arch.dropout,
+              "separable": arch.separable, **training}
+    for index, width in enumerate(arch.before_pool + arch.after_pool):
+        block, i = ("before", index) if index < len(arch.before_pool) else ("after", index - len(arch.before_pool))
+        params[_width_name(block, i, arch.is_separable(index))] = width
     if arch.head == "conv":
         params["last_padding"] = arch.last_padding
     return params
@@ -131,6 +137,8 @@ def format_space(architecture_only: bool = False) -> str:
         f"3x3 convolutions after the MaxPool    1-4, each {widths} channels, {dropout}",
         "head                                 3x3 conv to 10 class maps (padding 0 or 1) then GAP, "
         "or GAP then 1x1 conv to 10",
+        "depthwise-separable 3x3 convolutions  none, those after the MaxPool, or all but the first; each "
+        f"{', '.join(map(str, SEPARABLE_WIDTHS))} channels",
         f"training                             {training}",
         f"Step 4 in this space                 {STEP4} = {architecture_params(STEP4):,} parameters",
         "first trial of every study           Step 4 with the GAP -> 1x1 head, its widths narrowed to fit the "
@@ -141,20 +149,34 @@ def format_space(architecture_only: bool = False) -> str:
 DROPOUTS = (0.0, 0.05, 0.1)  # dropout after each convolution after the pool
 
 
+def _width_name(block: str, i: int, separable: bool) -> str:
+    """The trial parameter holding the width of convolution ``i`` of ``block`` ("before" or
+    "after" the pool): ``after_0``, or ``after_0_sep`` for a depthwise-separable one."""
+    return f"{block}_{i}_sep" if separable else f"{block}_{i}"
+
+
 def suggest_architecture(trial: optuna.Trial, dropouts: tuple = DROPOUTS) -> Architecture:
     """Sample an architecture with the trial's sampler (conditional: each convolution's
-    width is sampled only if the convolution exists, the class-map padding only with
+    width is sampled only if the convolution exists, from ``WIDTHS``, or from
+    ``SEPARABLE_WIDTHS`` if it is depthwise-separable; the class-map padding only with
     the "conv" head); the dropout from ``dropouts``."""
     before = trial.suggest_int("convs_before_pool", 1, 3)
     after = trial.suggest_int("convs_after_pool", 1, 4)
     head = trial.suggest_categorical("head", HEADS)
+    separable = trial.suggest_categorical("separable", SEPARABLE)
+
+    def width(block: str, i: int, is_separable: bool) -> int:
+        return trial.suggest_categorical(_width_name(block, i, is_separable),
+                                         SEPARABLE_WIDTHS if is_separable else WIDTHS)
+
     return Architecture(
-        before_pool=tuple(trial.suggest_categorical(f"before_{i}", WIDTHS) for i in range(before)),
+        before_pool=tuple(width("before", i, separable == "all" and i > 0) for i in range(before)),
         transition=trial.suggest_categorical("transition", TRANSITIONS),
-        after_pool=tuple(trial.suggest_categorical(f"after_{i}", WIDTHS) for i in range(after)),
+        after_pool=tuple(width("after", i, separable != "none") for i in range(after)),
         last_padding=trial.suggest_categorical("last_padding", (0, 1)) if head == "conv" else 0,
         dropout=trial.suggest_categorical("dropout", tuple(dropouts)),
         head=head,
+        separable=separable,
     )
 
 
@@ -478,7 +500,8 @@ class SearchSettings:
     """Checked settings of Step 5's search (see :func:`check_search`)."""
 
     budgets: list[int]        # one study per budget: a model must have fewer parameters
-    trials: int               # trials per study in all; a re-run completes the stored study to this
+    trials: list[int]         # trials of each budget's study in all (one per budget); a re-run
+                              # completes the stored study to this
     search_epochs: int        # epochs of a proxy run on the validation split
     candidates: int           # best proxy runs per budget, confirmed on validation over confirm_seeds
     confirm_seeds: list[int]  # seeds of each candidate's confirmation runs
@@ -487,10 +510,17 @@ class SearchSettings:
     sampler_seed: int = 1     # TPE's seed: the same trials are proposed on every run
     architecture_only: bool = False  # True: layers only, trained with Step 4's recipe (STEP4_TRAINING)
 
+    def trials_for(self, budget: int) -> int:
+        """Trials of the study for ``budget`` in all. Raises ValueError for a budget not searched."""
+        if budget not in self.budgets:
+            raise ValueError(f"budget={budget!r} is not one of this search's budgets {self.budgets}")
+        return self.trials[self.budgets.index(budget)]
+
     def describe(self) -> str:
         """One line naming the settings; a file storage is named relative to the repository."""
         shown = self.storage.replace(str(REPO_ROOT) + "/", "")
-        return (f"budgets={self.budgets} trials={self.trials} search_epochs={self.search_epochs} "
+        trials = self.trials[0] if len(set(self.trials)) == 1 else self.trials
+        return (f"budgets={self.budgets} trials={trials} search_epochs={self.search_epochs} "
                 f"candidates={self.candidates} confirm_seeds={self.confirm_seeds} storage={shown}"
                 + (" architecture_only=True" if self.architecture_only else ""))
 
@@ -498,7 +528,8 @@ class SearchSettings:
 def check_search(*, budgets, trials, search_epochs, candidates, confirm_seeds, storage=None,
                  quick: bool = False, architecture_only: bool = False) -> SearchSettings:
     """Validate Step 5's notebook parameters. budgets: a non-empty list of distinct
-    parameter counts > 0; trials, search_epochs, candidates: whole numbers >= 1;
+    parameter counts > 0; trials: a whole number >= 1 (every study) or a list of them,
+    one per budget; search_epochs, candidates: whole numbers >= 1;
     confirm_seeds: a non-empty list of distinct whole numbers; storage: an Optuna URL,
     ``journal:<file>``, or None (SQLite in runs/search/); architecture_only: True or
     False (see :func:`run_search`). Quick mode (a check of the
@@ -511,7 +542,11 @@ def check_search(*, budgets, trials, search_epochs, candidates, confirm_seeds, s
             and len(set(budgets)) == len(budgets)):
         raise ValueError(f"budgets={budgets!r} is invalid; use a non-empty list of distinct parameter counts "
                          f"> 0 (e.g. [6000, 5000, 4000, 3000]){list_hint('budgets', budgets)}")
-    for name, value in (("trials", trials), ("search_epochs", search_epochs), ("candidates", candidates)):
+    per_budget = list(trials) if isinstance(trials, (list, tuple)) else [trials] * len(budgets)
+    if len(per_budget) != len(budgets) or not all(whole(t) and t >= 1 for t in per_budget):
+        raise ValueError(f"trials={trials!r} is invalid; use a whole number >= 1 (every budget) or a list of "
+                         f"{len(budgets)} of them, one per budget of {budgets}{list_hint('trials', trials)}")
+    for name, value in (("search_epochs", search_epochs), ("candidates", candidates)):
         if not (whole(value) and value >= 1):
             raise ValueError(f"{name}={value!r} is invalid; use a whole number >= 1")
     if not (isinstance(confirm_seeds, (list, tuple)) and confirm_seeds and all(whole(s) for s in confirm_seeds)
@@ -523,9 +558,9 @@ def check_search(*, budgets, trials, search_epochs, candidates, confirm_seeds, s
     if not isinstance(architecture_only, bool):
         raise ValueError(f"architecture_only={architecture_only!r} is invalid; use True or False")
     if quick:
-        return SearchSettings(list(budgets[:1]), min(trials, 4), 1, 1, list(confirm_seeds[:1]), "memory",
+        return SearchSettings(list(budgets[:1]), [min(per_budget[0], 4)], 1, 1, list(confirm_seeds[:1]), "memory",
                               quick_dir("search"), architecture_only=architecture_only)
-    return SearchSettings(list(budgets), trials, search_epochs, candidates, list(confirm_seeds),
+    return SearchSettings(list(budgets), per_budget, search_epochs, candidates, list(confirm_seeds),
                           storage or default_storage(), runs_dir() / "search" / "runs",
                           architecture_only=architecture_only)
 
@@ -534,7 +569,7 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
                   num_epochs: int = 15, log=print) -> dict:
     """Step 5 for one budget, in three stages, each choosing on validation only:
 
-    1. the search: ``settings.trials`` proxy runs (``settings.search_epochs`` epochs on
+    1. the search: ``settings.trials_for(budget)`` proxy runs (``settings.search_epochs`` epochs on
        ``train``, validated on ``val``), pruned by successive halving; resumes a stored study;
     2. confirmation: the ``settings.candidates`` best proxy runs, and Step 4 narrowed to
        the budget (the warm start, when it completed and is not among them), trained for
@@ -554,7 +589,7 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
     Raises ValueError when no trial of the study completed (too few trials or a budget
     too small for the space).
     """
-    study = run_search(budget, settings.trials, train, val, storage=settings.storage,
+    study = run_search(budget, settings.trials_for(budget), train, val, storage=settings.storage,
                        num_epochs=settings.search_epochs, seed=settings.sampler_seed, total=True,
                        architecture_only=settings.architecture_only)
     counts = study_counts(study)
@@ -565,7 +600,7 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
     chosen = top_trials(study, settings.candidates)
     if not chosen:
         raise ValueError(f"no trial of the study for budget {budget:,} completed; run more trials "
-                         f"(trials={settings.trials}) or raise the budget")
+                         f"(trials={settings.trials_for(budget)}) or raise the budget")
     # The hand-narrowed Step 4 is always confirmed too, so the search is judged against it
     # on the same footing (15 epochs, the same seeds) rather than on its 3-epoch proxy.
     narrowed = [t for t in study.trials if is_step4_narrowed(t, budget) and t.number not in {c.number for c in chosen}]
