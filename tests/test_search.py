@@ -29,6 +29,7 @@ from mnist_course.search import (
     run_search,
     search_budget,
     step4_narrowed,
+    step4_separable,
     study_counts,
     top_trials,
     trained_model,
@@ -209,8 +210,24 @@ def test_a_new_study_starts_from_step4_narrowed_to_its_budget(monkeypatch):
     assert architecture_of(first) == step4_narrowed(5_000) and first.user_attrs["params"] == sizes[1]
     assert (first.params["lr"], first.params["batch_size"], first.params["max_rotation"]) == (0.1, 64, 7.0)
     assert first.state == optuna.trial.TrialState.COMPLETE and trained_trials(study) == 3
+    second = study.trials[1]  # the second warm start: Step 4 made separable after the pool, widened
+    assert architecture_of(second) == step4_separable(5_000) == Architecture(
+        (8, 16), 8, (24, 32, 32), last_padding=0, head="gap", separable="after_pool")
+    assert second.user_attrs["params"] == 4_456 and second.params["lr"] == 0.1
     cold = run_search(5_000, 1, None, None, storage="memory", num_epochs=1, seed=0, warm_start=False)
     assert architecture_of(cold.trials[0]) != step4_narrowed(5_000)  # sampled, not the narrowed Step 4
+
+
+def test_a_study_begun_before_separable_convs_gets_that_warm_start_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(search, "fit", lambda *a, **k: [{"epoch": 1, "val_acc": 50.0}])
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    old = run_search(5_000, 2, None, None, storage=storage, num_epochs=1, seed=0, warm_start=False)
+    assert not any(architecture_of(t) == step4_separable(5_000) for t in old.trials if "architecture" in t.user_attrs)
+    study = run_search(5_000, 1, None, None, storage=storage, num_epochs=1, seed=0)  # continued
+    assert architecture_of(study.trials[-1]) == step4_separable(5_000)
+    again = run_search(5_000, 1, None, None, storage=storage, num_epochs=1, seed=0)  # not queued twice
+    assert sum(architecture_of(t) == step4_separable(5_000) for t in again.trials) == 1
+    assert [architecture_params(step4_separable(b)) for b in (6_000, 4_000)] == [5_880, 3_460]
 
 
 def test_check_search_names_bad_values_and_quick_mode_is_small():
@@ -260,10 +277,16 @@ def test_search_budget_runs_the_three_stages_and_keeps_the_winners_weights(mnist
     result = search_budget(6_000, settings, train, val, train, test, seeds=[1, 2], num_epochs=1, log=None)
     counts = result["counts"]
     assert counts["trials"] - counts["not_trained"] == 8 and result["winner"] is result["candidates"][0]
-    # the hand-narrowed Step 4 (the warm start) is confirmed beside the search's best, and marked
+    # the hand-made warm starts (Step 4 narrowed, Step 4 made separable) are confirmed beside
+    # the search's best (2 candidates: 4 rows unless a warm start is among them), and marked
     narrowed = [r for r in result["candidates"] if r["step4_narrowed"]]
     assert [r["trial"] for r in narrowed] == [0] and narrowed[0]["params"] == architecture_params(step4_narrowed(6_000))
-    assert format_candidates(result["candidates"]).splitlines()[-1].startswith("* Step 4 narrowed to the budget")
+    separable = [r for r in result["candidates"] if r["step4_separable"]]
+    assert [r["trial"] for r in separable] == [1] and separable[0]["params"] == architecture_params(step4_separable(6_000))
+    assert 2 <= len(result["candidates"]) <= 4
+    table = format_candidates(result["candidates"]).splitlines()
+    assert table[-2].startswith("* Step 4 narrowed to the budget") and table[-1].startswith("+ Step 4 with separable")
+    assert any(line.split()[0] == "1+" for line in table[1:])
     assert trained_trials(result["study"]) == 8  # the study itself, for its plots ("memory" keeps no other)
     assert architecture_params(result["architecture"]) == result["winner"]["params"] < 6_000
     assert [r["seed"] for r in result["runs"]] == [1, 2]

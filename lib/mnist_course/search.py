@@ -97,12 +97,52 @@ def step4_narrowed(budget: int) -> Architecture | None:
     return None
 
 
-def is_step4_narrowed(trial: optuna.trial.FrozenTrial, budget: int) -> bool:
-    """True for a completed trial that trained :func:`step4_narrowed` (``budget``) with
-    Step 4's training: the warm start of :func:`run_search`."""
-    return (trial.state == optuna.trial.TrialState.COMPLETE and "architecture" in trial.user_attrs
-            and architecture_of(trial) == step4_narrowed(budget)
-            and all(trial.params.get(k) == v for k, v in STEP4_TRAINING.items()))
+def step4_separable(budget: int) -> Architecture | None:
+    """Step 4 rebuilt with depthwise-separable convolutions after the pool, widened to fit
+    ``budget``: what a learner would try first with the new building block, and the second
+    warm start of every study (queued also in a study begun before the space had it).
+
+    :func:`step4_narrowed`'s starting point (Step 4 with the GAP -> 1x1 head), its three
+    convolutions after the pool made separable and their widths multiplied by the largest
+    factor f = 3.00, 2.99, ... 1.00 (each rounded to the nearest of ``SEPARABLE_WIDTHS``)
+    whose model has fewer than ``budget`` parameters; the layers before the pool and the
+    transition stay Step 4's. None when even f = 1 does not fit."""
+    for percent in range(300, 99, -1):
+        arch = replace(STEP4, after_pool=tuple(_nearest(w * percent / 100, SEPARABLE_WIDTHS) for w in STEP4.after_pool),
+                       head="gap", last_padding=0, separable="after_pool")
+        if architecture_params(arch) < budget:
+            return arch
+    return None
+
+
+def _tried(study: optuna.Study, arch: Architecture) -> bool:
+    """Whether a trial of ``study`` trained ``arch`` with Step 4's training, or has it queued."""
+    wanted = trial_params(arch, STEP4_TRAINING)
+    for trial in study.get_trials(deepcopy=False):
+        params = trial.params or trial.system_attrs.get("fixed_params", {})
+        if all(params.get(k) == v for k, v in wanted.items()) and trial.state != optuna.trial.TrialState.FAIL:
+            return True
+    return False
+
+
+def warm_start_of(trial: optuna.trial.FrozenTrial, budget: int) -> str | None:
+    """Which warm start of :func:`run_search` a trial trained, with Step 4's training:
+    "narrowed" (:func:`step4_narrowed`), "separable" (:func:`step4_separable`) or None.
+    A warm start counts once it trained: completed, or stopped by the pruner after an
+    epoch (the confirmation judges it over the full epochs all the same)."""
+    trained = trial.state == optuna.trial.TrialState.COMPLETE or (
+        trial.state == optuna.trial.TrialState.PRUNED and bool(trial.intermediate_values))
+    if not (trained and "architecture" in trial.user_attrs
+            and all(trial.params.get(k) == v for k, v in STEP4_TRAINING.items())):
+        return None
+    arch = architecture_of(trial)
+    return "narrowed" if arch == step4_narrowed(budget) else "separable" if arch == step4_separable(budget) else None
+
+
+def proxy_value(trial: optuna.trial.FrozenTrial) -> float:
+    """A trained trial's proxy result: its final validation accuracy, or for a run the
+    pruner stopped, the validation accuracy of its last epoch (percent)."""
+    return trial.value if trial.value is not None else trial.intermediate_values[max(trial.intermediate_values)]
 
 
 def trial_params(arch: Architecture, training: dict) -> dict:
@@ -306,7 +346,7 @@ def confirm(trials: list[optuna.trial.FrozenTrial], train, val, seeds: list[int]
                 log(f"candidate trial {trial.number}, seed {seed}: final validation accuracy "
                     f"{run['final_val_acc']:.2f}%, lowest of the last {LAST_EPOCHS} epochs "
                     f"{run['last3_min_val_acc']:.2f}%, {run['seconds']:.0f} s")
-        rows.append({"trial": trial.number, "search_val_acc": trial.value, "params": trial.user_attrs["params"],
+        rows.append({"trial": trial.number, "search_val_acc": proxy_value(trial), "params": trial.user_attrs["params"],
                      "architecture": trial.user_attrs["architecture"],
                      "training": {k: trial.params[k] for k in ("lr", "batch_size", "max_rotation")},
                      "final_val_acc": aggregate([r["final_val_acc"] for r in runs]),
@@ -379,12 +419,16 @@ def format_candidates(rows: list[dict]) -> str:
                   f"{'3x3 pad ' + str(a['last_padding']) if a.get('head', 'conv') == 'conv' else 'GAP-1x1'}, "
                   f"drop {a['dropout']:g}")
         t = r["training"]
-        trial = f"{r['trial']}*" if r.get("step4_narrowed") else str(r["trial"])
+        trial = f"{r['trial']}*" if r.get("step4_narrowed") else f"{r['trial']}+" if r.get("step4_separable") \
+            else str(r["trial"])
         lines.append(f"{trial:>5} {r['params']:>7,}  {layers:<42} {t['lr']:>6.3f} {t['batch_size']:>5} "
                      f"{t['max_rotation']:>4g} {r['search_val_acc']:>8.2f}%  {format_mean_std(r['final_val_acc'])}")
     if any(r.get("step4_narrowed") for r in rows):
         lines.append("* Step 4 narrowed to the budget by hand (the search's first trial), confirmed beside the "
                      "search's best")
+    if any(r.get("step4_separable") for r in rows):
+        lines.append("+ Step 4 with separable convolutions after the pool, widened to the budget by hand (a warm "
+                     "start), confirmed beside the search's best")
     return "\n".join(lines)
 
 
@@ -445,16 +489,22 @@ def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = 
         storage=open_storage(storage), direction="maximize",
         load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=2))
-    start = step4_narrowed(budget) if warm_start and not study.trials else None
-    if start is not None:  # a new study's first trial: Step 4 narrowed to the budget, with its training
-        study.enqueue_trial(trial_params(start, STEP4_TRAINING))
     # Trials count when they train (or are training, in any worker): a sample over the
     # budget costs nothing and is not one of the n_trials, else about half of a study's
-    # trials would go to rejections. A queued trial (the warm start) is still to run.
+    # trials would go to rejections. A queued trial (a warm start) is still to run.
     # total: the study's trained trials, from every run and worker; else this call's own.
     remaining = n_trials - trained_trials(study) if total else n_trials
     trained_here = 0
     if remaining > 0:
+        # The warm starts, with Step 4's training, queued when trials are to run: a new
+        # study's first trial is Step 4 narrowed to the budget, its second Step 4 made
+        # separable after the pool and widened to it; a study begun before separable
+        # convolutions were in the space gets the second when it is continued.
+        first = [step4_narrowed(budget)] if not study.trials else []
+        for start in (first + [step4_separable(budget)]) if warm_start else []:
+            if start is not None and not _tried(study, start):
+                study.enqueue_trial(trial_params(start, STEP4_TRAINING))
+
         def stop_at_target(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             nonlocal trained_here
             trained_here += not _rejected(trial)
@@ -571,11 +621,12 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
 
     1. the search: ``settings.trials_for(budget)`` proxy runs (``settings.search_epochs`` epochs on
        ``train``, validated on ``val``), pruned by successive halving; resumes a stored study;
-    2. confirmation: the ``settings.candidates`` best proxy runs, and Step 4 narrowed to
-       the budget (the warm start, when it completed and is not among them), trained for
-       ``num_epochs`` on the same split over ``settings.confirm_seeds``; the winner has the
-       highest mean final validation accuracy (:func:`confirm`); each row says whether it
-       is the narrowed Step 4 (``step4_narrowed``);
+    2. confirmation: the ``settings.candidates`` best proxy runs, and the hand-made warm
+       starts (:func:`warm_start_of`: Step 4 narrowed, Step 4 made separable; those that
+       trained and are not among them), trained for ``num_epochs`` on the same split over
+       ``settings.confirm_seeds``; the winner has the highest mean final validation
+       accuracy (:func:`confirm`); each row says whether it is a warm start
+       (``step4_narrowed``, ``step4_separable``);
     3. the record: the winner trained on ``full_train`` (all 60,000 images) for
        ``num_epochs`` once per seed of ``seeds``, the test set evaluated after every epoch
        and choosing nothing (:func:`retrain`).
@@ -601,12 +652,18 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
     if not chosen:
         raise ValueError(f"no trial of the study for budget {budget:,} completed; run more trials "
                          f"(trials={settings.trials_for(budget)}) or raise the budget")
-    # The hand-narrowed Step 4 is always confirmed too, so the search is judged against it
-    # on the same footing (15 epochs, the same seeds) rather than on its 3-epoch proxy.
-    narrowed = [t for t in study.trials if is_step4_narrowed(t, budget) and t.number not in {c.number for c in chosen}]
-    rows = confirm(chosen + narrowed[:1], train, val, settings.confirm_seeds, num_epochs, settings.cache_dir, log)
+    # The hand-made warm starts are always confirmed too, so the search is judged against
+    # them on the same footing (15 epochs, the same seeds) rather than on a short proxy.
+    starts = {}
+    for t in study.trials:
+        kind = warm_start_of(t, budget)
+        if kind and kind not in starts and t.number not in {c.number for c in chosen}:
+            starts[kind] = t
+    rows = confirm(chosen + [starts[k] for k in ("narrowed", "separable") if k in starts], train, val,
+                   settings.confirm_seeds, num_epochs, settings.cache_dir, log)
     for row in rows:
-        row["step4_narrowed"] = is_step4_narrowed(study.trials[row["trial"]], budget)
+        kind = warm_start_of(study.trials[row["trial"]], budget)
+        row["step4_narrowed"], row["step4_separable"] = kind == "narrowed", kind == "separable"
     winner = study.trials[rows[0]["trial"]]
     runs = retrain(winner, full_train, test, seeds, num_epochs, log, settings.cache_dir)
     return {"budget": budget, "counts": counts, "candidates": rows, "winner": rows[0],
