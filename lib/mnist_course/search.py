@@ -183,6 +183,8 @@ def format_space(architecture_only: bool = False) -> str:
         f"Step 4 in this space                 {STEP4} = {architecture_params(STEP4):,} parameters",
         "first trial of every study           Step 4 with the GAP -> 1x1 head, its widths narrowed to fit the "
         "budget, and its training (step4_narrowed)",
+        "second trial                         the same Step 4 with separable convolutions after the MaxPool, "
+        "widened to fit the budget, and its training (step4_separable)",
     ])
 
 
@@ -407,21 +409,25 @@ def study_counts(study: optuna.Study) -> dict:
             "best_val_acc": max((t.value for t in done), default=None)}
 
 
+SEPARABLE_NOTES = {"none": "", "after_pool": ", separable after pool", "all": ", separable after conv1"}
+
+
 def format_candidates(rows: list[dict]) -> str:
     """A text table of :func:`confirm`'s rows: trial, parameters, the layers, training
-    knobs, the proxy's validation accuracy and the full runs' mean ± std."""
-    lines = [f"{'trial':>5} {'params':>7}  {'layers (before pool | transition | after pool)':<42} "
+    knobs, the proxy's validation accuracy and the full runs' mean ± std; a trailing *
+    marks the narrowed Step 4, + Step 4 made separable (the warm starts)."""
+    lines = [f"{'trial':>5} {'params':>7}  {'layers (before pool | transition | after pool)':<54} "
              f"{'lr':>6} {'batch':>5} {'rot':>4} {'proxy val':>9}  final val acc (%), mean ± std (n)"]
     for r in rows:
         a = r["architecture"]
         layers = (f"{'-'.join(map(str, a['before_pool']))} | {a['transition'] or '-'} | "
                   f"{'-'.join(map(str, a['after_pool']))}, "
                   f"{'3x3 pad ' + str(a['last_padding']) if a.get('head', 'conv') == 'conv' else 'GAP-1x1'}, "
-                  f"drop {a['dropout']:g}")
+                  f"drop {a['dropout']:g}" + SEPARABLE_NOTES[a.get("separable", "none")])
         t = r["training"]
         trial = f"{r['trial']}*" if r.get("step4_narrowed") else f"{r['trial']}+" if r.get("step4_separable") \
             else str(r["trial"])
-        lines.append(f"{trial:>5} {r['params']:>7,}  {layers:<42} {t['lr']:>6.3f} {t['batch_size']:>5} "
+        lines.append(f"{trial:>5} {r['params']:>7,}  {layers:<54} {t['lr']:>6.3f} {t['batch_size']:>5} "
                      f"{t['max_rotation']:>4g} {r['search_val_acc']:>8.2f}%  {format_mean_std(r['final_val_acc'])}")
     if any(r.get("step4_narrowed") for r in rows):
         lines.append("* Step 4 narrowed to the budget by hand (the search's first trial), confirmed beside the "
