@@ -6,7 +6,9 @@ transition, a second block whose convolutions end with dropout, and a head: a 3x
 convolution to the 10 class maps then GAP (as in Steps 3-4), or GAP then a 1x1
 convolution to the 10 classes (Step 4's design study measured the two as equal,
 reports/ablations/04_capacity-design.json, and the second costs C x 10 parameters
-instead of 9 x C x 10). An :class:`Architecture` fixes every width; its parameter
+instead of 9 x C x 10). The 3x3 convolutions after the pool, or all of them but the
+first, may be depthwise-separable (``models.separable_conv_bn``: the same window for
+about a ninth of the weights, so wider). An :class:`Architecture` fixes every width; its parameter
 count is a closed formula (:func:`architecture_params`), so a sample over the budget
 (or under 60% of it) is rejected before any weight exists. Step 4 is one point of the space
 (``STEP4``, 7,824 parameters; tests/test_search.py checks both against the model).
@@ -416,7 +418,7 @@ def format_candidates(rows: list[dict]) -> str:
     """A text table of :func:`confirm`'s rows: trial, parameters, the layers, training
     knobs, the proxy's validation accuracy and the full runs' mean ± std; a trailing *
     marks the narrowed Step 4, + Step 4 made separable (the warm starts)."""
-    lines = [f"{'trial':>5} {'params':>7}  {'layers (before pool | transition | after pool)':<54} "
+    lines = [f"{'trial':>5} {'params':>7}  {'layers (before pool | transition | after pool)':<66} "
              f"{'lr':>6} {'batch':>5} {'rot':>4} {'proxy val':>9}  final val acc (%), mean ± std (n)"]
     for r in rows:
         a = r["architecture"]
@@ -427,7 +429,7 @@ def format_candidates(rows: list[dict]) -> str:
         t = r["training"]
         trial = f"{r['trial']}*" if r.get("step4_narrowed") else f"{r['trial']}+" if r.get("step4_separable") \
             else str(r["trial"])
-        lines.append(f"{trial:>5} {r['params']:>7,}  {layers:<54} {t['lr']:>6.3f} {t['batch_size']:>5} "
+        lines.append(f"{trial:>5} {r['params']:>7,}  {layers:<66} {t['lr']:>6.3f} {t['batch_size']:>5} "
                      f"{t['max_rotation']:>4g} {r['search_val_acc']:>8.2f}%  {format_mean_std(r['final_val_acc'])}")
     if any(r.get("step4_narrowed") for r in rows):
         lines.append("* Step 4 narrowed to the budget by hand (the search's first trial), confirmed beside the "
