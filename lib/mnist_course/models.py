@@ -241,6 +241,14 @@ HEADS = ("conv", "gap")                     # 3x3 class maps then GAP; GAP then 
 SEPARABLE = ("none", "after_pool", "all")   # which 3x3 convolutions are depthwise-separable
 
 
+def separable_at(separable: str, index: int, before_pool: int) -> bool:
+    """Whether the ``index``-th 3x3 convolution (0 = the first; the ``before_pool`` ones at
+    full resolution come first, then those after the pool) is depthwise-separable under
+    ``separable`` (one of ``SEPARABLE``): never the first, whose single input channel
+    leaves nothing to separate."""
+    return index > 0 if separable == "all" else separable == "after_pool" and index >= before_pool
+
+
 @dataclass(frozen=True)
 class Architecture:
     """One point of the design space (all widths are output channels).
@@ -294,9 +302,7 @@ class Architecture:
     def is_separable(self, index: int) -> bool:
         """Whether the ``index``-th 3x3 convolution of the two blocks (0 = the first
         before the pool; the after-pool ones follow) is depthwise-separable."""
-        if self.separable == "all":
-            return index > 0
-        return self.separable == "after_pool" and index >= len(self.before_pool)
+        return separable_at(self.separable, index, len(self.before_pool))
 
     def map_size(self) -> int:
         """Side of the maps that GAP averages (pixels): each unpadded 3x3 conv takes 2,

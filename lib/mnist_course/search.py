@@ -50,7 +50,7 @@ from torch import nn
 from .ablation import RECIPES
 from .checkpoints import load_weights, save_weights
 from .data import course_validation_split, load_mnist
-from .models import HEADS, SEPARABLE, Architecture, SearchNet, architecture_params
+from .models import HEADS, SEPARABLE, Architecture, SearchNet, architecture_params, separable_at
 from .paths import REPO_ROOT, cached_run, cached_run_path, quick_dir, runs_dir, settings_key
 from .reporting import save_figure
 from .results import LAST_EPOCHS, aggregate, format_mean_std, summarize_run
@@ -214,9 +214,9 @@ def suggest_architecture(trial: optuna.Trial, dropouts: tuple = DROPOUTS) -> Arc
                                          SEPARABLE_WIDTHS if is_separable else WIDTHS)
 
     return Architecture(
-        before_pool=tuple(width("before", i, separable == "all" and i > 0) for i in range(before)),
+        before_pool=tuple(width("before", i, separable_at(separable, i, before)) for i in range(before)),
         transition=trial.suggest_categorical("transition", TRANSITIONS),
-        after_pool=tuple(width("after", i, separable != "none") for i in range(after)),
+        after_pool=tuple(width("after", i, separable_at(separable, before + i, before)) for i in range(after)),
         last_padding=trial.suggest_categorical("last_padding", (0, 1)) if head == "conv" else 0,
         dropout=trial.suggest_categorical("dropout", tuple(dropouts)),
         head=head,
