@@ -28,6 +28,7 @@ from mnist_course.search import (
     retrain,
     run_search,
     search_budget,
+    step4_all_separable,
     step4_narrowed,
     step4_separable,
     study_counts,
@@ -36,6 +37,7 @@ from mnist_course.search import (
     trained_trials,
     training_of,
     trial_params,
+    warm_start_of,
 )
 from mnist_course.training import evaluate
 
@@ -214,20 +216,28 @@ def test_a_new_study_starts_from_step4_narrowed_to_its_budget(monkeypatch):
     assert architecture_of(second) == step4_separable(5_000) == Architecture(
         (8, 16), 8, (24, 32, 32), last_padding=0, head="gap", separable="after_pool")
     assert second.user_attrs["params"] == 4_456 and second.params["lr"] == 0.1
+    third = study.trials[2]  # the third: every conv but the first separable, no transition, widened
+    assert architecture_of(third) == step4_all_separable(5_000) == Architecture(
+        (16, 32), 0, (24, 32, 32), last_padding=0, head="gap", separable="all")
+    assert third.user_attrs["params"] == 4_744 and third.params["batch_size"] == 64
+    assert [warm_start_of(t, 5_000) for t in study.trials] == ["narrowed", "separable", "all_separable"]
     cold = run_search(5_000, 1, None, None, storage="memory", num_epochs=1, seed=0, warm_start=False)
     assert architecture_of(cold.trials[0]) != step4_narrowed(5_000)  # sampled, not the narrowed Step 4
 
 
-def test_a_study_begun_before_separable_convs_gets_that_warm_start_once(tmp_path, monkeypatch):
+def test_a_study_begun_before_separable_convs_gets_those_warm_starts_once(tmp_path, monkeypatch):
     monkeypatch.setattr(search, "fit", lambda *a, **k: [{"epoch": 1, "val_acc": 50.0}])
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     old = run_search(5_000, 2, None, None, storage=storage, num_epochs=1, seed=0, warm_start=False)
-    assert not any(architecture_of(t) == step4_separable(5_000) for t in old.trials if "architecture" in t.user_attrs)
-    study = run_search(5_000, 1, None, None, storage=storage, num_epochs=1, seed=0)  # continued
-    assert architecture_of(study.trials[-1]) == step4_separable(5_000)
+    starts = (step4_separable(5_000), step4_all_separable(5_000))
+    assert not any(architecture_of(t) in starts for t in old.trials if "architecture" in t.user_attrs)
+    study = run_search(5_000, 2, None, None, storage=storage, num_epochs=1, seed=0)  # continued
+    assert [architecture_of(t) for t in study.trials[-2:]] == list(starts)
     again = run_search(5_000, 1, None, None, storage=storage, num_epochs=1, seed=0)  # not queued twice
-    assert sum(architecture_of(t) == step4_separable(5_000) for t in again.trials) == 1
+    assert [sum(architecture_of(t) == start for t in again.trials) for start in starts] == [1, 1]
     assert [architecture_params(step4_separable(b)) for b in (6_000, 4_000)] == [5_880, 3_460]
+    # the separable widths are coarse (32 -> 40), so 6,000 and 5,000 get the same model
+    assert [architecture_params(step4_all_separable(b)) for b in (6_000, 4_000, 3_000)] == [4_744, 3_188, 2_864]
 
 
 def test_check_search_names_bad_values_and_quick_mode_is_small():
@@ -277,17 +287,20 @@ def test_search_budget_runs_the_three_stages_and_keeps_the_winners_weights(mnist
     result = search_budget(6_000, settings, train, val, train, test, seeds=[1, 2], num_epochs=1, log=None)
     counts = result["counts"]
     assert counts["trials"] - counts["not_trained"] == 8 and result["winner"] is result["candidates"][0]
-    # the hand-made warm starts (Step 4 narrowed, Step 4 made separable) are confirmed beside
-    # the search's best (2 candidates: 4 rows unless a warm start is among them), and marked
-    narrowed = [r for r in result["candidates"] if r["step4_narrowed"]]
-    assert [r["trial"] for r in narrowed] == [0] and narrowed[0]["params"] == architecture_params(step4_narrowed(6_000))
-    separable = [r for r in result["candidates"] if r["step4_separable"]]
-    assert [r["trial"] for r in separable] == [1]
-    assert separable[0]["params"] == architecture_params(step4_separable(6_000))
-    assert 2 <= len(result["candidates"]) <= 4
+    # the hand-made warm starts (WARM_STARTS: Step 4 narrowed, made separable after the pool, after
+    # conv1) are confirmed beside the search's best (2 candidates: 5 rows unless a warm start is
+    # among them), and marked
+    starts = {r["warm_start"]: r for r in result["candidates"] if r["warm_start"]}
+    assert {kind: r["trial"] for kind, r in starts.items()} == {"narrowed": 0, "separable": 1, "all_separable": 2}
+    assert starts["narrowed"]["params"] == architecture_params(step4_narrowed(6_000))
+    assert starts["separable"]["params"] == architecture_params(step4_separable(6_000))
+    assert starts["all_separable"]["params"] == architecture_params(step4_all_separable(6_000))
+    assert 3 <= len(result["candidates"]) <= 5
     table = format_candidates(result["candidates"]).splitlines()
-    assert table[-2].startswith("* Step 4 narrowed to the budget") and table[-1].startswith("+ Step 4 with separable")
+    assert table[-3].startswith("* Step 4 narrowed to the budget") and table[-2].startswith("+ Step 4 with separable")
+    assert table[-1].startswith("# Step 4 with every convolution but the first separable")
     assert any(line.split()[0] == "1+" and "separable after pool" in line for line in table[1:])
+    assert any(line.split()[0] == "2#" and "separable after conv1" in line for line in table[1:])
     assert trained_trials(result["study"]) == 8  # the study itself, for its plots ("memory" keeps no other)
     assert architecture_params(result["architecture"]) == result["winner"]["params"] < 6_000
     assert [r["seed"] for r in result["runs"]] == [1, 2]

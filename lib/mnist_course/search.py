@@ -117,6 +117,43 @@ def step4_separable(budget: int) -> Architecture | None:
     return None
 
 
+def step4_all_separable(budget: int) -> Architecture | None:
+    """Step 4 rebuilt with every convolution but the first depthwise-separable and no
+    transition, widened to fit ``budget``: the third warm start of a study (queued in a
+    study begun before it, like :func:`step4_separable`).
+
+    Why no transition: Step 4's 1x1 squeeze (16 -> 8 channels) exists to make the dense
+    3x3 convolution after it cheaper, since a dense 3x3 costs 9 weights per pair of
+    channels; a separable one mixes channels in its own 1x1 (one weight per pair), so the
+    squeeze saves little and costs the convolutions after it their input width.
+    :func:`step4_narrowed`'s starting point (Step 4 with the GAP -> 1x1 head) without its
+    transition, every width multiplied by the largest factor f = 3.00, 2.99, ... 1.00
+    (the first convolution's rounded to the nearest of ``WIDTHS``, the separable ones' to
+    the nearest of ``SEPARABLE_WIDTHS``) whose model has fewer than ``budget``
+    parameters. None when even f = 1 does not fit."""
+    for percent in range(300, 99, -1):
+        f = percent / 100
+        first, *rest = STEP4.before_pool
+        arch = replace(STEP4, before_pool=(_nearest(first * f, WIDTHS),) + tuple(_nearest(w * f, SEPARABLE_WIDTHS)
+                                                                              for w in rest),
+                       transition=0, after_pool=tuple(_nearest(w * f, SEPARABLE_WIDTHS) for w in STEP4.after_pool),
+                       head="gap", last_padding=0, separable="all")
+        if architecture_params(arch) < budget:
+            return arch
+    return None
+
+
+# The hand-made warm starts, in the order a study queues them, with the mark
+# format_candidates gives their rows and the line that explains it.
+WARM_STARTS = {
+    "narrowed": (step4_narrowed, "*", "Step 4 narrowed to the budget by hand (the search's first trial)"),
+    "separable": (step4_separable, "+", "Step 4 with separable convolutions after the pool, widened to the "
+                  "budget by hand (a warm start)"),
+    "all_separable": (step4_all_separable, "#", "Step 4 with every convolution but the first separable and no "
+                      "transition, widened to the budget by hand (a warm start)"),
+}
+
+
 def _tried(study: optuna.Study, arch: Architecture) -> bool:
     """Whether a trial of ``study`` trained ``arch`` with Step 4's training, or has it queued."""
     wanted = trial_params(arch, STEP4_TRAINING)
@@ -129,7 +166,7 @@ def _tried(study: optuna.Study, arch: Architecture) -> bool:
 
 def warm_start_of(trial: optuna.trial.FrozenTrial, budget: int) -> str | None:
     """Which warm start of :func:`run_search` a trial trained, with Step 4's training:
-    "narrowed" (:func:`step4_narrowed`), "separable" (:func:`step4_separable`) or None.
+    a key of ``WARM_STARTS`` ("narrowed", "separable", "all_separable") or None.
     A warm start counts once it trained: completed, or stopped by the pruner after an
     epoch (the confirmation judges it over the full epochs all the same)."""
     trained = trial.state == optuna.trial.TrialState.COMPLETE or (
@@ -138,7 +175,7 @@ def warm_start_of(trial: optuna.trial.FrozenTrial, budget: int) -> str | None:
             and all(trial.params.get(k) == v for k, v in STEP4_TRAINING.items())):
         return None
     arch = architecture_of(trial)
-    return "narrowed" if arch == step4_narrowed(budget) else "separable" if arch == step4_separable(budget) else None
+    return next((kind for kind, (start, _, _) in WARM_STARTS.items() if arch == start(budget)), None)
 
 
 def proxy_value(trial: optuna.trial.FrozenTrial) -> float:
@@ -187,6 +224,8 @@ def format_space(architecture_only: bool = False) -> str:
         "budget, and its training (step4_narrowed)",
         "second trial                         the same Step 4 with separable convolutions after the MaxPool, "
         "widened to fit the budget, and its training (step4_separable)",
+        "third trial                          the same Step 4 with every convolution but the first separable "
+        "and no transition, widened to fit the budget, and its training (step4_all_separable)",
     ])
 
 
@@ -417,7 +456,8 @@ SEPARABLE_NOTES = {"none": "", "after_pool": ", separable after pool", "all": ",
 def format_candidates(rows: list[dict]) -> str:
     """A text table of :func:`confirm`'s rows: trial, parameters, the layers, training
     knobs, the proxy's validation accuracy and the full runs' mean ± std; a trailing *
-    marks the narrowed Step 4, + Step 4 made separable (the warm starts)."""
+    marks the narrowed Step 4, + Step 4 made separable after the pool, # Step 4 made
+    separable after its first convolution (the warm starts: ``WARM_STARTS``)."""
     lines = [f"{'trial':>5} {'params':>7}  {'layers (before pool | transition | after pool)':<66} "
              f"{'lr':>6} {'batch':>5} {'rot':>4} {'proxy val':>9}  final val acc (%), mean ± std (n)"]
     for r in rows:
@@ -427,16 +467,12 @@ def format_candidates(rows: list[dict]) -> str:
                   f"{'3x3 pad ' + str(a['last_padding']) if a.get('head', 'conv') == 'conv' else 'GAP-1x1'}, "
                   f"drop {a['dropout']:g}" + SEPARABLE_NOTES[a.get("separable", "none")])
         t = r["training"]
-        trial = f"{r['trial']}*" if r.get("step4_narrowed") else f"{r['trial']}+" if r.get("step4_separable") \
-            else str(r["trial"])
+        trial = f"{r['trial']}{WARM_STARTS[r['warm_start']][1] if r.get('warm_start') else ''}"
         lines.append(f"{trial:>5} {r['params']:>7,}  {layers:<66} {t['lr']:>6.3f} {t['batch_size']:>5} "
                      f"{t['max_rotation']:>4g} {r['search_val_acc']:>8.2f}%  {format_mean_std(r['final_val_acc'])}")
-    if any(r.get("step4_narrowed") for r in rows):
-        lines.append("* Step 4 narrowed to the budget by hand (the search's first trial), confirmed beside the "
-                     "search's best")
-    if any(r.get("step4_separable") for r in rows):
-        lines.append("+ Step 4 with separable convolutions after the pool, widened to the budget by hand (a warm "
-                     "start), confirmed beside the search's best")
+    for kind, (_, mark, about) in WARM_STARTS.items():
+        if any(r.get("warm_start") == kind for r in rows):
+            lines.append(f"{mark} {about}, confirmed beside the search's best")
     return "\n".join(lines)
 
 
@@ -504,12 +540,12 @@ def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = 
     remaining = n_trials - trained_trials(study) if total else n_trials
     trained_here = 0
     if remaining > 0:
-        # The warm starts, with Step 4's training, queued when trials are to run: a new
-        # study's first trial is Step 4 narrowed to the budget, its second Step 4 made
-        # separable after the pool and widened to it; a study begun before separable
-        # convolutions were in the space gets the second when it is continued.
+        # The warm starts (WARM_STARTS), with Step 4's training, queued when trials are to
+        # run: a new study's first trial is Step 4 narrowed to the budget, then Step 4 made
+        # separable after the pool, then after its first convolution, each widened to the
+        # budget; a study begun before a warm start existed gets it when it is continued.
         first = [step4_narrowed(budget)] if not study.trials else []
-        for start in (first + [step4_separable(budget)]) if warm_start else []:
+        for start in (first + [step4_separable(budget), step4_all_separable(budget)]) if warm_start else []:
             if start is not None and not _tried(study, start):
                 study.enqueue_trial(trial_params(start, STEP4_TRAINING))
 
@@ -630,11 +666,11 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
     1. the search: ``settings.trials_for(budget)`` proxy runs (``settings.search_epochs`` epochs on
        ``train``, validated on ``val``), pruned by successive halving; resumes a stored study;
     2. confirmation: the ``settings.candidates`` best proxy runs, and the hand-made warm
-       starts (:func:`warm_start_of`: Step 4 narrowed, Step 4 made separable; those that
-       trained and are not among them), trained for ``num_epochs`` on the same split over
+       starts (:func:`warm_start_of`: ``WARM_STARTS``; those that trained and are not
+       among them), trained for ``num_epochs`` on the same split over
        ``settings.confirm_seeds``; the winner has the highest mean final validation
-       accuracy (:func:`confirm`); each row says whether it is a warm start
-       (``step4_narrowed``, ``step4_separable``);
+       accuracy (:func:`confirm`); each row's ``warm_start`` names the warm start it is
+       (a key of ``WARM_STARTS``) or is None;
     3. the record: the winner trained on ``full_train`` (all 60,000 images) for
        ``num_epochs`` once per seed of ``seeds``, the test set evaluated after every epoch
        and choosing nothing (:func:`retrain`).
@@ -667,11 +703,10 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
         kind = warm_start_of(t, budget)
         if kind and kind not in starts and t.number not in {c.number for c in chosen}:
             starts[kind] = t
-    rows = confirm(chosen + [starts[k] for k in ("narrowed", "separable") if k in starts], train, val,
+    rows = confirm(chosen + [starts[k] for k in WARM_STARTS if k in starts], train, val,
                    settings.confirm_seeds, num_epochs, settings.cache_dir, log)
     for row in rows:
-        kind = warm_start_of(study.trials[row["trial"]], budget)
-        row["step4_narrowed"], row["step4_separable"] = kind == "narrowed", kind == "separable"
+        row["warm_start"] = warm_start_of(study.trials[row["trial"]], budget)
     winner = study.trials[rows[0]["trial"]]
     runs = retrain(winner, full_train, test, seeds, num_epochs, log, settings.cache_dir)
     return {"budget": budget, "counts": counts, "candidates": rows, "winner": rows[0],
