@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mnist_course.ablation import RECIPES
-from mnist_course.benchmark import STEP_KWARGS, recorded_step_configs, render, throughput
+from mnist_course.benchmark import STEP_KWARGS, readme_excerpt, recorded_step_configs, render, throughput
 from mnist_course.reporting import build_report, save_report
 from mnist_course.results import summarize_run
 from mnist_course.training import TrainConfig, config_dict
@@ -21,6 +21,13 @@ def test_throughput_and_report_on_a_few_batches(data_dir):
                    "finished_at": "now"})
     assert f"{result['ratio']:.2f}×" in text and "| step4 | 10.0 | 9.5 | 0.50 | 5.0% |" in text
     assert "No GPU was available" in text and "Not measured in this benchmark run" in text
+    # The README's quote names the notebooks a recorded course run ran, not "all" of today's.
+    recorded = {"notebooks": {"01_setup": {"seconds": 60.0}, "02_skeleton": {"seconds": 120.0}},
+                "total_seconds": 180.0, "finished_at": "2026-11-23T02:48:03+00:00"}
+    quote = readme_excerpt({"throughput": result, "epochs": epochs, "device": "cpu (2 threads)", "device_type": "cpu",
+                            "cpu_count": 2, "torch_version": "x", "finished_at": "2026-11-24",
+                            "recorded_course": recorded})
+    assert "- The last full course run (2026-11-23): 3.0 min for its 2 notebooks (01_setup, 02_skeleton)." in quote
 
 
 def test_epoch_timings_use_the_recorded_step_settings(tmp_path):

@@ -232,8 +232,11 @@ def readme_excerpt(result: dict) -> str:
     lines.append(f"- One full epoch (train + test): {epochs}.")
     recorded = result.get("recorded_course")
     if recorded:
-        lines.append(f"- The recorded course run: {recorded['total_seconds'] / 60:.1f} min for all "
-                     f"{len(recorded['notebooks'])} step notebooks.")
+        # Name the notebooks it ran: a course run records only when it runs every notebook
+        # of its time, and later steps are recorded on their own (course --steps).
+        lines.append(f"- The last full course run ({recorded['finished_at'][:10]}): "
+                     f"{recorded['total_seconds'] / 60:.1f} min for its {len(recorded['notebooks'])} notebooks "
+                     f"({', '.join(recorded['notebooks'])}).")
     if result["device_type"] != "cuda":
         lines.append("- GPU: none was available for this measurement.")
     return "\n".join(lines)
