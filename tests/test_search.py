@@ -140,6 +140,16 @@ def test_the_best_trials_are_retrained_from_what_they_stored(mnist_train, mnist_
     best = top_trials(study, 2)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert best and best[0].value == max(t.value for t in done) and len(best) <= 2
+    # a run the pruner stopped after its last epoch trained in full: it is ranked, given the epochs
+    late = optuna.create_study(direction="maximize")
+    for epochs, value, state in ((4, 99.0, "COMPLETE"), (4, 99.2, "PRUNED"), (2, 99.5, "PRUNED")):
+        late.add_trial(optuna.trial.create_trial(
+            state=getattr(optuna.trial.TrialState, state), value=value if state == "COMPLETE" else None,
+            intermediate_values={e: value for e in range(1, epochs + 1)}, params={"lr": value},
+            distributions={"lr": optuna.distributions.FloatDistribution(0, 100)},
+            user_attrs={"architecture": {"widths": value}}))
+    assert [t.number for t in top_trials(late, 3)] == [0]
+    assert [t.number for t in top_trials(late, 3, num_epochs=4)] == [1, 0]  # not the one stopped at epoch 2
     arch = architecture_of(best[0])
     assert architecture_params(arch) == best[0].user_attrs["params"] < 6_000
     test = MNISTSplit(mnist_test.X[:200], mnist_test.y[:200])

@@ -323,11 +323,19 @@ def training_of(trial: optuna.trial.FrozenTrial, num_epochs: int) -> TrainConfig
                        max_rotation=trial.params["max_rotation"], momentum=0.9, schedule="onecycle")
 
 
-def top_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
-    """The ``k`` completed trials with the highest final validation accuracy, best first,
-    one per distinct (architecture, training) pair; ties keep the earlier trial."""
-    done = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE),
-                  key=lambda t: (-t.value, t.number))
+def top_trials(study: optuna.Study, k: int, num_epochs: int | None = None) -> list[optuna.trial.FrozenTrial]:
+    """The ``k`` trials with the highest final validation accuracy (:func:`proxy_value`),
+    best first, one per distinct (architecture, training) pair; ties keep the earlier
+    trial. Ranked: the completed trials and, given the proxy's ``num_epochs``, those the
+    pruner stopped after their last epoch: successive halving also judges the last rung
+    (with 4 epochs, rungs at 2 and 4), so a run that trained every epoch but sits in the
+    weaker half there ends PRUNED with its full proxy result."""
+    def ran_every_epoch(t: optuna.trial.FrozenTrial) -> bool:
+        return t.state == optuna.trial.TrialState.COMPLETE or (
+            num_epochs is not None and t.state == optuna.trial.TrialState.PRUNED
+            and max(t.intermediate_values, default=0) >= num_epochs)
+
+    done = sorted((t for t in study.trials if ran_every_epoch(t)), key=lambda t: (-proxy_value(t), t.number))
     chosen, seen = [], set()
     for trial in done:
         key = (str(trial.user_attrs["architecture"]), str(sorted(trial.params.items())))
@@ -692,7 +700,7 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
         log(f"budget {budget:,}: {counts['trials']} trials, {counts['not_trained']} not trained (over the budget, "
             f"under 60% of it or not buildable), {counts['pruned']} pruned early, {counts['complete']} complete"
             + (f", {counts['failed']} failed (interrupted; trained again)" if counts["failed"] else ""))
-    chosen = top_trials(study, settings.candidates)
+    chosen = top_trials(study, settings.candidates, settings.search_epochs)
     if not chosen:
         raise ValueError(f"no trial of the study for budget {budget:,} completed; run more trials "
                          f"(trials={settings.trials_for(budget)}) or raise the budget")
