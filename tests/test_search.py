@@ -288,6 +288,10 @@ def test_confirm_chooses_on_validation_over_seeds_and_caches_its_runs(mnist_trai
                     log=lambda line: pytest.fail(f"trained again: {line}"))
     assert [r["final_val_acc"] for r in again] == [r["final_val_acc"] for r in rows]
     assert f"{rows[0]['trial']:>5}" in format_candidates(rows).splitlines()[1]
+    best = {**rows[0], "final_val_acc": {**rows[0]["final_val_acc"], "mean": 99.5}}
+    noise = format_candidates([best], val_images=5_000).splitlines()[-1]  # sqrt(.995 * .005 / 5000) = 0.000997
+    assert noise == ("validation noise: 5,000 images, one image = 0.02 points; binomial standard error at "
+                     "99.50%: 0.10 points")
 
 
 def test_search_budget_runs_the_three_stages_and_keeps_the_winners_weights(mnist_train, mnist_test, tmp_path):

@@ -461,11 +461,14 @@ def study_counts(study: optuna.Study) -> dict:
 SEPARABLE_NOTES = {"none": "", "after_pool": ", separable after pool", "all": ", separable after conv1"}
 
 
-def format_candidates(rows: list[dict]) -> str:
+def format_candidates(rows: list[dict], val_images: int | None = None) -> str:
     """A text table of :func:`confirm`'s rows: trial, parameters, the layers, training
     knobs, the proxy's validation accuracy and the full runs' mean ± std; a trailing *
     marks the narrowed Step 4, + Step 4 made separable after the pool, # Step 4 made
-    separable after its first convolution (the warm starts: ``WARM_STARTS``)."""
+    separable after its first convolution (the warm starts: ``WARM_STARTS``). Given the
+    number of ``val_images``, a last line gives the scale of the validation split's noise:
+    one image in points, and the binomial standard error of an accuracy p on that many
+    images, sqrt(p (1 - p) / n), at the best row's mean (points)."""
     lines = [f"{'trial':>5} {'params':>7}  {'layers (before pool | transition | after pool)':<66} "
              f"{'lr':>6} {'batch':>5} {'rot':>4} {'proxy val':>9}  final val acc (%), mean ± std (n)"]
     for r in rows:
@@ -481,6 +484,10 @@ def format_candidates(rows: list[dict]) -> str:
     for kind, (_, mark, about) in WARM_STARTS.items():
         if any(r.get("warm_start") == kind for r in rows):
             lines.append(f"{mark} {about}, confirmed beside the search's best")
+    if val_images and rows:
+        p = rows[0]["final_val_acc"]["mean"] / 100
+        lines.append(f"validation noise: {val_images:,} images, one image = {100 / val_images:.2f} points; binomial "
+                     f"standard error at {100 * p:.2f}%: {100 * (p * (1 - p) / val_images) ** 0.5:.2f} points")
     return "\n".join(lines)
 
 
