@@ -233,6 +233,10 @@ def test_a_new_study_starts_from_step4_narrowed_to_its_budget(monkeypatch):
     assert [warm_start_of(t, 5_000) for t in study.trials] == ["narrowed", "separable", "all_separable"]
     cold = run_search(5_000, 1, None, None, storage="memory", num_epochs=1, seed=0, warm_start=False)
     assert architecture_of(cold.trials[0]) != step4_narrowed(5_000)  # sampled, not the narrowed Step 4
+    # under 1,500 only the narrowed Step 4 fits: the separable ones are not queued (None), the search goes on
+    assert (step4_separable(1_500), step4_all_separable(1_500)) == (None, None)
+    small = run_search(1_500, 2, None, None, storage="memory", num_epochs=1, seed=0)
+    assert [warm_start_of(t, 1_500) for t in small.trials[:2]] == ["narrowed", None] and trained_trials(small) == 2
 
 
 def test_a_study_begun_before_separable_convs_gets_those_warm_starts_once(tmp_path, monkeypatch):
@@ -289,16 +293,22 @@ def test_confirm_chooses_on_validation_over_seeds_and_caches_its_runs(mnist_trai
     assert [r["final_val_acc"] for r in again] == [r["final_val_acc"] for r in rows]
     assert f"{rows[0]['trial']:>5}" in format_candidates(rows).splitlines()[1]
     best = {**rows[0], "final_val_acc": {**rows[0]["final_val_acc"], "mean": 99.5}}
-    noise = format_candidates([best], val_images=5_000).splitlines()[-1]  # sqrt(.995 * .005 / 5000) = 0.000997
+    worse = {**rows[0], "final_val_acc": {**rows[0]["final_val_acc"], "mean": 98.0}}
+    noise = format_candidates([best, worse], val_images=5_000).splitlines()[-1]  # sqrt(.995 * .005 / 5000)
     assert noise == ("validation noise: 5,000 images, one image = 0.02 points; binomial standard error at "
                      "99.50%: 0.10 points")
 
 
-def test_search_budget_runs_the_three_stages_and_keeps_the_winners_weights(mnist_train, mnist_test, tmp_path):
+def test_search_budget_runs_the_three_stages_and_keeps_the_winners_weights(mnist_train, mnist_test, tmp_path,
+                                                                          monkeypatch):
     train, val, test = _slices(mnist_train, mnist_test)
     settings = check_search(budgets=[6000], trials=8, search_epochs=1, candidates=2, confirm_seeds=[1])
     settings = type(settings)(**{**settings.__dict__, "storage": "memory", "cache_dir": tmp_path, "sampler_seed": 0})
+    ranked_with = []  # the candidates are ranked knowing the proxy's epochs (runs pruned after the last count)
+    monkeypatch.setattr(search, "top_trials", lambda study, k, num_epochs=None: ranked_with.append(num_epochs)
+                        or top_trials(study, k, num_epochs))
     result = search_budget(6_000, settings, train, val, train, test, seeds=[1, 2], num_epochs=1, log=None)
+    assert ranked_with == [settings.search_epochs]
     counts = result["counts"]
     assert counts["trials"] - counts["not_trained"] == 8 and result["winner"] is result["candidates"][0]
     # the hand-made warm starts (WARM_STARTS: Step 4 narrowed, made separable after the pool, after

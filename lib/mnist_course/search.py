@@ -222,9 +222,9 @@ def format_space(architecture_only: bool = False) -> str:
         f"Step 4 in this space                 {STEP4} = {architecture_params(STEP4):,} parameters",
         "first trial of every study           Step 4 with the GAP -> 1x1 head, its widths narrowed to fit the "
         "budget, and its training (step4_narrowed)",
-        "second trial                         the same Step 4 with separable convolutions after the MaxPool, "
+        "second warm start                    the same Step 4 with separable convolutions after the MaxPool, "
         "widened to fit the budget, and its training (step4_separable)",
-        "third trial                          the same Step 4 with every convolution but the first separable "
+        "third warm start                     the same Step 4 with every convolution but the first separable "
         "and no transition, widened to fit the budget, and its training (step4_all_separable)",
     ])
 
@@ -465,7 +465,8 @@ def format_candidates(rows: list[dict], val_images: int | None = None) -> str:
     """A text table of :func:`confirm`'s rows: trial, parameters, the layers, training
     knobs, the proxy's validation accuracy and the full runs' mean ± std; a trailing *
     marks the narrowed Step 4, + Step 4 made separable after the pool, # Step 4 made
-    separable after its first convolution (the warm starts: ``WARM_STARTS``). Given the
+    separable after its first convolution, without transition (the warm starts:
+    ``WARM_STARTS``). Given the
     number of ``val_images``, a last line gives the scale of the validation split's noise:
     one image in points, and the binomial standard error of an accuracy p on that many
     images, sqrt(p (1 - p) / n), at the best row's mean (points)."""
@@ -478,7 +479,7 @@ def format_candidates(rows: list[dict], val_images: int | None = None) -> str:
                   f"{'3x3 pad ' + str(a['last_padding']) if a.get('head', 'conv') == 'conv' else 'GAP-1x1'}, "
                   f"drop {a['dropout']:g}" + SEPARABLE_NOTES[a.get("separable", "none")])
         t = r["training"]
-        trial = f"{r['trial']}{WARM_STARTS[r['warm_start']][1] if r.get('warm_start') else ''}"
+        trial = f"{r['trial']}{WARM_STARTS.get(r.get('warm_start'), (None, ''))[1]}"
         lines.append(f"{trial:>5} {r['params']:>7,}  {layers:<66} {t['lr']:>6.3f} {t['batch_size']:>5} "
                      f"{t['max_rotation']:>4g} {r['search_val_acc']:>8.2f}%  {format_mean_std(r['final_val_acc'])}")
     for kind, (_, mark, about) in WARM_STARTS.items():
@@ -523,9 +524,11 @@ def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = 
     sampler's seed (give each worker its own, or None). total: run until the study holds
     ``n_trials`` trained trials in all, counting those of earlier runs and of other
     workers, so a re-run after an interruption only completes the study.
-    warm_start: a new study's first trial is :func:`step4_narrowed` with Step 4's
-    training knobs (Optuna's ``enqueue_trial``), so the search starts where a learner
-    narrowing Step 4 by hand would and has to beat it. min_share: samples with fewer
+    warm_start: queue the hand-made ``WARM_STARTS`` with Step 4's training knobs
+    (Optuna's ``enqueue_trial``): a new study's first trial is :func:`step4_narrowed`,
+    the next :func:`step4_separable` and :func:`step4_all_separable`, so the search starts
+    where a learner reshaping Step 4 by hand would and has to beat them; a continued study
+    gets those it lacks (not the narrowed one). min_share: samples with fewer
     than ``min_share * budget`` parameters are rejected like those over the budget: the
     most accurate model under a budget sits near it (a much smaller one is a smaller
     budget's question), and on a CPU every trained trial should spend the budget.
@@ -559,8 +562,9 @@ def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = 
         # run: a new study's first trial is Step 4 narrowed to the budget, then Step 4 made
         # separable after the pool, then after its first convolution, each widened to the
         # budget; a study begun before a warm start existed gets it when it is continued.
-        first = [step4_narrowed(budget)] if not study.trials else []
-        for start in (first + [step4_separable(budget), step4_all_separable(budget)]) if warm_start else []:
+        new = not study.trials
+        for kind, (make, _, _) in WARM_STARTS.items() if warm_start else ():
+            start = make(budget) if (new or kind != "narrowed") else None
             if start is not None and not _tried(study, start):
                 study.enqueue_trial(trial_params(start, STEP4_TRAINING))
 
@@ -713,12 +717,14 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
                          f"(trials={settings.trials_for(budget)}) or raise the budget")
     # The hand-made warm starts are always confirmed too, so the search is judged against
     # them on the same footing (15 epochs, the same seeds) rather than on a short proxy.
-    starts = {}
+    # (A warm start among the chosen, or a later trial that sampled the same point, is
+    # not confirmed twice.)
+    starts = {kind: None for kind in (warm_start_of(c, budget) for c in chosen) if kind}
     for t in study.trials:
         kind = warm_start_of(t, budget)
-        if kind and kind not in starts and t.number not in {c.number for c in chosen}:
+        if kind and kind not in starts:
             starts[kind] = t
-    rows = confirm(chosen + [starts[k] for k in WARM_STARTS if k in starts], train, val,
+    rows = confirm(chosen + [starts[k] for k in WARM_STARTS if starts.get(k) is not None], train, val,
                    settings.confirm_seeds, num_epochs, settings.cache_dir, log)
     for row in rows:
         row["warm_start"] = warm_start_of(study.trials[row["trial"]], budget)
