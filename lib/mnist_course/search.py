@@ -445,17 +445,23 @@ def trained_weights(cache_dir: str | Path, settings: dict, seed: int) -> Path:
     return Path(cache_dir) / "weights" / f"{settings_key(settings)}-seed{seed}.pt"
 
 
-def study_counts(study: optuna.Study) -> dict:
+def study_counts(study: optuna.Study, num_epochs: int | None = None) -> dict:
     """How a study's trials ended: trials, not_trained (pruned before any epoch: over
     the budget, under its floor or not buildable), pruned (stopped after an epoch by
     successive halving), complete, failed (interrupted, e.g. a worker killed mid-trial),
-    and best_val_acc (the best completed proxy run, percent; None if none)."""
+    and best_val_acc (the best proxy result of the runs :func:`top_trials` ranks,
+    percent; None if none). Given the proxy's ``num_epochs``, also pruned_last (those of
+    the pruned that had trained every epoch: judged at the last rung, ranked all the same)."""
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
     not_trained = sum(1 for t in pruned if _rejected(t))
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    return {"trials": len(study.trials), "not_trained": not_trained, "pruned": len(pruned) - not_trained,
-            "complete": len(done), "failed": sum(t.state == optuna.trial.TrialState.FAIL for t in study.trials),
-            "best_val_acc": max((t.value for t in done), default=None)}
+    best = top_trials(study, 1, num_epochs)
+    counts = {"trials": len(study.trials), "not_trained": not_trained, "pruned": len(pruned) - not_trained,
+              "complete": len(done), "failed": sum(t.state == optuna.trial.TrialState.FAIL for t in study.trials),
+              "best_val_acc": proxy_value(best[0]) if best else None}
+    if num_epochs is not None:
+        counts["pruned_last"] = sum(1 for t in pruned if max(t.intermediate_values, default=0) >= num_epochs)
+    return counts
 
 
 SEPARABLE_NOTES = {"none": "", "after_pool": ", separable after pool", "all": ", separable after conv1"}
@@ -706,10 +712,11 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
     study = run_search(budget, settings.trials_for(budget), train, val, storage=settings.storage,
                        num_epochs=settings.search_epochs, seed=settings.sampler_seed, total=True,
                        architecture_only=settings.architecture_only)
-    counts = study_counts(study)
+    counts = study_counts(study, settings.search_epochs)
     if log is not None:
         log(f"budget {budget:,}: {counts['trials']} trials, {counts['not_trained']} not trained (over the budget, "
-            f"under 60% of it or not buildable), {counts['pruned']} pruned early, {counts['complete']} complete"
+            f"under 60% of it or not buildable), {counts['pruned']} stopped by the pruner ({counts['pruned_last']} "
+            f"of them after their last epoch), {counts['complete']} complete"
             + (f", {counts['failed']} failed (interrupted; trained again)" if counts["failed"] else ""))
     chosen = top_trials(study, settings.candidates, settings.search_epochs)
     if not chosen:
