@@ -323,6 +323,11 @@ def training_of(trial: optuna.trial.FrozenTrial, num_epochs: int) -> TrainConfig
                        max_rotation=trial.params["max_rotation"], momentum=0.9, schedule="onecycle")
 
 
+def _pruned_after_last_epoch(trial: optuna.trial.FrozenTrial, num_epochs: int) -> bool:
+    """Stopped by the pruner after reporting its ``num_epochs``-th epoch: trained in full."""
+    return trial.state == optuna.trial.TrialState.PRUNED and max(trial.intermediate_values, default=0) >= num_epochs
+
+
 def top_trials(study: optuna.Study, k: int, num_epochs: int | None = None) -> list[optuna.trial.FrozenTrial]:
     """The ``k`` trials with the highest final validation accuracy (:func:`proxy_value`),
     best first, one per distinct (architecture, training) pair; ties keep the earlier
@@ -330,12 +335,9 @@ def top_trials(study: optuna.Study, k: int, num_epochs: int | None = None) -> li
     pruner stopped after their last epoch: successive halving also judges the last rung
     (with 4 epochs, rungs at 2 and 4), so a run that trained every epoch but sits in the
     weaker half there ends PRUNED with its full proxy result."""
-    def ran_every_epoch(t: optuna.trial.FrozenTrial) -> bool:
-        return t.state == optuna.trial.TrialState.COMPLETE or (
-            num_epochs is not None and t.state == optuna.trial.TrialState.PRUNED
-            and max(t.intermediate_values, default=0) >= num_epochs)
-
-    done = sorted((t for t in study.trials if ran_every_epoch(t)), key=lambda t: (-proxy_value(t), t.number))
+    done = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
+                   or (num_epochs is not None and _pruned_after_last_epoch(t, num_epochs))),
+                  key=lambda t: (-proxy_value(t), t.number))
     chosen, seen = [], set()
     for trial in done:
         key = (str(trial.user_attrs["architecture"]), str(sorted(trial.params.items())))
@@ -460,7 +462,7 @@ def study_counts(study: optuna.Study, num_epochs: int | None = None) -> dict:
               "complete": len(done), "failed": sum(t.state == optuna.trial.TrialState.FAIL for t in study.trials),
               "best_val_acc": proxy_value(best[0]) if best else None}
     if num_epochs is not None:
-        counts["pruned_last"] = sum(1 for t in pruned if max(t.intermediate_values, default=0) >= num_epochs)
+        counts["pruned_last"] = sum(1 for t in pruned if _pruned_after_last_epoch(t, num_epochs))
     return counts
 
 
@@ -472,8 +474,8 @@ def format_candidates(rows: list[dict], val_images: int | None = None) -> str:
     knobs, the proxy's validation accuracy and the full runs' mean ± std; a trailing *
     marks the narrowed Step 4, + Step 4 made separable after the pool, # Step 4 made
     separable after its first convolution, without transition (the warm starts:
-    ``WARM_STARTS``). Given the
-    number of ``val_images``, a last line gives the scale of the validation split's noise:
+    ``WARM_STARTS``). Given the number of ``val_images``, a last line gives the scale of
+    the validation split's noise:
     one image in points, and the binomial standard error of an accuracy p on that many
     images, sqrt(p (1 - p) / n), at the best row's mean (points)."""
     lines = [f"{'trial':>5} {'params':>7}  {'layers (before pool | transition | after pool)':<66} "
