@@ -51,6 +51,52 @@ def test_train_seeds_can_return_each_seeds_final_model(mnist_train, mnist_test, 
     capsys.readouterr()
 
 
+def test_train_seeds_replays_a_cached_run_and_retrains_when_anything_differs(mnist_train, mnist_test, tmp_path,
+                                                                           capsys, monkeypatch):
+    from mnist_course import steps
+    from mnist_course.data import MNISTSplit
+    from mnist_course.training import format_epoch
+
+    train = MNISTSplit(mnist_train.X[:512], mnist_train.y[:512])
+    test = MNISTSplit(mnist_test.X[:256], mnist_test.y[:256])
+    config = TrainConfig(num_epochs=2, batch_size=64, lr=0.05)
+    first = train_seeds("step3", train, test, config, [1, 2], cache_dir=tmp_path)
+    trained_out = capsys.readouterr().out
+    assert "replayed" not in trained_out and len(list((tmp_path / "step3").glob("*-seed*.json"))) == 2
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr(steps, "fit", no_training)
+    again = train_seeds("step3", train, test, config, [1, 2], cache_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert again == first  # the same figures and seconds, nothing trained
+    assert out.count("replayed from") == 2
+    # the first seed's epoch lines are printed as when it trained, from the same formatter as fit's
+    for row in first[0]["history"]:
+        assert format_epoch(row, 2) in out and format_epoch(row, 2) in trained_out
+    monkeypatch.undo()
+
+    # another learning rate, model keyword or library code: trained again, never replayed
+    train_seeds("step3", train, test, TrainConfig(num_epochs=2, batch_size=64, lr=0.02), [1], cache_dir=tmp_path)
+    assert "replayed" not in capsys.readouterr().out
+    monkeypatch.setattr(steps, "code_fingerprint", lambda: "edited-code")
+    train_seeds("step3", train, test, config, [1], cache_dir=tmp_path)
+    assert "replayed" not in capsys.readouterr().out
+    with pytest.raises(ValueError, match="cache_dir.*return_models"):
+        train_seeds("step3", train, test, config, [1], return_models=True, cache_dir=tmp_path)
+
+
+def test_reuse_runs_caches_full_runs_only():
+    full = check_params(epochs=2, device="cpu", seeds=[1], quick=False, reuse_runs=True)
+    assert full.runs_cache is not None and full.runs_cache.name == "seed_runs"
+    assert "replayed from runs/seed_runs/" in full.describe()
+    assert check_params(epochs=2, device="cpu", seeds=[1], quick=True, reuse_runs=True).runs_cache is None
+    assert check_params(epochs=2, device="cpu", seeds=[1], quick=False).runs_cache is None
+    with pytest.raises(ValueError, match="reuse_runs='yes'.*True.*False"):
+        check_params(epochs=2, device="cpu", seeds=[1], reuse_runs="yes")
+
+
 def test_build_model_is_seeded():
     a, b = build_model("step3", seed=5), build_model("step3", seed=5)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))

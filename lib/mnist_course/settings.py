@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data import resolve_data_dir
-from .paths import REPO_ROOT, checkpoint_dir, quick_dir, trial_reports_dir
+from .paths import REPO_ROOT, checkpoint_dir, quick_dir, runs_dir, trial_reports_dir
 from .training import DEVICES
 
 QUICK_ENV = "MNIST_COURSE_QUICK"
@@ -52,14 +52,16 @@ class RunSettings:
     test_limit: int | None    # images of the test split used (None: all 10,000)
     reports_dir: Path
     checkpoint_dir: Path      # where weight files go (git-ignored checkpoints/; temp in quick mode)
+    runs_cache: Path | None = None  # finished seeds' runs to replay (runs/seed_runs/); None: train every seed
 
     def describe(self) -> str:
         """One line naming the checked settings; folders relative to the repository."""
         where = "a temp folder (quick mode)" if self.quick else _shown(self.reports_dir)
         knobs = "" if self.batch_size is None else f"batch_size={self.batch_size} "
         knobs += "" if self.lr is None else f"lr={self.lr} "
+        reuse = "" if self.runs_cache is None else f"; finished runs are replayed from {_shown(self.runs_cache)}"
         return (f"epochs={self.epochs} {knobs}seeds={self.seeds} "
-                f"device={self.device!r} quick={self.quick}; reports go to {where}")
+                f"device={self.device!r} quick={self.quick}; reports go to {where}{reuse}")
 
     @property
     def seed(self) -> int:
@@ -91,7 +93,7 @@ def quick_from_env() -> bool:
 
 
 def check_params(*, epochs, device, batch_size=None, lr=None, seeds=None, seed=None, data_dir=None, quick=None,
-                 reports_dir=None) -> RunSettings:
+                 reports_dir=None, reuse_runs=False) -> RunSettings:
     """Validate notebook parameters and resolve quick mode, data and reports folders.
 
     epochs: int >= 1; batch_size: int >= 1; lr: number > 0 (learning rate); both may
@@ -101,7 +103,10 @@ def check_params(*, epochs, device, batch_size=None, lr=None, seeds=None, seed=N
     "cpu", "cuda", "cuda:N" or "mps"; data_dir: folder containing MNIST/ or None
     (MNIST_DATA_DIR, else <repo>/data); quick: bool or None (from MNIST_COURSE_QUICK);
     reports_dir: folder for this run's reports, or None for runs/reports/ (ignored in
-    quick mode, which records to a temp folder).
+    quick mode, which records to a temp folder); reuse_runs: bool, True to replay a
+    seed's finished full-data run from ``runs/seed_runs/`` (git-ignored) when its model,
+    settings, data, device type, torch and library code are the same
+    (``steps.train_seeds``); never in quick mode.
     Raises ValueError naming the parameter, its value and what is valid.
     """
     if not _is_int(epochs) or epochs < 1:
@@ -132,6 +137,9 @@ def check_params(*, epochs, device, batch_size=None, lr=None, seeds=None, seed=N
                          f"(None: runs/reports/)")
     if quick is not None and not isinstance(quick, bool):
         raise ValueError(f"quick={quick!r} is invalid; use True, False or None (None: from {QUICK_ENV})")
+    if not isinstance(reuse_runs, bool):
+        raise ValueError(f"reuse_runs={reuse_runs!r} is invalid; use True (replay finished runs from "
+                         f"runs/seed_runs/) or False (train every seed)")
     quick = quick_from_env() if quick is None else quick
     if quick:
         reports = quick_dir("reports")
@@ -146,4 +154,5 @@ def check_params(*, epochs, device, batch_size=None, lr=None, seeds=None, seed=N
         test_limit=QUICK_TEST_IMAGES if quick else None,
         reports_dir=reports,
         checkpoint_dir=checkpoint_dir(quick),
+        runs_cache=runs_dir() / "seed_runs" if reuse_runs and not quick else None,
     )

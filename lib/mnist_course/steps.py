@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -30,10 +32,20 @@ from .models import (
     get_reference_model,
     layer_table,
 )
+from .paths import cached_run, cached_run_path
 from .reporting import build_report, plot_runs, run_selected_on_validation, save_report
 from .results import LAST_EPOCHS, aggregate, format_mean_std, summarize_run
 from .settings import RunSettings
-from .training import TrainConfig, config_dict, device_name, evaluate, fit, resolve_device, set_seed
+from .training import (
+    TrainConfig,
+    config_dict,
+    device_name,
+    evaluate,
+    fit,
+    format_epoch,
+    resolve_device,
+    set_seed,
+)
 
 TRAIN_IMAGES = RAW_FILES["train-labels-idx1-ubyte"][1]  # 60,000
 TEST_IMAGES = RAW_FILES["t10k-labels-idx1-ubyte"][1]     # 10,000
@@ -100,8 +112,34 @@ def _seed_line(r: dict) -> str:
             f"(epoch {r['best_epoch']}), {r['seconds']:.0f} s")
 
 
+# The modules whose code decides a run's numbers: a run cached by train_seeds is reused
+# only while all three read as they did when it was trained.
+RUN_CODE = ("models.py", "training.py", "data.py")
+
+
+def code_fingerprint() -> str:
+    """The first 12 hex digits of the SHA-256 of the library's ``RUN_CODE`` files: part
+    of a cached run's key, so that editing the model, the training loop or the data path
+    retrains instead of replaying a run of other code."""
+    digest = hashlib.sha256()
+    for name in RUN_CODE:
+        digest.update((Path(__file__).with_name(name)).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def seed_run_settings(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainConfig,
+                      model_kwargs: dict) -> dict:
+    """Everything that determines one seed's run of :func:`train_seeds` but the seed: the
+    model and its keywords, the config (without its seed), the numbers of images, the
+    device type, the torch version and :func:`code_fingerprint`."""
+    return {"model": name, "model_kwargs": model_kwargs,
+            "config": {k: v for k, v in config_dict(config).items() if k != "seed"},
+            "train_images": len(train), "test_images": len(test), "device": train.X.device.type,
+            "torch": torch.__version__, "code": code_fingerprint()}
+
+
 def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainConfig, seeds: list[int],
-                return_models: bool = False, **model_kwargs):
+                return_models: bool = False, cache_dir: str | Path | None = None, **model_kwargs):
     """Train model ``name`` once per seed and return one ``results.summarize_run`` dict each.
 
     Each seed gives its own initial weights (``build_model``), data order and
@@ -110,16 +148,41 @@ def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainCon
     figures. model_kwargs go to the model class (e.g. ``dropout=0.1``).
     return_models: also return the trained models, one per seed with its final epoch's
     weights (nothing chosen on the test set): ``(runs, models)``.
+    cache_dir: a folder of finished runs (``RunSettings.runs_cache``; None: train every
+    seed), one subfolder per model. A seed whose run is there with the same :func:`seed_run_settings` is replayed
+    (its recorded epoch lines and seconds, said so) instead of trained again; a seed
+    trained here is written there (:func:`paths.cached_run`). Refused with
+    return_models, which needs the weights.
+    Raises ValueError for cache_dir together with return_models.
     """
+    if cache_dir is not None and return_models:
+        raise ValueError("cache_dir replays runs without their weights; it cannot be combined with "
+                         "return_models=True (pass cache_dir=None)")
+    settings = seed_run_settings(name, train, test, config, model_kwargs)
     runs, models = [], []
     for i, seed in enumerate(seeds):
         model = build_model(name, seed, **model_kwargs).to(train.X.device)
         if i == 0:
             before = evaluate(model, test)
             print(f"seed {seed}: before training, test accuracy {before['acc']:.2f}% (chance is 10%)")
-        start = time.perf_counter()
-        history = fit(model, train, test, replace(config, seed=seed), log=print if i == 0 else None)
-        runs.append(summarize_run(history, seed, time.perf_counter() - start))
+
+        def train_one(model=model, seed=seed, log=print if i == 0 else None):
+            start = time.perf_counter()
+            history = fit(model, train, test, replace(config, seed=seed), log=log)
+            return summarize_run(history, seed, time.perf_counter() - start)
+
+        if cache_dir is None:
+            run = train_one()
+        else:
+            folder = Path(cache_dir) / name  # one folder per model, files named by settings and seed
+            run, trained = cached_run(folder, settings, seed, train_one)
+            if not trained:
+                print(f"seed {seed}: replayed from {cached_run_path(folder, settings, seed).name} in the run "
+                      f"cache (trained earlier with this model, settings, data, device type, torch and code)")
+                if i == 0:
+                    for row in run["history"]:
+                        print(format_epoch(row, config.num_epochs))
+        runs.append(run)
         print(_seed_line(runs[-1]), flush=True)
         if return_models:
             models.append(model)

@@ -280,30 +280,41 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
         train_loss = float((batch_losses * sizes).sum() / len(train))
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": 100.0 * correct.item() / len(train),
                "test_loss": None, "test_acc": None}
-        text = f"epoch {epoch:>2}/{config.num_epochs}  train loss {train_loss:.4f} acc {row['train_acc']:6.2f}%"
         for name, split in (("val", val), ("test", test)):
             if split is not None:
                 result = evaluate(evaluated, split, config.eval_batch_size, config.loss)
                 row[f"{name}_loss"], row[f"{name}_acc"] = result["loss"], result["acc"]
-                text += f"  {name} loss {result['loss']:.4f} acc {result['acc']:6.2f}%"
         if best_weights is not None:
             row["saved"] = row["val_acc"] > best  # strictly: the first best epoch is kept
             if row["saved"]:
                 best = row["val_acc"]
                 save_weights(evaluated, best_weights)
-                text += "  (saved)"
         seconds = time.perf_counter() - start
         row.update({"lr": lr, "seconds": seconds, "train_seconds": train_seconds,
                     "eval_seconds": seconds - train_seconds})
         history.append(row)
         if log is not None:
-            lr_text = f"{lr:.4f}" if lr >= 1e-3 else f"{lr:.1e}"  # a decayed rate stays readable
-            log(f"{text}  lr {lr_text}  {seconds:5.1f} s")
+            log(format_epoch(row, config.num_epochs))
         if on_epoch is not None:
             on_epoch(row)
     if averaged is not None:  # the caller's model becomes the averaged one it was measured as
         model.load_state_dict(averaged.module.state_dict())
     return history
+
+
+def format_epoch(row: dict, num_epochs: int) -> str:
+    """The progress line of one epoch of :func:`fit`'s history: train loss (nats per
+    image) and accuracy, validation and test figures where measured, "(saved)" when the
+    epoch's weights were kept, the learning rate and the epoch's seconds."""
+    text = f"epoch {row['epoch']:>2}/{num_epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:6.2f}%"
+    for name in ("val", "test"):
+        if row.get(f"{name}_acc") is not None:
+            text += f"  {name} loss {row[f'{name}_loss']:.4f} acc {row[f'{name}_acc']:6.2f}%"
+    if row.get("saved"):
+        text += "  (saved)"
+    lr = row["lr"]
+    lr_text = f"{lr:.4f}" if lr >= 1e-3 else f"{lr:.1e}"  # a decayed rate stays readable
+    return f"{text}  lr {lr_text}  {row['seconds']:5.1f} s"
 
 
 def config_dict(config: TrainConfig) -> dict:
