@@ -30,6 +30,16 @@ def test_the_four_reference_set_ups_are_found():
     assert list(reference_notebooks()) == ["r1_pytorch_example", "r2_wide_593k", "r3_fcnn_vs_cnn", "r4_is_it_a_three"]
 
 
+def test_seeds_override_is_refused_only_for_single_seed_notebooks(monkeypatch):
+    ran = []
+    monkeypatch.setattr(mnist_course.course, "_execute", lambda name, *a: ran.append(name) or {"error": "not run"})
+    with pytest.raises(ValueError, match="--seeds needs.*r3_fcnn_vs_cnn, r4_is_it_a_three train one seed"):
+        run_course(["r2", "r3", "r4"], seeds=[3])
+    assert ran == []  # refused before anything ran
+    run_course(["r1", "r2"], seeds=[3])  # both have a `seeds` parameter
+    assert ran == ["r1_pytorch_example", "r2_wide_593k"]
+
+
 def test_steps_by_number_or_name_and_unknown_names_listed():
     available = {**step_notebooks(), **reference_notebooks()}
     assert select_steps(["4", "01_setup", "R2"], available) == ["04_capacity", "01_setup", "r2_wide_593k"]

@@ -102,9 +102,9 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
     ``runs/reports/``, or, when not ``in_place``, a folder passed to them as ``reports_dir``.
     Returns {notebook name: {"error": None or "cell N: Error: message", "seconds":
     wall-clock, "skipped": True if ``resume`` found it already done}}.
-    Raises ValueError for --in-place with overrides, for --seeds with a reference
-    notebook (they take one seed), or for a recording while MNIST_COURSE_QUICK asks
-    for quick mode.
+    Raises ValueError for --in-place with overrides, for --seeds with a notebook that
+    takes one seed (a `seed` parameter, not `seeds`), or for a recording while
+    MNIST_COURSE_QUICK asks for quick mode.
     """
     available = {**step_notebooks(notebooks_dir), **reference_notebooks(notebooks_dir)}
     if steps:
@@ -112,9 +112,10 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
     else:
         names = list(step_notebooks(notebooks_dir)) + (list(reference_notebooks(notebooks_dir)) if reference else [])
     recording = not quick and epochs is None and seeds is None
-    if seeds is not None and any(name in reference_notebooks(notebooks_dir) for name in names):
-        raise ValueError("--seeds applies to the step notebooks; the reference set-ups train one seed (their "
-                         "`seed` parameter)")
+    single_seed = [name for name in names if "seeds" not in pm.inspect_notebook(str(available[name]))]
+    if seeds is not None and single_seed:
+        raise ValueError(f"--seeds needs notebooks with a `seeds` parameter; {', '.join(single_seed)} train one "
+                         f"seed (their `seed` parameter): leave them out of --steps")
     if in_place and not recording:
         raise ValueError("--in-place with --quick, --epochs or --seeds is refused: committed notebooks carry "
                          "full recorded runs only")
