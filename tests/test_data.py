@@ -18,10 +18,12 @@ from mnist_course.data import (
     MNIST_MEAN,
     MNIST_STD,
     RAW_FILES,
+    affine,
     batches,
     center_crop_resize,
     check_raw_files,
     load_mnist,
+    random_affine,
     random_center_crop_resize,
     random_rotate,
     rotate,
@@ -78,6 +80,43 @@ def test_rotate_matches_torchvision(mnist_test, degrees):
     # Same direction and fill; bilinear weights differ slightly at the image border.
     assert (ours - reference).abs().mean() < 0.01
     assert (ours - reference).abs().mean() < 0.1 * (X - reference).abs().mean()
+
+
+@pytest.mark.parametrize("degrees, shift, scale", [(0.0, (2, -1), 1.0), (0.0, (0, 0), 1.1), (-7.0, (-2, 3), 0.9),
+                                                    (12.0, (1, 1), 1.15)])
+def test_affine_matches_torchvision(mnist_test, degrees, shift, scale):
+    X = mnist_test.X[:16]
+    n = len(X)
+    ours = affine(X, torch.full((n,), degrees), torch.tensor([shift] * n, dtype=torch.float32),
+                  torch.full((n,), scale))
+    # TF.affine turns clockwise (TF.rotate counter-clockwise, like ours); RandomAffine's
+    # angles are symmetric about 0, so the direction changes nothing there.
+    reference = torch.stack([TF.affine(x, -degrees, list(shift), scale, [0.0, 0.0],
+                                       interpolation=InterpolationMode.BILINEAR, fill=[BACKGROUND]) for x in X])
+    # Same transform and fill; bilinear weights differ slightly at the image border.
+    assert (ours - reference).abs().mean() < 0.01
+    assert (ours - reference).abs().mean() < 0.1 * (X - reference).abs().mean()
+    if degrees == 0 and scale == 1:  # a whole-pixel shift moves pixels exactly
+        assert torch.allclose(ours, reference, atol=1e-5)
+
+
+def test_random_affine_draws_like_random_affine_and_keeps_rotation_only_runs(mnist_test):
+    X = mnist_test.X[:64]
+    # without shift and scale: exactly random_rotate, from the same draws
+    assert torch.equal(random_affine(X, 7, 0, 0.0, torch.Generator().manual_seed(3)),
+                       random_rotate(X, 7, torch.Generator().manual_seed(3)))
+    # the draws: angles, then whole-pixel shifts within +-max_shift, then scales
+    g = torch.Generator().manual_seed(5)
+    degrees = (torch.rand(64, generator=g) * 2 - 1) * 7
+    shift = ((torch.rand(64, 2, generator=g) * 2 - 1) * 2).round()
+    scale = 1 + (torch.rand(64, generator=g) * 2 - 1) * 0.1
+    assert set(shift.unique().tolist()) == {-2.0, -1.0, 0.0, 1.0, 2.0}
+    assert torch.equal(random_affine(X, 7, 2, 0.1, torch.Generator().manual_seed(5)),
+                       affine(X, degrees, shift, scale))
+    for bad, match in ((dict(max_shift=1.5), "max_shift=1.5.*0 to 13"), (dict(max_shift=14), "max_shift=14"),
+                       (dict(max_scale=1.0), "max_scale=1.0.*below 1"), (dict(max_scale=-0.1), "max_scale=-0.1")):
+        with pytest.raises(ValueError, match=match):
+            random_affine(X, 7, **{"max_shift": 0, "max_scale": 0.0, **bad})
 
 
 def test_random_rotation_fills_with_background(mnist_test):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_course.data import MNISTSplit, center_crop_resize, rotate
+from mnist_course.data import MNISTSplit, affine, center_crop_resize, rotate
 from mnist_course.models import get_model
 from mnist_course.training import TrainConfig, changed_fields, evaluate, fit, make_optimizer, resolve_device, set_seed
 
@@ -213,13 +213,26 @@ def test_default_augmentation_draws_the_same_random_stream_as_before(small):
     always, always_history = run(crop_resize_p=1.0)
     assert not torch.equal(always, seen) and always_history[0]["train_loss"] != history[0]["train_loss"]
 
+    # With shift and scale: after the permutation, the angles, the whole-pixel shifts, the
+    # scales, all in one resampling (torchvision's RandomAffine, tests/test_data.py).
+    generator = torch.Generator().manual_seed(3)
+    order = torch.randperm(64, generator=generator)
+    degrees = (torch.rand(64, generator=generator) * 2 - 1) * 15
+    shift = ((torch.rand(64, 2, generator=generator) * 2 - 1) * 2).round()
+    scale = 1 + (torch.rand(64, generator=generator) * 2 - 1) * 0.1
+    moved, _ = run(max_shift=2, max_scale=0.1)
+    assert torch.equal(moved, affine(train.X[order], degrees, shift, scale))
+
 
 def test_invalid_augmentation_settings_are_named_before_training(small):
     train, test = small
     for field, value, valid in (("rotation_interpolation", "bicubic", "valid: bilinear, nearest"),
                                 ("crop_resize_p", 1.5, "use a probability from 0 to 1"),
                                 ("crop_resize_p", -0.1, "use a probability from 0 to 1"),
-                                ("crop_size", 28, "use a whole number of pixels from 1 to 27")):
+                                ("crop_size", 28, "use a whole number of pixels from 1 to 27"),
+                                ("max_shift", 14, "use a whole number of pixels from 0 to 13"),
+                                ("max_shift", 1.5, "use a whole number of pixels from 0 to 13"),
+                                ("max_scale", 1.0, "use a fraction from 0 to below 1")):
         model = _Recorder()
         with pytest.raises(ValueError, match=f"{field}={value!r} is invalid; {valid}"):
             fit(model, train, test, TrainConfig(num_epochs=1, **{field: value}), log=None)

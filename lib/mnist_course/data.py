@@ -263,6 +263,72 @@ def random_rotate(X: torch.Tensor, max_degrees: float, generator: torch.Generato
     return rotate(X, degrees, interpolation)
 
 
+def affine(X: torch.Tensor, degrees: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor,
+           interpolation: str = "bilinear") -> torch.Tensor:
+    """Rotate, scale and shift each image of a batch about its centre with its own values,
+    in one resampling.
+
+    X: (N, C, H, W) normalised images on any device; degrees: (N,) counter-clockwise
+    angles; shift: (N, 2) pixels (x to the right, y down); scale: (N,) factors (1.1
+    enlarges the digit by 10%); all on X's device. Returns a new tensor shaped like X,
+    with the MNIST background where nothing is sampled (see :func:`rotate`).
+    The same as ``torchvision.transforms.functional.affine(img, -angle, [dx, dy], scale,
+    shear=[0, 0], interpolation, fill=BACKGROUND)`` per image (torchvision's affine
+    turns clockwise), which is what ``torchvision.transforms.RandomAffine`` applies
+    (tests/test_data.py).
+    Raises ValueError naming an unknown interpolation.
+    """
+    _check_interpolation(interpolation)
+    radians = torch.deg2rad(degrees.to(X.dtype))
+    cos, sin = torch.cos(radians), torch.sin(radians)
+    height, width = X.shape[-2:]
+    # affine_grid works in coordinates from -1 to 1 across the image, so a pixel is 2 / W
+    # wide. An output point q comes from the input point R^-1 (q - t) / s, with R^-1 the
+    # sampling rotation of :func:`rotate` and t the shift in those coordinates.
+    tx = shift[:, 0].to(X.dtype) * 2 / width
+    ty = shift[:, 1].to(X.dtype) * 2 / height
+    s = scale.to(X.dtype)
+    theta = torch.stack([torch.stack([cos / s, -sin / s, -(cos * tx - sin * ty) / s], 1),
+                         torch.stack([sin / s, cos / s, -(sin * tx + cos * ty) / s], 1)], 1)  # (N, 2, 3)
+    grid = F.affine_grid(theta, list(X.shape), align_corners=False)  # (N, H, W, 2)
+    moved = F.grid_sample(X - BACKGROUND, grid, mode=interpolation, padding_mode="zeros", align_corners=False)
+    return moved + BACKGROUND
+
+
+def random_affine(X: torch.Tensor, max_degrees: float, max_shift: int, max_scale: float,
+                  generator: torch.Generator | None = None, interpolation: str = "bilinear") -> torch.Tensor:
+    """Each image of a batch rotated by an angle uniform in ±max_degrees, shifted by a
+    whole number of pixels in ±max_shift along each axis and scaled by a factor uniform
+    in [1 - max_scale, 1 + max_scale], as ``torchvision.transforms.RandomAffine(
+    max_degrees, translate=(max_shift / 28, max_shift / 28), scale=(1 - max_scale,
+    1 + max_scale))`` does per image (it too rounds its shifts to whole pixels).
+
+    Without shift and scale (both 0) this is :func:`random_rotate`, with the same draws,
+    so runs that only rotate are unchanged; otherwise the draws from ``generator`` are N
+    angles (when max_degrees > 0), then N x 2 shifts (when max_shift > 0), then N scales
+    (when max_scale > 0). Raises ValueError for max_shift not a whole number from 0 to 13
+    (half the image), max_scale outside [0, 1) or an unknown interpolation.
+    """
+    _check_interpolation(interpolation)
+    height, width = X.shape[-2:]
+    largest = min(height, width) // 2 - 1
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or not 0 <= max_shift <= largest:
+        raise ValueError(f"max_shift={max_shift!r} is invalid; use a whole number of pixels from 0 to {largest}")
+    if not 0 <= max_scale < 1:
+        raise ValueError(f"max_scale={max_scale!r} is invalid; use a fraction from 0 to below 1 (e.g. 0.1: +-10%)")
+    if max_shift == 0 and max_scale == 0:
+        return random_rotate(X, max_degrees, generator, interpolation)
+    n = X.shape[0]
+
+    def uniform(*shape):  # uniform in [-1, 1)
+        return torch.rand(*shape, device=X.device, generator=generator) * 2 - 1
+
+    degrees = uniform(n) * max_degrees if max_degrees > 0 else torch.zeros(n, device=X.device)
+    shift = (uniform(n, 2) * max_shift).round() if max_shift > 0 else torch.zeros(n, 2, device=X.device)
+    scale = 1 + uniform(n) * max_scale if max_scale > 0 else torch.ones(n, device=X.device)
+    return affine(X, degrees, shift, scale, interpolation)
+
+
 def _check_crop(crop: int, height: int, width: int) -> None:
     largest = min(height, width) - 1  # a crop of the whole image would change nothing
     if isinstance(crop, bool) or not isinstance(crop, int) or not 1 <= crop <= largest:

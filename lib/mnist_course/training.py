@@ -21,7 +21,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .checkpoints import save_weights
-from .data import IMAGE_SIZE, INTERPOLATIONS, MNISTSplit, batches, random_center_crop_resize, random_rotate
+from .data import IMAGE_SIZE, INTERPOLATIONS, MNISTSplit, batches, random_affine, random_center_crop_resize
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCHEDULES = ("constant", "onecycle", "step")
@@ -52,6 +52,11 @@ class TrainConfig:
     max_rotation: float = 0.0    # degrees of random rotation per training image; 0 = none
     rotation_interpolation: str = "bilinear"  # of that rotation: "bilinear" or "nearest" (the ERA S5
                                  # template's RandomRotation uses torchvision's default, nearest)
+    max_shift: int = 0           # pixels: each training image shifted by a whole number of pixels
+                                 # within +-max_shift along x and along y (0 to 13; 0 = none)
+    max_scale: float = 0.0       # each training image scaled by a factor within 1 +- max_scale, in
+                                 # the same resampling as the rotation and shift (torchvision's
+                                 # RandomAffine(max_rotation, translate, scale)); 0 = none
     crop_resize_p: float = 0.0   # probability per training image of cropping its central crop_size
                                  # x crop_size pixels and resizing them back to 28 x 28 (bilinear),
                                  # before the rotation; 0 = never (the ERA S5 template: 0.1)
@@ -192,6 +197,13 @@ def check_augmentation(config: TrainConfig, image_size: int = IMAGE_SIZE) -> Non
     size = config.crop_size
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size < image_size:
         raise ValueError(f"crop_size={size!r} is invalid; use a whole number of pixels from 1 to {image_size - 1}")
+    shift = config.max_shift
+    if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift <= image_size // 2 - 1:
+        raise ValueError(f"max_shift={shift!r} is invalid; use a whole number of pixels from 0 to "
+                         f"{image_size // 2 - 1}")
+    if isinstance(config.max_scale, bool) or not 0 <= config.max_scale < 1:
+        raise ValueError(f"max_scale={config.max_scale!r} is invalid; use a fraction from 0 to below 1 "
+                         f"(e.g. 0.1: +-10%)")
     if not 0 <= config.ema_decay < 1:
         raise ValueError(f"ema_decay={config.ema_decay!r} is invalid; use 0 (no weight averaging) or a "
                          f"decay from 0 to below 1, e.g. 0.999")
@@ -252,7 +264,9 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
         for i, (X, y) in enumerate(batches(train, config.batch_size, shuffle=True, generator=generator)):
             if config.crop_resize_p > 0:  # at 0 nothing is drawn, so runs without it keep their random stream
                 X = random_center_crop_resize(X, config.crop_resize_p, config.crop_size, generator)
-            X = random_rotate(X, config.max_rotation, generator, config.rotation_interpolation)
+            # rotation alone draws as it always has, so runs without shift and scale repeat
+            X = random_affine(X, config.max_rotation, config.max_shift, config.max_scale, generator,
+                              config.rotation_interpolation)
             loss, batch_correct = loss_and_correct(model(X), y, config.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
