@@ -9,6 +9,7 @@ from mnist_course.inspection import (
     augmentation_preview,
     confusion_matrix,
     misclassified,
+    nearest_neighbour,
     per_class_accuracy,
     pixel_histograms,
     plot_confusion,
@@ -75,3 +76,22 @@ def test_inside_the_network(trained):
     assert fig.axes[0].get_title(loc="left") == "conv1 (26, 26)"
     with pytest.raises(ValueError, match=r"\['conv9'\].*conv1"):
         plot_feature_maps(model, test.X[:1], layers=("conv9",))
+
+
+def test_nearest_neighbour_matches_a_direct_search_on_real_digits(mnist_train, mnist_test):
+    train = MNISTSplit(mnist_train.X[:600], mnist_train.y[:600])
+    split = MNISTSplit(mnist_test.X[:70], mnist_test.y[:70])
+    result = nearest_neighbour(train, split, chunk=32)  # chunks that do not divide the split
+    # the reference: every pair's distance, one image at a time
+    nearest = [min(range(len(train)), key=lambda j: float(((x - train.X[j]) ** 2).sum())) for x in split.X]
+    expected_acc = 100.0 * sum(int(train.y[j] == y) for j, y in zip(nearest, split.y, strict=True)) / len(split)
+    distances = torch.tensor([float(((x - train.X[j]) ** 2).sum().sqrt()) for x, j in zip(split.X, nearest,
+                                                                                              strict=True)])
+    assert result["acc"] == pytest.approx(expected_acc) and result["n"] == 70
+    assert result["median_distance"] == pytest.approx(distances.median().item(), rel=1e-4)
+    assert 70 < result["acc"] < 100  # 600 training digits already classify most test digits
+    # a training digit's nearest neighbour is itself: distance 0, always right
+    itself = nearest_neighbour(train, MNISTSplit(train.X[:50], train.y[:50]))
+    assert itself["acc"] == 100.0 and itself["median_distance"] < 1e-2
+    with pytest.raises(ValueError, match="chunk=0 is invalid"):
+        nearest_neighbour(train, split, chunk=0)
