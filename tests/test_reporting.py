@@ -11,6 +11,7 @@ from mnist_course.reporting import (
     build_report,
     compare_with_published,
     format_published_comparison,
+    format_seeds_at_epochs,
     load_reports,
     plot_history,
     plot_runs,
@@ -190,3 +191,18 @@ def test_point_labels_of_a_dense_cluster_do_not_overlap():
     frame = ax.get_window_extent(renderer)
     assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes)
     plt.close(fig)
+
+
+def test_seeds_at_epochs_shows_each_seeds_figures_where_every_run_reached():
+    def run(seed, accs):
+        history = [{"epoch": i + 1, "train_acc": a - 1, "test_acc": a, "train_loss": 0.1, "test_loss": 0.1}
+                   for i, a in enumerate(accs)]
+        return summarize_run(history, seed, 1.0)
+
+    runs = [run(1, [35.78, 90.0, 95.66]), run(2, [62.96, 96.17, 97.12])]
+    lines = format_seeds_at_epochs(runs, [3, 1, 7], keys=("train_acc", "test_acc")).splitlines()
+    assert "train after epoch 1" in lines[0] and "test after epoch 3" in lines[0] and "epoch 7" not in lines[0]
+    assert lines[1].split() == ["1", "34.78%", "35.78%", "94.66%", "95.66%"]
+    assert lines[2].split() == ["2", "61.96%", "62.96%", "96.12%", "97.12%"]
+    with pytest.raises(ValueError, match="needs runs and epochs"):
+        format_seeds_at_epochs(runs, [])

@@ -202,6 +202,24 @@ def format_published_comparison(reports: dict[str, dict], published: list[dict])
     return "\n".join(lines)
 
 
+def format_seeds_at_epochs(runs: list[dict], epochs: list[int], keys: tuple[str, ...] = ("test_acc",)) -> str:
+    """A text table: one row per seed's run (``summarize_run`` dicts), its ``keys``
+    (percent, e.g. "train_acc", "test_acc") after each of ``epochs``; epochs no run
+    reached (quick mode) are left out. Shows how a seed's run was decided along the way.
+    Raises ValueError for an empty ``epochs`` or ``runs``."""
+    if not runs or not epochs:
+        raise ValueError(f"format_seeds_at_epochs needs runs and epochs; got {len(runs)} runs, epochs={epochs!r}")
+    reached = [e for e in sorted(set(epochs)) if all(any(row["epoch"] == e for row in r["history"]) for r in runs)]
+    names = {"train_acc": "train", "test_acc": "test"}
+    header = f"{'seed':>4} " + " ".join(f"{names.get(k, k) + ' after epoch ' + str(e):>22}" for e in reached
+                                          for k in keys)
+    lines = [header]
+    for r in runs:
+        by_epoch = {row["epoch"]: row for row in r["history"]}
+        lines.append(f"{r['seed']:>4} " + " ".join(f"{by_epoch[e][k]:>21.2f}%" for e in reached for k in keys))
+    return "\n".join(lines)
+
+
 def results_markdown(reports: list[dict]) -> str:
     """The steps table and, if any, the published-vs-reproduced table (the README's results block)."""
     steps = [r for r in reports if "published" not in r]
