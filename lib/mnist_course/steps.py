@@ -151,8 +151,11 @@ def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainCon
     cache_dir: a folder of finished runs (``RunSettings.runs_cache``; None: train every
     seed), one subfolder per model. A seed whose run is there with the same :func:`seed_run_settings` is replayed
     (its recorded epoch lines and seconds, said so) instead of trained again; a seed
-    trained here is written there (:func:`paths.cached_run`). Refused with
-    return_models, which needs the weights.
+    trained here is written there (:func:`paths.cached_run`). A replayed run is a real
+    run of these settings, possibly on another machine of the same device type: where
+    training is chaotic (Reference 2's first epoch) another CPU's rounding can take the
+    same seed elsewhere, so a retrained seed need not repeat it digit for digit. Refused
+    with return_models, which needs the weights.
     Raises ValueError for cache_dir together with return_models.
     """
     if cache_dir is not None and return_models:
