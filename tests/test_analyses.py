@@ -151,6 +151,47 @@ def test_every_figure_in_the_analysis_comes_from_the_recorded_run(name):
     assert not stale, f"{name}: figures in the Analysis that the recorded run does not contain: {stale}"
 
 
+PAIR = re.compile(r"(?<![\w.])[+−-]?(\d+(?:\.\d+)?)\s*±\s*(\d+(?:\.\d+)?)")
+
+
+def _pairs(value):
+    """(mean, std) of every {"mean", "std"} dict inside a JSON value (aggregates, ablation rows)."""
+    if isinstance(value, dict):
+        if isinstance(value.get("mean"), (int, float)) and isinstance(value.get("std"), (int, float)):
+            yield value["mean"], value["std"]
+        for item in value.values():
+            yield from _pairs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _pairs(item)
+
+
+def allowed_pairs(name: str, nb) -> list[tuple[float, float]]:
+    """The (mean, std) pairs an Analysis may quote as "mean ± std": the aggregates of its
+    own reports and recorded studies, every report's headline, and the pairs its code
+    cells printed."""
+    pairs = [p for r in _reports_of(name) for p in _pairs(r)]
+    for study in sorted((recorded_reports_dir() / "ablations").glob(f"{name}*.json")):
+        pairs += list(_pairs(json.loads(study.read_text())))
+    pairs += [(r["final_test_acc_mean"], r["final_test_acc_std"]) for r in REPORTS.values()
+              if r["final_test_acc_std"] is not None]
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    pairs += [(float(m.group(1)), float(m.group(2))) for m in PAIR.finditer(text)]
+    return pairs
+
+
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_every_mean_and_spread_in_the_analysis_belong_together(name):
+    """A "mean ± std" is one figure: both parts must come from the same recorded
+    aggregate, so a stale pair cannot pass on a mean and a spread found apart."""
+    nb = nbformat.read(NOTEBOOKS[name], as_version=4)
+    pairs = allowed_pairs(name, nb)
+    text = re.sub(r"`[^`]*`", "", analysis_text(nb))
+    stale = [m.group(0) for m in PAIR.finditer(text)
+             if not any(matches(m.group(1), [mean]) and matches(m.group(2), [std]) for mean, std in pairs)]
+    assert not stale, f"{name}: mean ± std pairs in the Analysis that no recorded aggregate holds: {stale}"
+
+
 def test_the_goal_sentence_agrees_with_the_goal_check(capsys):
     text = analysis_text(nbformat.read(NOTEBOOKS["04_capacity"], as_version=4)).lower()
     met = steps.goal_check(REPORTS["04_capacity"])
