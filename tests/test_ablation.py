@@ -3,12 +3,14 @@
 import ast
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from mnist_course.ablation import (
     RECIPES,
+    SEARCH_5000,
     STUDIES,
     Variant,
     apply_changes,
@@ -44,7 +46,7 @@ def test_an_unknown_change_names_itself_and_the_valid_names():
 def test_every_listed_variant_is_a_valid_change_of_its_recipe():
     for study in STUDIES.values():
         for variant in study.variants:
-            changed = apply_changes(apply_changes(RECIPES[study.notebook], study.base_changes), variant.changes)
+            changed = apply_changes(study.start(), variant.changes)
             assert count_params(get_model(changed.model, **changed.model_kwargs)) > 0
 
 
@@ -174,9 +176,39 @@ def test_step4_recipe_is_the_row_its_recorded_dropout_study_adopted():
     spec = STUDIES["04_capacity-dropout"]
     base = apply_changes(RECIPES["04_capacity"], spec.base_changes)
     adopted = apply_changes(base, spec.variants[0].changes)
-    assert adopted == RECIPES["04_capacity"] and base != adopted  # today's recipe is that row
+    # today's recipe is that row, with the shift that the later augment study added
+    assert apply_changes(adopted, {"max_shift": 2}) == RECIPES["04_capacity"] and base != adopted
     recorded = json.loads((REPO / "reports" / "ablations" / "04_capacity-dropout.json").read_text())
     assert recorded["seeds"] == list(spec.seeds) == [1, 2, 3, 4, 5]
     rows = {row["name"]: row for row in recorded["rows"]}
     assert rows["no dropout"]["final_val_acc"]["mean"] >= rows[spec.base_name]["final_val_acc"]["mean"]
     assert [run["seed"] for run in rows["no dropout"]["runs"]] == [1, 2, 3, 4, 5]
+
+
+def test_step4_recipe_is_the_row_its_recorded_augment_study_adopted():
+    # The rule of study 04_capacity-augment (fixed before its rows were trained): adopt the
+    # row with the highest mean lowest validation accuracy of the last 3 epochs if that beats
+    # the base's by more than 0.02 points and its mean final validation accuracy is not below.
+    spec = STUDIES["04_capacity-augment"]
+    recorded = json.loads((REPO / "reports" / "ablations" / "04_capacity-augment.json").read_text())
+    assert recorded["seeds"] == list(spec.seeds) == [1, 2, 3, 4, 5]
+    rows = {row["name"]: row for row in recorded["rows"]}
+    base = rows[spec.base_name]
+    best = max(spec.variants, key=lambda v: rows[v.name]["last3_min_val_acc"]["mean"])
+    gains = (rows[best.name]["last3_min_val_acc"]["mean"] - base["last3_min_val_acc"]["mean"] > 0.02
+             and rows[best.name]["final_val_acc"]["mean"] >= base["final_val_acc"]["mean"])
+    base_recipe = apply_changes(RECIPES["04_capacity"], spec.base_changes)
+    adopted = apply_changes(base_recipe, best.changes) if gains else base_recipe
+    assert adopted == RECIPES["04_capacity"] and base_recipe != adopted  # today's recipe is that row
+
+
+def test_step5_study_starts_from_the_recorded_search_winner():
+    # The study's base must be the model and training that Step 5's record trained.
+    recorded = json.loads((REPO / "reports" / "05_search-5000.json").read_text())
+    base = STUDIES["05_search-augment"].start()
+    assert base == SEARCH_5000 and base.model_kwargs == recorded["architecture"]
+    assert count_params(get_model(base.model, **base.model_kwargs)) == recorded["params"] < 5000
+    assert {k: v for k, v in asdict(base.config).items() if k != "seed"} == \
+        {k: v for k, v in recorded["config"].items() if k != "seed"}
+    with pytest.raises(ValueError, match="after_pool"):
+        get_model("searched", **{**base.model_kwargs, "after_pool": []})

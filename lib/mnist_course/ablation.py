@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt
 from torch import nn
 
 from .data import MNISTSplit, course_validation_split
-from .models import MODELS, count_params, get_model, layer_table
+from .models import BUILDERS, count_params, get_model, layer_table
 from .paths import atomic_write_text, cached_run, cached_run_path, quick_dir, recorded_reports_dir
 from .reporting import save_figure
 from .results import LAST_EPOCHS, aggregate, format_mean_std
@@ -50,7 +50,7 @@ from .training import TrainConfig, changed_fields, fit, set_seed
 class Recipe:
     """A step's model and training settings, as its notebook uses them."""
 
-    model: str                                        # a key of models.MODELS ("step4")
+    model: str                                        # a key of models.BUILDERS ("step4", "searched")
     config: TrainConfig                               # epochs, batch, lr, schedule, augmentation
     model_kwargs: dict = field(default_factory=dict)  # keywords of the model class (dropout=...)
 
@@ -78,6 +78,12 @@ class Study:
     base_name: str = "recipe"      # the base row's name
     about: str = ""                # one line for the table's title
     seeds: tuple = ()              # a recording's seeds; () = SEEDS (3 runs per row)
+    recipe: Recipe | None = None   # the recipe to start from when it is not RECIPES[notebook]
+                                   # (Step 5: a searched winner, not the notebook's own)
+
+    def start(self) -> Recipe:
+        """The base row's recipe: the study's recipe (default the notebook's) with ``base_changes``."""
+        return apply_changes(self.recipe or RECIPES[self.notebook], self.base_changes)
 
 
 # The step notebooks' recipes: their parameters cells' defaults and the TrainConfig of
@@ -88,14 +94,20 @@ RECIPES = {
     "03_batchnorm": Recipe("step3", TrainConfig(num_epochs=15, batch_size=128, lr=0.05, momentum=0.9)),
     # Step 4's batch of 64 was chosen on the validation split (study "04_capacity-design");
     # its first design trained with batch 128. Its dropout of 0.05 was removed on the
-    # validation split too (study "04_capacity-dropout", 5 seeds).
+    # validation split too (study "04_capacity-dropout", 5 seeds). Its shift of up to ±2
+    # pixels was adopted under the rule of study "04_capacity-augment" (5 seeds): the mean
+    # lowest validation accuracy of the last 3 epochs rose from 99.45% to 99.48% with the
+    # final mean not below (99.51% both), the only row over the rule's 0.02 points.
     "04_capacity": Recipe("step4", TrainConfig(num_epochs=15, batch_size=64, lr=0.1, momentum=0.9,
-                                               schedule="onecycle", max_rotation=7.0),
+                                               schedule="onecycle", max_rotation=7.0, max_shift=2),
                           {"dropout": 0.0}),
 }
 
 # The studies, by name (reports/ablations/<name>.json): each step's ablation of its
 # recipe, one change per row, and Step 4's design study, which chose its batch size.
+# Step 4's studies were recorded before the recipe took its shift of ±2 pixels (the
+# outcome of the last of them), so their bases undo it ("max_shift": 0): a row named
+# "recipe" there is the recipe of its time, rotation only.
 _STEP4_CANDIDATES = (
     Variant("no dropout", {"dropout": 0.0}, "does the 5% dropout after the pool help a model this small?"),
     Variant("no rotation", {"max_rotation": 0.0}, "does the ±7° rotation help?"),
@@ -146,6 +158,14 @@ _STEP4_CANDIDATES = (
             "the 1,280 freed parameters buy a fourth BatchNorm block (16 -> 16, padded, RF 22) before "
             "GAP -> 1x1; conv3/conv4 trimmed to 10/14 channels: 7,972 parameters"),
 )
+# Step 5's winner under 5,000 parameters (reports/05_search-5000.json, its "architecture";
+# tests/test_ablation.py checks the two agree), trained as the search's stage 3 trained it:
+# Step 4's recipe of that time (one-cycle peak 0.1, batch 64, rotation ±7°, no shift).
+SEARCH_5000 = Recipe("searched", TrainConfig(num_epochs=15, batch_size=64, lr=0.1, momentum=0.9,
+                                             schedule="onecycle", max_rotation=7.0),
+                     {"before_pool": [16, 32], "transition": 0, "after_pool": [24, 32, 32], "last_padding": 0,
+                      "dropout": 0.0, "head": "gap", "separable": "all"})
+
 STUDIES = {
     "02_skeleton": Study("02_skeleton", (
         Variant("fc head", {"head": "fc"}, "Step 1 -> 2: a fully connected layer on the last map instead of GAP"),
@@ -157,7 +177,8 @@ STUDIES = {
         Variant("no BN, lr 0.02", {"batchnorm": False, "lr": 0.02}, "without BatchNorm at Step 2's rate"),
         Variant("lr 0.02", {"lr": 0.02}, "with BatchNorm at Step 2's rate: is the higher rate BatchNorm's gift?"),
     ), about="Step 3's widths with and without BatchNorm, at its rate and at Step 2's"),
-    "04_capacity-design": Study("04_capacity", _STEP4_CANDIDATES, base_changes={"batch_size": 128, "dropout": 0.05},
+    "04_capacity-design": Study("04_capacity", _STEP4_CANDIDATES,
+                                base_changes={"batch_size": 128, "dropout": 0.05, "max_shift": 0},
                                 base_name="first design",
                                 about="candidates tried on Step 4's first design (batch 128, 1x1 transition)"),
     # The decision that removed Step 4's dropout. Rule, fixed before seeds 4 and 5 were
@@ -166,7 +187,7 @@ STUDIES = {
     # accuracy goes: same parameters, a simpler model); otherwise keep it.
     "04_capacity-dropout": Study("04_capacity", (
         Variant("no dropout", {"dropout": 0.0}, "today's recipe: no dropout after the blocks after the pool"),
-    ), base_changes={"dropout": 0.05}, base_name="dropout 0.05", seeds=(1, 2, 3, 4, 5),
+    ), base_changes={"dropout": 0.05, "max_shift": 0}, base_name="dropout 0.05", seeds=(1, 2, 3, 4, 5),
         about="Step 4's dropout over 5 seeds: the decision that removed it"),
     # Step 4's margin. Its recipe met the goal on the 5 recorded seeds, but trained on
     # seeds 6-10 (issue 8's check on seeds the course was not recorded with) one seed
@@ -184,7 +205,7 @@ STUDIES = {
         Variant("GAP + wide squeeze/conv3", {"head": "gap", "squeeze": 10, "width3": 16},
                 "the freed budget after the pool only: the 1x1 squeeze 8 -> 10 channels, conv3 12 -> 16 "
                 "(7,736 parameters)"),
-    ), seeds=(1, 2, 3, 4, 5),
+    ), base_changes={"max_shift": 0}, seeds=(1, 2, 3, 4, 5),
         about="where Step 4 spends the parameters the GAP -> 1x1 head frees, over 5 seeds"),
     # Step 4's margin, continued: the margin study's better row tied the recipe (+0.02
     # points on the last 3 epochs, not more), so the recipe stayed. Two changes of
@@ -200,7 +221,7 @@ STUDIES = {
                 "scale-free, so the decay raises their effective learning rate late in training"),
         Variant("batch 32", {"batch_size": 32},
                 "batch 64 gained over 128 (design study): do twice the optimizer steps again gain?"),
-    ), seeds=(1, 2, 3, 4, 5),
+    ), base_changes={"max_shift": 0}, seeds=(1, 2, 3, 4, 5),
         about="two changes of Step 4's training, each alone, over 5 seeds"),
     # Step 4's margin, continued: neither the width nor the training studies beat the
     # recipe. Both of its test seeds that miss the goal among seeds 6-10 end near 99.38%,
@@ -219,8 +240,28 @@ STUDIES = {
                 "each training digit also moved by up to 2 whole pixels along x and y"),
         Variant("scale ±10%", {"max_scale": 0.1},
                 "each training digit also resized by a factor from 0.9 to 1.1"),
-    ), seeds=(1, 2, 3, 4, 5),
+    ), base_changes={"max_shift": 0}, seeds=(1, 2, 3, 4, 5),
         about="two more augmentations of Step 4's training digits, each alone, over 5 seeds"),
+    # Step 4's margin, after the shift: recorded with it, the recipe missed the goal on the
+    # test set in one of the last 3 epochs of one recorded seed. On the validation split the
+    # shift lowered the loss on all 5 seeds, but the model then fits its shifted training
+    # digits less well than the validation digits (training accuracy about 99.5% against 99.7%
+    # without the shift, still rising in the last epochs): a model short of capacity rather
+    # than of data. So the margin study's two ways of spending the 1,280 parameters that the
+    # GAP -> 1x1 head frees are tried again, now with the shift. Same rule, fixed before the
+    # rows were trained: adopt the row with the highest mean over seeds 1-5 of its lowest
+    # validation accuracy in the last 3 epochs if that beats the recipe's by more than 0.02
+    # points and its mean final validation accuracy is not below the recipe's; otherwise the
+    # recipe stays.
+    "04_capacity-width": Study("04_capacity", (
+        Variant("GAP + wide conv1/conv3", {"head": "gap", "width1": 10, "width3": 16},
+                "the freed budget before and after the pool: conv1 8 -> 10 channels, conv3 12 -> 16 "
+                "(7,726 parameters)"),
+        Variant("GAP + wide squeeze/conv3", {"head": "gap", "squeeze": 10, "width3": 16},
+                "the freed budget after the pool only: the 1x1 squeeze 8 -> 10 channels, conv3 12 -> 16 "
+                "(7,736 parameters)"),
+    ), seeds=(1, 2, 3, 4, 5),
+        about="the margin study's widths again, with the shift of ±2 pixels, over 5 seeds"),
     # Recorded on the design with dropout 0.05, before the study above removed it: its
     # "no dropout" row is today's recipe.
     "04_capacity": Study("04_capacity", (
@@ -230,8 +271,21 @@ STUDIES = {
         Variant("pool after RF 7", {"pool_after_rf": 7}, "Step 3's MaxPool position, same layers and parameters"),
         Variant("no extra block", {"extra_block": False}, "without conv5, the block the moved pool paid for"),
         Variant("constant lr 0.05", {"schedule": "constant", "lr": 0.05}, "Step 3's constant rate, no one-cycle"),
-    ), base_changes={"dropout": 0.05}, base_name="with dropout",
+    ), base_changes={"dropout": 0.05, "max_shift": 0}, base_name="with dropout",
         about="Step 4's design (with dropout 0.05) with one of its choices undone per row"),
+    # Does Step 4's shift carry over to Step 5? The winner under 5,000 parameters (4,744)
+    # ended at 99.58% on validation (one seed) but at 99.37 ± 0.06% on the test set (5
+    # seeds), below the goal of 99.4% in every one of the last 3 epochs: a model that fits
+    # its training writers better than new ones, which is what the shift augmentation is
+    # for. Rule, fixed before the rows were trained (Step 4's augmentation rule): adopt the
+    # shift for Step 5's training if the mean over seeds 1-5 of its lowest validation
+    # accuracy in the last 3 epochs beats the winner's by more than 0.02 points (one
+    # validation image) and its mean final validation accuracy is not below the winner's.
+    "05_search-augment": Study("05_search", (
+        Variant("shift ±2 px", {"max_shift": 2},
+                "each training digit also moved by up to 2 whole pixels along x and y (Step 4's recipe)"),
+    ), recipe=SEARCH_5000, base_name="search winner", seeds=(1, 2, 3, 4, 5),
+        about="Step 4's shift on Step 5's winner under 5,000 parameters, over 5 seeds"),
 }
 
 SEEDS = [1, 2, 3]  # an ablation's default seeds: 3 runs per variant
@@ -252,7 +306,7 @@ def apply_changes(recipe: Recipe, changes: dict) -> Recipe:
     Raises ValueError naming a change that is neither a keyword of the recipe's model
     class nor a field of TrainConfig, with the valid names.
     """
-    model_keys = [p for p in inspect.signature(MODELS[recipe.model]).parameters if p != "self"]
+    model_keys = [p for p in inspect.signature(BUILDERS[recipe.model]).parameters if p != "self"]
     config_keys = [f.name for f in fields(TrainConfig) if f.name != "seed"]
     model_kwargs, config_changes = dict(recipe.model_kwargs), {}
     for key, value in changes.items():
@@ -322,7 +376,7 @@ def run_ablation(study: str, seeds: list[int], train: MNISTSplit, val: MNISTSpli
     if study not in STUDIES:
         raise ValueError(f"study={study!r} is unknown; valid: {', '.join(STUDIES)}")
     spec = STUDIES[study]
-    recipe = apply_changes(RECIPES[spec.notebook], spec.base_changes)
+    recipe = spec.start()
     if num_epochs is not None:
         recipe = apply_changes(recipe, {"num_epochs": num_epochs})
     variants = [Variant(spec.base_name, {}, "the base every row is compared with")] + list(
@@ -403,7 +457,10 @@ def describe_recipe(notebook: str) -> dict:
                                                         else ""),
         "learning rate": f"{config.lr:g}, {schedule}",
         "batch size, epochs": f"{config.batch_size}, {config.num_epochs}",
-        "augmentation": f"random rotation ±{config.max_rotation:g}°" if config.max_rotation else "none",
+        "augmentation": ", ".join(
+            ([f"random rotation ±{config.max_rotation:g}°"] if config.max_rotation else [])
+            + ([f"shift ±{config.max_shift} px"] if config.max_shift else [])
+            + ([f"scale ±{config.max_scale:.0%}"] if config.max_scale else [])) or "none",
     }
 
 
@@ -484,12 +541,12 @@ def _base_changed(study: str, recorded: dict) -> list[str]:
     """The settings (model keywords, TrainConfig fields) in which a recorded study's base
     differs from the base its recipe gives today; [] when it is current."""
     spec = STUDIES[study]
-    base = apply_changes(RECIPES[spec.notebook], spec.base_changes)
+    base = spec.start()
     now = {"model": base.model, **base.model_kwargs,
            **{k: v for k, v in asdict(base.config).items() if k != "seed"}}
     then = {"model": recorded["base"]["model"], **recorded["base"]["model_kwargs"], **recorded["base"]["config"]}
     defaults = {f.name: f.default for f in fields(TrainConfig)}  # fields added since a recording,
-    defaults |= {name: p.default for name, p in inspect.signature(MODELS[base.model]).parameters.items()
+    defaults |= {name: p.default for name, p in inspect.signature(BUILDERS[base.model]).parameters.items()
                  if p.default is not inspect.Parameter.empty}  # and model keywords, at their defaults
     return sorted(k for k in now.keys() | then.keys() if now.get(k, defaults.get(k)) != then.get(k, defaults.get(k)))
 
@@ -507,7 +564,7 @@ def prime_cache(study: str, recorded: dict, cache_dir: str | Path, train: MNISTS
     spec = STUDIES[study]
     if _base_changed(study, recorded) or (recorded["train_images"], recorded["val_images"]) != (len(train), len(val)):
         return 0
-    recipe = apply_changes(RECIPES[spec.notebook], spec.base_changes)
+    recipe = spec.start()
     listed = {spec.base_name: {}} | {v.name: v.changes for v in spec.variants}
     written = 0
     for row in recorded["rows"]:

@@ -288,9 +288,13 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
               f"images", flush=True)
         listed = {v.name for v in STUDIES[name].variants}
         rows = [] if quick else select_variants(name, [v for v in variants if v in listed] if variants else None)
-        recorded = folder / f"{name}.json"
-        if recording and recorded.is_file():  # rows recorded earlier are not trained again
-            primed = prime_cache(name, json.loads(recorded.read_text()), cache, train, val)
+        # Runs recorded earlier are not trained again: the cache is keyed by what was
+        # trained, so a run recorded in another study of the same notebook (e.g. the row a
+        # later recipe adopted, now a base) serves this one too.
+        for other in (n for n in STUDIES if STUDIES[n].notebook == STUDIES[name].notebook) if recording else ():
+            recorded = folder / f"{other}.json"
+            primed = prime_cache(other, json.loads(recorded.read_text()), cache, train, val) \
+                if recorded.is_file() else 0
             if primed:
                 print(f"{primed} runs of the recorded {recorded.name} put into the run cache", flush=True)
         studies[name] = run_ablation(name, study_seeds, train, val, cache, variants=rows, log=print,
@@ -306,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", action="store_true",
                         help="also run the reference set-ups (notebooks/reference/)")
     parser.add_argument("--epochs", type=int, help="override every notebook's epochs (not recorded in reports/)")
-    parser.add_argument("--seeds", type=int, nargs="+", help="override the step notebooks' seeds (not recorded)")
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="override the seeds of every selected notebook that has a `seeds` parameter "
+                        "(refused for one that has not); not recorded")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: the notebooks' 'auto')")
     parser.add_argument("--data-dir", help="folder containing MNIST/ (default: $MNIST_DATA_DIR, else data/)")
     parser.add_argument("--quick", action="store_true",

@@ -295,6 +295,18 @@ def affine(X: torch.Tensor, degrees: torch.Tensor, shift: torch.Tensor, scale: t
     return moved + BACKGROUND
 
 
+def check_affine(max_shift: int, max_scale: float, image_size: int = IMAGE_SIZE) -> None:
+    """Raise ValueError naming the value and the valid range when ``max_shift`` is not a
+    whole number of pixels from 0 to image_size // 2 - 1 (13 for MNIST: a shift of half
+    the image would move a centred digit out of it) or ``max_scale`` is not a fraction in
+    [0, 1). The one check for :func:`random_affine` and ``training.check_augmentation``."""
+    largest = image_size // 2 - 1
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or not 0 <= max_shift <= largest:
+        raise ValueError(f"max_shift={max_shift!r} is invalid; use a whole number of pixels from 0 to {largest}")
+    if isinstance(max_scale, bool) or not isinstance(max_scale, (int, float)) or not 0 <= max_scale < 1:
+        raise ValueError(f"max_scale={max_scale!r} is invalid; use a fraction from 0 to below 1 (e.g. 0.1: +-10%)")
+
+
 def random_affine(X: torch.Tensor, max_degrees: float, max_shift: int, max_scale: float,
                   generator: torch.Generator | None = None, interpolation: str = "bilinear") -> torch.Tensor:
     """Each image of a batch rotated by an angle uniform in ±max_degrees, shifted by a
@@ -310,12 +322,7 @@ def random_affine(X: torch.Tensor, max_degrees: float, max_shift: int, max_scale
     (half the image), max_scale outside [0, 1) or an unknown interpolation.
     """
     _check_interpolation(interpolation)
-    height, width = X.shape[-2:]
-    largest = min(height, width) // 2 - 1
-    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or not 0 <= max_shift <= largest:
-        raise ValueError(f"max_shift={max_shift!r} is invalid; use a whole number of pixels from 0 to {largest}")
-    if not 0 <= max_scale < 1:
-        raise ValueError(f"max_scale={max_scale!r} is invalid; use a fraction from 0 to below 1 (e.g. 0.1: +-10%)")
+    check_affine(max_shift, max_scale, min(X.shape[-2:]))
     if max_shift == 0 and max_scale == 0:
         return random_rotate(X, max_degrees, generator, interpolation)
     n = X.shape[0]

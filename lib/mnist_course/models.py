@@ -506,19 +506,33 @@ REFERENCE_MODELS = {
 }
 
 
+def searched(before_pool, transition: int, after_pool, last_padding: int = 1, dropout: float = 0.0,
+             head: str = "conv", separable: str = "none") -> SearchNet:
+    """Step 5's network from the fields of an :class:`Architecture` as keywords (lists,
+    as JSON leaves them, are taken for the widths): the form in which a searched model is
+    a recipe (``ablation.STUDIES``' Step 5 study) and ``get_model("searched", ...)``
+    builds it. Raises ValueError as :class:`Architecture` does."""
+    return SearchNet(Architecture(tuple(before_pool), transition, tuple(after_pool), last_padding, dropout,
+                                  head, separable))
+
+
 MODELS = {
     "step1": Step1Setup,
     "step2": Step2Skeleton,
     "step3": Step3BatchNorm,
     "step4": Step4Capacity,
 }
+# Every model :func:`get_model` builds by name: the step models and Step 5's searched
+# networks (which need an architecture's fields, so they are not among the step models).
+BUILDERS = MODELS | {"searched": searched}
 
 
 def get_model(name: str, **kwargs) -> nn.Module:
-    """A fresh model by name ("step1" ... "step4"); raises ValueError listing valid names."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}")
-    return MODELS[name](**kwargs)
+    """A fresh model by name ("step1" ... "step4", or "searched" with the fields of an
+    :class:`Architecture`); raises ValueError listing valid names."""
+    if name not in BUILDERS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(BUILDERS)}")
+    return BUILDERS[name](**kwargs)
 
 
 def get_reference_model(name: str) -> nn.Module:

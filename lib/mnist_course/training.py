@@ -21,7 +21,15 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .checkpoints import save_weights
-from .data import IMAGE_SIZE, INTERPOLATIONS, MNISTSplit, batches, random_affine, random_center_crop_resize
+from .data import (
+    IMAGE_SIZE,
+    INTERPOLATIONS,
+    MNISTSplit,
+    batches,
+    check_affine,
+    random_affine,
+    random_center_crop_resize,
+)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCHEDULES = ("constant", "onecycle", "step")
@@ -197,13 +205,7 @@ def check_augmentation(config: TrainConfig, image_size: int = IMAGE_SIZE) -> Non
     size = config.crop_size
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size < image_size:
         raise ValueError(f"crop_size={size!r} is invalid; use a whole number of pixels from 1 to {image_size - 1}")
-    shift = config.max_shift
-    if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift <= image_size // 2 - 1:
-        raise ValueError(f"max_shift={shift!r} is invalid; use a whole number of pixels from 0 to "
-                         f"{image_size // 2 - 1}")
-    if isinstance(config.max_scale, bool) or not 0 <= config.max_scale < 1:
-        raise ValueError(f"max_scale={config.max_scale!r} is invalid; use a fraction from 0 to below 1 "
-                         f"(e.g. 0.1: +-10%)")
+    check_affine(config.max_shift, config.max_scale, image_size)
     if not 0 <= config.ema_decay < 1:
         raise ValueError(f"ema_decay={config.ema_decay!r} is invalid; use 0 (no weight averaging) or a "
                          f"decay from 0 to below 1, e.g. 0.999")
