@@ -212,3 +212,17 @@ def test_step5_study_starts_from_the_recorded_search_winner():
         {k: v for k, v in recorded["config"].items() if k != "seed"}
     with pytest.raises(ValueError, match="after_pool"):
         get_model("searched", **{**base.model_kwargs, "after_pool": []})
+
+
+def test_a_run_recorded_in_one_study_serves_another_with_the_same_training(mnist_train, tmp_path):
+    # The course primes the cache from every recorded study of a notebook: the row that a
+    # recipe adopted (augment study, "shift ±2 px") is the base of a later study (width).
+    train, val = validation_split(type(mnist_train)(mnist_train.X[:600], mnist_train.y[:600]), 100)
+    shift = [v for v in STUDIES["04_capacity-augment"].variants if v.name == "shift ±2 px"]
+    recorded = run_ablation("04_capacity-augment", [1], train, val, tmp_path / "a", variants=shift, log=None,
+                            num_epochs=1)
+    recorded["base"]["config"]["num_epochs"] = 15  # as if recorded with today's 15 epochs
+    assert prime_cache("04_capacity-augment", recorded, tmp_path / "b", train, val) == 2
+    trained = []
+    later = run_ablation("04_capacity-width", [1], train, val, tmp_path / "b", variants=[], log=trained.append)
+    assert trained == [] and later["rows"][0]["runs"] == recorded["rows"][1]["runs"]
