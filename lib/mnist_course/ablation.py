@@ -166,6 +166,17 @@ SEARCH_5000 = Recipe("searched", TrainConfig(num_epochs=15, batch_size=64, lr=0.
                      {"before_pool": [16, 32], "transition": 0, "after_pool": [24, 32, 32], "last_padding": 0,
                       "dropout": 0.0, "head": "gap", "separable": "all"})
 
+# Where Step 4 spends the 1,280 parameters that the GAP -> 1x1 head frees (studies
+# "04_capacity-margin", before the shift, and "04_capacity-width", with it).
+_WIDTH_ROWS = (
+        Variant("GAP + wide conv1/conv3", {"head": "gap", "width1": 10, "width3": 16},
+                "the freed budget before and after the pool: conv1 8 -> 10 channels, conv3 12 -> 16 "
+                "(7,726 parameters)"),
+        Variant("GAP + wide squeeze/conv3", {"head": "gap", "squeeze": 10, "width3": 16},
+                "the freed budget after the pool only: the 1x1 squeeze 8 -> 10 channels, conv3 12 -> 16 "
+                "(7,736 parameters)"),
+)
+
 STUDIES = {
     "02_skeleton": Study("02_skeleton", (
         Variant("fc head", {"head": "fc"}, "Step 1 -> 2: a fully connected layer on the last map instead of GAP"),
@@ -198,14 +209,7 @@ STUDIES = {
     # highest mean over seeds 1-5 of its lowest validation accuracy in the last 3 epochs,
     # if that beats the recipe's by more than 0.02 points (one validation image) and its
     # mean final validation accuracy is not below the recipe's; otherwise the recipe stays.
-    "04_capacity-margin": Study("04_capacity", (
-        Variant("GAP + wide conv1/conv3", {"head": "gap", "width1": 10, "width3": 16},
-                "the freed budget before and after the pool: conv1 8 -> 10 channels, conv3 12 -> 16 "
-                "(7,726 parameters)"),
-        Variant("GAP + wide squeeze/conv3", {"head": "gap", "squeeze": 10, "width3": 16},
-                "the freed budget after the pool only: the 1x1 squeeze 8 -> 10 channels, conv3 12 -> 16 "
-                "(7,736 parameters)"),
-    ), base_changes={"max_shift": 0}, seeds=(1, 2, 3, 4, 5),
+    "04_capacity-margin": Study("04_capacity", _WIDTH_ROWS, base_changes={"max_shift": 0}, seeds=(1, 2, 3, 4, 5),
         about="where Step 4 spends the parameters the GAP -> 1x1 head frees, over 5 seeds"),
     # Step 4's margin, continued: the margin study's better row tied the recipe (+0.02
     # points on the last 3 epochs, not more), so the recipe stayed. Two changes of
@@ -253,14 +257,7 @@ STUDIES = {
     # validation accuracy in the last 3 epochs if that beats the recipe's by more than 0.02
     # points and its mean final validation accuracy is not below the recipe's; otherwise the
     # recipe stays.
-    "04_capacity-width": Study("04_capacity", (
-        Variant("GAP + wide conv1/conv3", {"head": "gap", "width1": 10, "width3": 16},
-                "the freed budget before and after the pool: conv1 8 -> 10 channels, conv3 12 -> 16 "
-                "(7,726 parameters)"),
-        Variant("GAP + wide squeeze/conv3", {"head": "gap", "squeeze": 10, "width3": 16},
-                "the freed budget after the pool only: the 1x1 squeeze 8 -> 10 channels, conv3 12 -> 16 "
-                "(7,736 parameters)"),
-    ), seeds=(1, 2, 3, 4, 5),
+    "04_capacity-width": Study("04_capacity", _WIDTH_ROWS, seeds=(1, 2, 3, 4, 5),
         about="the margin study's widths again, with the shift of ±2 pixels, over 5 seeds"),
     # Recorded on the design with dropout 0.05, before the study above removed it: its
     # "no dropout" row is today's recipe.
