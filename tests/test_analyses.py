@@ -78,6 +78,8 @@ def allowed_values(name: str, nb) -> dict[str, list[float]]:
     numbers = [(path, v) for r in own for path, v in _numbers(r, with_history=len(r["seeds"]) == 1)]
     for study in sorted((recorded_reports_dir() / "ablations").glob(f"{name}*.json")):  # the Ablation section
         numbers += [(path, v) for path, v in _numbers(json.loads(study.read_text()), with_history=False)]
+    for check in sorted((recorded_reports_dir() / "unseen").glob(f"{name}*.json")):  # seeds not recorded
+        numbers += [(path, v) for path, v in _numbers(json.loads(check.read_text()), with_history=False)]
     printed = _printed(nb)
     percent = [v for path, v in numbers if any(k in path.rsplit(".", 1)[-1] or k in path for k in PERCENT_KEYS)]
     percent += [v for v, unit in printed if unit == "%"] + [steps.GOAL_MIN_TEST_ACC, steps.GOAL_MIN_MEAN_ACC]
@@ -218,3 +220,20 @@ def test_committed_notebooks_carry_the_recorded_run():
             assert f"Final-epoch test accuracy: {report['final_test_acc_mean']:.2f}" in printed, report["notebook"]
             assert not report["quick"] and report["epochs"] == 15 and len(report["seeds"]) == 5, report["notebook"]
 
+
+
+def test_the_unseen_seed_check_trained_the_recorded_recipe_on_other_seeds():
+    """reports/unseen/<notebook>.json: the notebook trained exactly as recorded, on seeds
+    it was not recorded with; a changed recipe leaves it stale, and this test says so."""
+    for path in sorted((recorded_reports_dir() / "unseen").glob("*.json")):
+        check = json.loads(path.read_text())
+        recorded = REPORTS[check["notebook"]]
+        assert not set(check["seeds"]) & set(recorded["seeds"]) and len(check["seeds"]) == 5, path.name
+        assert not check["quick"] and check["epochs"] == recorded["epochs"], path.name
+        for key in ("config", "params", "model", "train_images", "test_images"):
+            if key == "config":
+                same = {k: v for k, v in check[key].items() if k != "seed"} == \
+                    {k: v for k, v in recorded[key].items() if k != "seed"}
+            else:
+                same = check[key] == recorded[key]
+            assert same, f"{path.name}: {key} differs from the recording; run the check again"
