@@ -8,7 +8,16 @@ import torch.nn.functional as F
 
 from mnist_course.data import MNISTSplit, affine, center_crop_resize, rotate
 from mnist_course.models import get_model
-from mnist_course.training import TrainConfig, changed_fields, evaluate, fit, make_optimizer, resolve_device, set_seed
+from mnist_course.training import (
+    TrainConfig,
+    changed_fields,
+    evaluate,
+    fit,
+    loss_and_correct,
+    make_optimizer,
+    resolve_device,
+    set_seed,
+)
 
 
 @pytest.fixture(scope="module")
@@ -315,6 +324,37 @@ def test_invalid_ema_decay_is_named_before_training(small):
         model = _Recorder()
         with pytest.raises(ValueError, match=rf"ema_decay={value!r} is invalid; use 0 \(no weight averaging\)"):
             fit(model, train, test, TrainConfig(num_epochs=1, ema_decay=value), log=None)
+        assert model.seen == []
+
+
+def test_label_smoothing_trains_on_the_smoothed_targets_and_evaluates_on_plain_ones(small):
+    train, test = small
+    # Reference: Szegedy et al. (2016), section 7: the target is (1 - eps) one-hot + eps / C
+    # uniform, and the loss its cross-entropy with softmax(logits).
+    logits, y, eps = torch.randn(6, 10), torch.tensor([0, 3, 9, 1, 1, 7]), 0.1
+    target = (1 - eps) * F.one_hot(y, 10).float() + eps / 10
+    reference = -(target * logits.log_softmax(1)).sum(1).mean()
+    assert loss_and_correct(logits, y, label_smoothing=eps)[0].item() == pytest.approx(reference.item(), rel=1e-6)
+    # In fit, at learning rate 0 (the same weights and BatchNorm statistics either way): the
+    # trained-on loss is the smoothed one, the evaluated loss is plain cross-entropy.
+    histories = []
+    for smoothing in (0.0, 0.1):
+        set_seed(0)
+        model = get_model("step3")
+        histories.append(fit(model, train, test, TrainConfig(num_epochs=1, batch_size=64, lr=0.0,
+                                                             label_smoothing=smoothing), log=None))
+        assert histories[-1][0]["test_loss"] == pytest.approx(evaluate(model, test)["loss"])
+    plain, smoothed = histories
+    assert smoothed[0]["train_loss"] != pytest.approx(plain[0]["train_loss"])
+    assert smoothed[0]["test_loss"] == pytest.approx(plain[0]["test_loss"])
+
+
+def test_invalid_label_smoothing_is_named_before_training(small):
+    train, test = small
+    for value, loss in ((1.0, "cross_entropy"), (-0.1, "cross_entropy"), (0.1, "binary")):
+        model = _Recorder()
+        with pytest.raises(ValueError, match=rf"label_smoothing={value!r} is invalid for loss='{loss}'"):
+            fit(model, train, test, TrainConfig(num_epochs=1, loss=loss, label_smoothing=value), log=None)
         assert model.seen == []
 
 

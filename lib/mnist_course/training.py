@@ -57,6 +57,9 @@ class TrainConfig:
     step_size: int = 3           # epochs between decays of the "step" schedule
     gamma: float = 0.1           # decay factor of the "step" schedule
     loss: str = "cross_entropy"  # "cross_entropy" (logits (N, C)) or "binary" (one logit (N,), labels 0/1)
+    label_smoothing: float = 0.0  # cross_entropy, training only: the target puts 1 - label_smoothing
+                                 # + label_smoothing / C on the true class and label_smoothing / C on
+                                 # each other (torch's F.cross_entropy); evaluation uses plain targets
     max_rotation: float = 0.0    # degrees of random rotation per training image; 0 = none
     rotation_interpolation: str = "bilinear"  # of that rotation: "bilinear" or "nearest" (the ERA S5
                                  # template's RandomRotation uses torchvision's default, nearest)
@@ -121,17 +124,30 @@ def device_name(device: torch.device) -> str:
     return device.type
 
 
-def loss_and_correct(logits: torch.Tensor, y: torch.Tensor, loss: str = "cross_entropy", reduction: str = "mean"):
+def check_label_smoothing(label_smoothing: float, loss: str) -> None:
+    """Raise ValueError unless ``label_smoothing`` is from 0 to below 1 with the
+    cross_entropy loss, or 0 with any other."""
+    if not 0 <= label_smoothing < 1 or (loss != "cross_entropy" and label_smoothing):
+        raise ValueError(f"label_smoothing={label_smoothing!r} is invalid for loss={loss!r}; valid: 0 to below 1 "
+                         f"with cross_entropy, 0 with binary")
+
+
+def loss_and_correct(logits: torch.Tensor, y: torch.Tensor, loss: str = "cross_entropy", reduction: str = "mean",
+                     label_smoothing: float = 0.0):
     """The loss and the number of correct predictions (a device tensor, not synced).
 
-    "cross_entropy": logits (N, C), prediction = argmax. "binary": one logit per image
-    (N,), labels 0/1, binary cross-entropy on sigmoid(logit), prediction = logit > 0.
+    "cross_entropy": logits (N, C), prediction = argmax; ``label_smoothing`` as in
+    torch's F.cross_entropy (0 = one-hot targets). "binary": one logit per image (N,),
+    labels 0/1, binary cross-entropy on sigmoid(logit), prediction = logit > 0; it takes
+    no label smoothing. Raises ValueError for another loss or label smoothing outside [0, 1).
     """
+    check_label_smoothing(label_smoothing, loss)
     if loss == "binary":
         value = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), reduction=reduction)
         return value, ((logits > 0).long() == y).sum()
     if loss == "cross_entropy":
-        return F.cross_entropy(logits, y, reduction=reduction), (logits.argmax(1) == y).sum()
+        value = F.cross_entropy(logits, y, reduction=reduction, label_smoothing=label_smoothing)
+        return value, (logits.argmax(1) == y).sum()
     raise ValueError(f"loss={loss!r} is invalid; valid: {', '.join(LOSSES)}")
 
 
@@ -228,7 +244,8 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     set never chooses weights.
     Returns the history: one dict per epoch with epoch, train_loss, train_acc,
     test_loss, test_acc, [val_loss, val_acc, saved], lr (at the epoch's start), seconds
-    (train + evaluation), train_seconds, eval_seconds. Accuracies in percent.
+    (train + evaluation), train_seconds, eval_seconds. Accuracies in percent; train_loss
+    is the loss trained on (with ``label_smoothing``), validation and test losses are not.
     Raises FloatingPointError naming the epoch and first batch whose loss was NaN/inf;
     ValueError if ``best_weights`` is given without ``val`` or an augmentation setting is
     invalid (see :func:`check_augmentation`).
@@ -245,6 +262,7 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
         raise ValueError("best_weights needs a validation split (val=...): weights are chosen on "
                          "validation, never on the test set")
     check_augmentation(config, min(train.X.shape[-2:]))
+    check_label_smoothing(config.label_smoothing, config.loss)
     device = train.X.device
     model.to(device)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
@@ -269,7 +287,7 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
             # rotation alone draws as it always has, so runs without shift and scale repeat
             X = random_affine(X, config.max_rotation, config.max_shift, config.max_scale, generator,
                               config.rotation_interpolation)
-            loss, batch_correct = loss_and_correct(model(X), y, config.loss)
+            loss, batch_correct = loss_and_correct(model(X), y, config.loss, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
