@@ -3,7 +3,7 @@
 import ast
 import json
 import math
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from mnist_course.ablation import (
 )
 from mnist_course.data import validation_split
 from mnist_course.models import count_params, get_model
+from mnist_course.search import STEP4
 from mnist_course.settings import check_params
 from mnist_course.training import TrainConfig
 
@@ -213,6 +214,27 @@ def test_step5_study_starts_from_the_recorded_search_winner():
     assert replace(base.config, seed=1) == TrainConfig(**{**recorded["config"], "seed": 1})
     with pytest.raises(ValueError, match="after_pool"):
         get_model("searched", **{**base.model_kwargs, "after_pool": []})
+
+
+def test_the_fold_1_study_compares_the_winner_with_step4_on_other_images(mnist_train, tmp_path):
+    spec = STUDIES["05_search-fold1"]
+    step4 = apply_changes(spec.start(), spec.variants[0].changes)
+    as_fields = {k: tuple(v) if isinstance(v, list) else v for k, v in step4.model_kwargs.items()}
+    assert as_fields == asdict(STEP4) and step4.config == SEARCH_5000.config  # one change: the model
+    # Its runs validate on fold 1 and are cached under it: a fold-0 run of the same training
+    # (the augment study's base row, the same winner) neither serves it nor is served by it.
+    slice_ = type(mnist_train)(mnist_train.X[:600], mnist_train.y[:600])
+    fold0, fold1 = validation_split(slice_, 100), validation_split(slice_, 100, fold=1)
+    first = run_ablation("05_search-augment", [1], *fold0, tmp_path, variants=[], log=None, num_epochs=1)
+    trained = []
+    second = run_ablation("05_search-fold1", [1], *fold1, tmp_path, variants=[], log=trained.append, num_epochs=1)
+    assert len(trained) == 1 and (first["val_fold"], second["val_fold"]) == (0, 1)
+    assert first["rows"][0]["runs"][0]["history"] != second["rows"][0]["runs"][0]["history"]
+    assert "(images 100-199, fold 1)" in format_ablation_table(second)
+    recorded = json.loads(json.dumps(second)) | {"val_fold": 0}  # as if recorded on fold 0
+    recorded["base"]["config"]["num_epochs"] = 15
+    assert prime_cache("05_search-fold1", recorded, tmp_path / "b", *fold1) == 0
+    assert prime_cache("05_search-fold1", recorded | {"val_fold": 1}, tmp_path / "b", *fold1) == 1
 
 
 def test_a_run_recorded_in_one_study_serves_another_with_the_same_training(mnist_train, tmp_path):

@@ -309,3 +309,15 @@ def test_validation_split_is_the_first_5000_training_images(mnist_train):
     for bad in (0, 60_000, 2.5):
         with pytest.raises(ValueError, match=f"n_val={bad!r} is invalid"):
             validation_split(mnist_train, bad)
+
+
+def test_fold_1_validates_on_the_next_5000_images_and_trains_on_all_the_others(mnist_train):
+    train, val = validation_split(mnist_train, fold=1)
+    assert (len(train), len(val)) == (55_000, 5_000)
+    assert torch.equal(val.X, mnist_train.X[5_000:10_000]) and torch.equal(val.y, mnist_train.y[5_000:10_000])
+    # the training images are the first 5,000 and the last 50,000, in order: every image once
+    assert torch.equal(train.y, torch.cat([mnist_train.y[:5_000], mnist_train.y[10_000:]]))
+    assert torch.equal(train.X[4_999], mnist_train.X[4_999]) and torch.equal(train.X[5_000], mnist_train.X[10_000])
+    for bad in (-1, 12, 1.0, True):
+        with pytest.raises(ValueError, match=rf"fold={bad!r} is invalid; use a whole number from 0 to 11"):
+            validation_split(mnist_train, fold=bad)

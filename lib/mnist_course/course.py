@@ -274,7 +274,6 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
     recording = not quick and seeds is None
     device = resolve_device(device or "auto", verbose=True)
     full = load_mnist(True, data_dir, device, limit=QUICK_TRAIN_IMAGES if quick else None)
-    train, val = course_validation_split(full, quick)
     if quick:
         folder, cache, seeds = quick_dir("reports") / "ablations", quick_dir("ablations"), [1]
     else:
@@ -284,8 +283,9 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
     studies = {}
     for name in names:
         study_seeds = seeds or list(STUDIES[name].seeds) or SEEDS  # a study may record more seeds than 3
+        train, val = course_validation_split(full, quick, STUDIES[name].val_fold)
         print(f"=== ablation of {name}: seeds {study_seeds}, {len(train):,} training / {len(val):,} validation "
-              f"images", flush=True)
+              f"images (fold {STUDIES[name].val_fold})", flush=True)
         listed = {v.name for v in STUDIES[name].variants}
         rows = [] if quick else select_variants(name, [v for v in variants if v in listed] if variants else None)
         # Runs recorded earlier are not trained again: the cache is keyed by what was

@@ -170,7 +170,7 @@ def load_mnist(train: bool, root: str | os.PathLike | None = None, device: str |
     return MNISTSplit(X=X, y=labels.to(device))
 
 
-def validation_split(split: MNISTSplit, n_val: int = VAL_IMAGES) -> tuple[MNISTSplit, MNISTSplit]:
+def validation_split(split: MNISTSplit, n_val: int = VAL_IMAGES, fold: int = 0) -> tuple[MNISTSplit, MNISTSplit]:
     """The course's fixed validation split of the training images: (train, validation).
 
     Validation = the first ``n_val`` images (5,000 of 60,000 by default), train = the
@@ -178,20 +178,31 @@ def validation_split(split: MNISTSplit, n_val: int = VAL_IMAGES) -> tuple[MNISTS
     ablations, searches) are to be made on it, never on the test set; the step
     notebooks themselves train on all 60,000 images for a fixed number of epochs and
     choose nothing. On a quick-mode slice pass a smaller ``n_val``, e.g.
-    ``len(split) // 12``. Views, not copies. Raises ValueError unless ``n_val`` is a
-    whole number with 0 < n_val < len(split).
+    ``len(split) // 12``. ``fold`` k > 0 validates on the next blocks of images instead,
+    [k x n_val, (k + 1) x n_val), training on all the others: a second opinion on a choice
+    that was made on fold 0 (a search picks its winner on fold 0, so fold 0 flatters it).
+    Views for fold 0; fold k > 0 copies the training images once. Raises ValueError
+    unless ``n_val`` is a whole number with 0 < n_val < len(split) and ``fold`` a whole
+    number from 0 to len(split) // n_val - 1.
     """
     if not (isinstance(n_val, int) and not isinstance(n_val, bool) and 0 < n_val < len(split)):
         raise ValueError(f"n_val={n_val!r} is invalid; use a whole number with 0 < n_val < {len(split)}")
-    return (MNISTSplit(split.X[n_val:], split.y[n_val:]),
-            MNISTSplit(split.X[:n_val], split.y[:n_val]))
+    folds = len(split) // n_val
+    if not (isinstance(fold, int) and not isinstance(fold, bool) and 0 <= fold < folds):
+        raise ValueError(f"fold={fold!r} is invalid; use a whole number from 0 to {folds - 1} "
+                         f"({len(split)} images in folds of {n_val})")
+    start, stop = fold * n_val, (fold + 1) * n_val
+    if fold == 0:
+        return MNISTSplit(split.X[stop:], split.y[stop:]), MNISTSplit(split.X[:stop], split.y[:stop])
+    return (MNISTSplit(torch.cat([split.X[:start], split.X[stop:]]), torch.cat([split.y[:start], split.y[stop:]])),
+            MNISTSplit(split.X[start:stop], split.y[start:stop]))
 
 
-def course_validation_split(split: MNISTSplit, quick: bool) -> tuple[MNISTSplit, MNISTSplit]:
+def course_validation_split(split: MNISTSplit, quick: bool, fold: int = 0) -> tuple[MNISTSplit, MNISTSplit]:
     """(train, validation) as ablations and searches use them: :func:`validation_split`
     with its 5,000 images, or, on a quick-mode slice (``quick``), with its first twelfth
-    (the same proportion as 5,000 of 60,000)."""
-    return validation_split(split, len(split) // 12) if quick else validation_split(split)
+    (the same proportion as 5,000 of 60,000); ``fold`` as there."""
+    return validation_split(split, len(split) // 12 if quick else VAL_IMAGES, fold)
 
 
 def batches(split: MNISTSplit, batch_size: int, shuffle: bool,
