@@ -204,6 +204,33 @@ def test_step4_recipe_is_the_row_its_recorded_augment_study_adopted():
     assert adopted == RECIPES["04_capacity"] and base_recipe != adopted  # today's recipe is that row
 
 
+def _two_standard_error_rule(study: str):
+    """The rule of the studies since 04_capacity-lr (fixed before their rows were trained):
+    the row with the highest mean final validation accuracy is adopted if it beats the
+    base's by more than twice the standard error of the difference and the mean of its
+    lowest validation accuracy in the last 3 epochs is not below the base's. Returns
+    (that row's Variant, whether it is adopted), from the recorded study."""
+    spec = STUDIES[study]
+    recorded = json.loads((REPO / "reports" / "ablations" / f"{study}.json").read_text())
+    assert recorded["seeds"] == list(spec.seeds)
+    rows = {row["name"]: row for row in recorded["rows"]}
+    base, best = rows[spec.base_name], max(spec.variants, key=lambda v: rows[v.name]["final_val_acc"]["mean"])
+    row = rows[best.name]
+    assert row["diff"] == pytest.approx(row["final_val_acc"]["mean"] - base["final_val_acc"]["mean"])
+    gains = row["diff"] > 2 * row["diff_se"] and row["last3_min_val_acc"]["mean"] >= base["last3_min_val_acc"]["mean"]
+    return best, gains
+
+
+def test_step4_recipe_is_what_its_recorded_learning_rate_studies_decided():
+    # 5 seeds: the best row was about one standard error up, not adopted; the second look
+    # at that row over 10 seeds, under the same rule, decides.
+    best, gains = _two_standard_error_rule("04_capacity-lr")
+    assert not gains and STUDIES["04_capacity-lr10"].variants[0].changes == best.changes
+    second, gains = _two_standard_error_rule("04_capacity-lr10")
+    base = STUDIES["04_capacity-lr10"].start()
+    assert RECIPES["04_capacity"] == (apply_changes(base, second.changes) if gains else base)
+
+
 def test_step5_study_starts_from_the_recorded_search_winner():
     # The study's base must be the model and training that Step 5's record trained.
     recorded = json.loads((REPO / "reports" / "05_search-5000.json").read_text())
