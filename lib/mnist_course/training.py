@@ -141,7 +141,8 @@ def loss_and_correct(logits: torch.Tensor, y: torch.Tensor, loss: str = "cross_e
     labels 0/1, binary cross-entropy on sigmoid(logit), prediction = logit > 0; it takes
     no label smoothing. Raises ValueError for another loss or label smoothing outside [0, 1).
     """
-    check_label_smoothing(label_smoothing, loss)
+    if label_smoothing:  # fit checks its setting once; the default costs nothing per batch
+        check_label_smoothing(label_smoothing, loss)
     if loss == "binary":
         value = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), reduction=reduction)
         return value, ((logits > 0).long() == y).sum()
