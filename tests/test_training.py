@@ -364,3 +364,35 @@ def test_a_cache_key_names_only_the_fields_changed_from_their_defaults():
     config = TrainConfig(num_epochs=15, batch_size=64, lr=0.1, schedule="onecycle", max_rotation=7.0, seed=3)
     assert changed_fields(config) == {"batch_size": 64, "lr": 0.1, "schedule": "onecycle", "max_rotation": 7.0}
     assert changed_fields(TrainConfig(weight_decay=5e-4)) == {"weight_decay": 5e-4}
+
+
+def test_clean_last_epochs_train_on_the_images_as_they_are(small):
+    train = MNISTSplit(small[0].X[:64], small[0].y[:64])
+
+    def seen(clean):  # the batches trained on over 3 epochs of one batch each
+        torch.manual_seed(0)
+        model = _Recorder()
+        fit(model, train, None, TrainConfig(num_epochs=3, batch_size=64, max_rotation=15, max_shift=2, seed=3,
+                                            clean_last_epochs=clean), log=None)
+        return model.seen
+
+    def all_unchanged(X):  # every image of the batch is one of the training images, pixel for pixel
+        return bool((X.flatten(1)[:, None] == train.X.flatten(1)[None]).all(-1).any(1).all())
+
+    augmented, clean = seen(0), seen(1)
+    assert len(augmented) == len(clean) == 3
+    for epoch in range(2):  # the epochs before the clean one draw and train exactly as before
+        assert torch.equal(clean[epoch], augmented[epoch])
+        assert not all_unchanged(clean[epoch])
+    assert all_unchanged(clean[2]) and not all_unchanged(augmented[2])
+    assert all(all_unchanged(X) for X in seen(3))  # all epochs clean: no augmentation at all
+
+
+def test_invalid_clean_last_epochs_is_named_before_training(small):
+    train, test = small
+    for value in (-1, 3, 1.5, True):
+        model = _Recorder()
+        with pytest.raises(ValueError, match=rf"clean_last_epochs={value!r} is invalid; use a whole number of "
+                                             rf"epochs from 0 to num_epochs=2"):
+            fit(model, train, test, TrainConfig(num_epochs=2, clean_last_epochs=value), log=None)
+        assert model.seen == []

@@ -72,6 +72,10 @@ class TrainConfig:
                                  # x crop_size pixels and resizing them back to 28 x 28 (bilinear),
                                  # before the rotation; 0 = never (the ERA S5 template: 0.1)
     crop_size: int = 22          # pixels per side of that centre crop (1 to 27)
+    clean_last_epochs: int = 0   # the last this-many epochs train on the images as they are: no
+                                 # crop, rotation, shift or scale (0 = augment every epoch); the
+                                 # model ends on the distribution it is tested on, at a small
+                                 # learning rate (as YOLOX turns its augmentation off at the end)
     train_mode_first_epoch_only: bool = False  # reproduces a bug of reference 1's source: training
                                  # mode set once before epoch 1, evaluation leaving the model in eval
                                  # mode, so from epoch 2 on dropout is off (and BatchNorm frozen)
@@ -223,6 +227,10 @@ def check_augmentation(config: TrainConfig, image_size: int = IMAGE_SIZE) -> Non
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size < image_size:
         raise ValueError(f"crop_size={size!r} is invalid; use a whole number of pixels from 1 to {image_size - 1}")
     check_affine(config.max_shift, config.max_scale, image_size)
+    clean = config.clean_last_epochs
+    if isinstance(clean, bool) or not isinstance(clean, int) or not 0 <= clean <= config.num_epochs:
+        raise ValueError(f"clean_last_epochs={clean!r} is invalid; use a whole number of epochs from 0 "
+                         f"to num_epochs={config.num_epochs}")
     if not 0 <= config.ema_decay < 1:
         raise ValueError(f"ema_decay={config.ema_decay!r} is invalid; use 0 (no weight averaging) or a "
                          f"decay from 0 to below 1, e.g. 0.999")
@@ -282,12 +290,13 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
         model.train(epoch == 1 or not config.train_mode_first_epoch_only)
         batch_losses = torch.empty(steps_per_epoch, device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
+        augment = epoch <= config.num_epochs - config.clean_last_epochs
         for i, (X, y) in enumerate(batches(train, config.batch_size, shuffle=True, generator=generator)):
-            if config.crop_resize_p > 0:  # at 0 nothing is drawn, so runs without it keep their random stream
+            if augment and config.crop_resize_p > 0:  # at 0 nothing is drawn: runs keep their random stream
                 X = random_center_crop_resize(X, config.crop_resize_p, config.crop_size, generator)
-            # rotation alone draws as it always has, so runs without shift and scale repeat
-            X = random_affine(X, config.max_rotation, config.max_shift, config.max_scale, generator,
-                              config.rotation_interpolation)
+            if augment:  # rotation alone draws as it always has, so runs without shift and scale repeat
+                X = random_affine(X, config.max_rotation, config.max_shift, config.max_scale, generator,
+                                  config.rotation_interpolation)
             loss, batch_correct = loss_and_correct(model(X), y, config.loss, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
