@@ -264,7 +264,8 @@ def test_check_search_names_bad_values_and_quick_mode_is_small():
         check_search(**{**good, "budgets": "[5000]"})
     for name, bad in (("budgets", []), ("budgets", [5000, 5000]), ("budgets", [0]), ("trials", 0),
                       ("trials", [60]), ("trials", [60, 0]), ("search_epochs", 1.5), ("candidates", True),
-                      ("confirm_seeds", [1, 1]), ("storage", 3)):
+                      ("confirm_seeds", [1, 1]), ("storage", 3), ("confirm_fold", -1), ("confirm_fold", 12),
+                      ("confirm_fold", True)):
         with pytest.raises(ValueError, match=f"{name}="):
             check_search(**{**good, name: bad})
     full = check_search(**good)
@@ -277,6 +278,11 @@ def test_check_search_names_bad_values_and_quick_mode_is_small():
     quick = check_search(**good, quick=True)
     assert (quick.budgets, quick.trials, quick.search_epochs, quick.candidates, quick.confirm_seeds,
             quick.storage) == ([6000], [4], 1, 1, [1], "memory")
+    # stage 2's fold: 0 (the search's own images) unless asked, and named only when it is not 0
+    assert full.confirm_fold == 0 and "confirm_fold" not in full.describe()
+    on_fold1 = check_search(**good, confirm_fold=1)
+    assert on_fold1.confirm_fold == 1 and "confirm_fold=1" in on_fold1.describe()
+    assert check_search(**good, confirm_fold=1, quick=True).confirm_fold == 1
 
 
 def test_confirm_chooses_on_validation_over_seeds_and_caches_its_runs(mnist_train, mnist_test, tmp_path):
@@ -295,6 +301,11 @@ def test_confirm_chooses_on_validation_over_seeds_and_caches_its_runs(mnist_trai
     again = confirm(chosen, train, val, seeds=[1, 2], num_epochs=1, cache_dir=tmp_path,
                     log=lambda line: pytest.fail(f"trained again: {line}"))
     assert [r["final_val_acc"] for r in again] == [r["final_val_acc"] for r in rows]
+    # the same candidates on another fold (as many images) are other runs: cached under their own keys
+    other_val = MNISTSplit(mnist_train.X[300:600], mnist_train.y[300:600])
+    fold1 = confirm(chosen[:1], train, other_val, seeds=[1], num_epochs=1, cache_dir=tmp_path, log=None, val_fold=1)
+    assert len(list(tmp_path.glob("*.json"))) == len(files) + 1
+    assert fold1[0]["runs"][0]["history"][-1]["val_acc"] == fold1[0]["final_val_acc"]["mean"]
     assert f"{rows[0]['trial']:>5}" in format_candidates(rows).splitlines()[1]
     best = {**rows[0], "final_val_acc": {**rows[0]["final_val_acc"], "mean": 99.5}}
     worse = {**rows[0], "final_val_acc": {**rows[0]["final_val_acc"], "mean": 98.0}}
@@ -338,6 +349,29 @@ def test_search_budget_runs_the_three_stages_and_keeps_the_winners_weights(mnist
     again = search_budget(6_000, settings, train, val, train, test, seeds=[1, 2], num_epochs=1, log=None)
     assert [r["final_test_acc"] for r in again["runs"]] == [r["final_test_acc"] for r in result["runs"]]
     assert result["weights"][2].is_file()
+    assert result["confirm_fold"] == 0
+
+
+def test_search_budget_confirms_on_the_fold_it_is_given(mnist_train, mnist_test, tmp_path, monkeypatch):
+    """Stage 2 on fold 1: the candidates train and are validated on fold 1 of the full training
+    images (data.course_validation_split), not on the search's own split."""
+    train, val, test = _slices(mnist_train, mnist_test)
+    full_train = MNISTSplit(mnist_train.X[:1200], mnist_train.y[:1200])  # a quick-mode slice: folds of 100
+    settings = check_search(budgets=[6000], trials=4, search_epochs=1, candidates=1, confirm_seeds=[1],
+                            confirm_fold=1, quick=True)
+    settings = type(settings)(**{**settings.__dict__, "cache_dir": tmp_path, "sampler_seed": 0})
+    seen = []
+
+    def spy(trials, confirm_train, confirm_val, *args):
+        seen.append((confirm_train, confirm_val, args[-1]))
+        return confirm(trials, confirm_train, confirm_val, *args)
+
+    monkeypatch.setattr(search, "confirm", spy)
+    result = search_budget(6_000, settings, train, val, full_train, test, seeds=[1], num_epochs=1, log=None)
+    (confirm_train, confirm_val, fold), = seen
+    assert fold == result["confirm_fold"] == 1
+    assert torch.equal(confirm_val.X, full_train.X[100:200]) and len(confirm_train) == 1_100
+    assert torch.equal(confirm_train.X[:100], full_train.X[:100])  # fold 0's images are trained on
 
 
 def test_format_space_shows_step4_as_a_point():

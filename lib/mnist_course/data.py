@@ -54,6 +54,7 @@ RAW_FILES = {
 # training file is already in no particular order of writer or class, so the first
 # 5,000 hold every digit (tests/test_data.py checks the class counts).
 VAL_IMAGES = 5_000
+FOLDS = 12  # validation folds of the 60,000 training images (validation_split's ``fold``: 0-11)
 
 
 def default_data_dir() -> Path:
@@ -202,7 +203,7 @@ def course_validation_split(split: MNISTSplit, quick: bool, fold: int = 0) -> tu
     """(train, validation) as ablations and searches use them: :func:`validation_split`
     with its 5,000 images, or, on a quick-mode slice (``quick``), with its first twelfth
     (the same proportion as 5,000 of 60,000); ``fold`` as there."""
-    return validation_split(split, len(split) // 12 if quick else VAL_IMAGES, fold)
+    return validation_split(split, len(split) // FOLDS if quick else VAL_IMAGES, fold)
 
 
 def batches(split: MNISTSplit, batch_size: int, shuffle: bool,

@@ -49,7 +49,7 @@ from torch import nn
 
 from .ablation import RECIPES
 from .checkpoints import load_weights, save_weights
-from .data import course_validation_split, load_mnist
+from .data import FOLDS, course_validation_split, load_mnist
 from .models import HEADS, SEPARABLE, Architecture, SearchNet, architecture_params, separable_at
 from .paths import REPO_ROOT, cached_run, cached_run_path, quick_dir, runs_dir, settings_key
 from .reporting import save_figure
@@ -351,19 +351,23 @@ def top_trials(study: optuna.Study, k: int, num_epochs: int | None = None) -> li
 
 
 def run_settings(architecture: dict, config: TrainConfig, train_images: int, evaluated_images: int,
-                 split: str) -> dict:
+                 split: str, val_fold: int = 0) -> dict:
     """What determines a run of stage 2 (``split`` "val") or 3 ("test"): the cache key of
     :func:`paths.cached_run` and of :func:`trained_weights`. architecture: the fields of an
     :class:`Architecture` (as stored); config by its fields that differ from
-    TrainConfig's defaults (``changed_fields``); the image counts of the two splits."""
-    return {"architecture": architecture, "config": changed_fields(config), "train_images": train_images,
-            f"{split}_images": evaluated_images}
+    TrainConfig's defaults (``changed_fields``); the image counts of the two splits; and
+    the validation fold (``data.validation_split``) when it is not fold 0, so that the
+    runs cached before folds existed keep their keys."""
+    settings = {"architecture": architecture, "config": changed_fields(config), "train_images": train_images,
+                f"{split}_images": evaluated_images}
+    return settings | ({"val_fold": val_fold} if val_fold else {})
 
 
-def _run_settings(trial: optuna.trial.FrozenTrial, num_epochs: int, train, evaluated, split: str) -> dict:
+def _run_settings(trial: optuna.trial.FrozenTrial, num_epochs: int, train, evaluated, split: str,
+                  val_fold: int = 0) -> dict:
     """:func:`run_settings` of a trial's design trained for ``num_epochs``."""
     return run_settings(trial.user_attrs["architecture"], training_of(trial, num_epochs), len(train),
-                        len(evaluated), split)
+                        len(evaluated), split, val_fold)
 
 
 def _val_run(arch: Architecture, config: TrainConfig, seed: int, train, val) -> dict:
@@ -376,23 +380,26 @@ def _val_run(arch: Architecture, config: TrainConfig, seed: int, train, val) -> 
 
 
 def confirm(trials: list[optuna.trial.FrozenTrial], train, val, seeds: list[int], num_epochs: int = 15,
-            cache_dir: str | Path | None = None, log=print) -> list[dict]:
+            cache_dir: str | Path | None = None, log=print, val_fold: int = 0) -> list[dict]:
     """Stage 2: train each candidate (a trial chosen by :func:`top_trials`) for the full
     ``num_epochs`` on the validation split, once per seed, so the winner is chosen on
     validation over several seeds rather than on one short proxy run. The test set is not
     used. Runs are cached in ``cache_dir`` (default ``runs/search/runs/``).
+    val_fold: the fold (``data.validation_split``) that ``train`` and ``val`` are, part of
+    each run's cache key: the candidates were chosen on fold 0, so a fold they were not
+    scored on (1) confirms them without the search's own luck on fold 0's images.
 
     Returns one row per candidate, best first by **mean final validation accuracy**
     (ties: the higher mean of each seed's lowest validation accuracy over the last 3
     epochs, then the earlier trial): trial (number), search_val_acc (its proxy run),
-    params, architecture (dict), training ({lr, batch_size, max_rotation}),
+    val_fold, params, architecture (dict), training ({lr, batch_size, max_rotation}),
     final_val_acc and last3_min_val_acc (``results.aggregate`` over the seeds), runs.
     """
     cache_dir = Path(cache_dir) if cache_dir is not None else runs_dir() / "search" / "runs"
     rows = []
     for trial in trials:
         arch, config = architecture_of(trial), training_of(trial, num_epochs)
-        settings = _run_settings(trial, num_epochs, train, val, "val")
+        settings = _run_settings(trial, num_epochs, train, val, "val", val_fold)
         runs = []
         for seed in seeds:
             run, trained = cached_run(cache_dir, settings, seed,
@@ -402,7 +409,8 @@ def confirm(trials: list[optuna.trial.FrozenTrial], train, val, seeds: list[int]
                 log(f"candidate trial {trial.number}, seed {seed}: final validation accuracy "
                     f"{run['final_val_acc']:.2f}%, lowest of the last {LAST_EPOCHS} epochs "
                     f"{run['last3_min_val_acc']:.2f}%, {run['seconds']:.0f} s")
-        rows.append({"trial": trial.number, "search_val_acc": proxy_value(trial), "params": trial.user_attrs["params"],
+        rows.append({"trial": trial.number, "search_val_acc": proxy_value(trial), "val_fold": val_fold,
+                     "params": trial.user_attrs["params"],
                      "architecture": trial.user_attrs["architecture"],
                      "training": {k: trial.params[k] for k in ("lr", "batch_size", "max_rotation")},
                      "final_val_acc": aggregate([r["final_val_acc"] for r in runs]),
@@ -629,10 +637,13 @@ class SearchSettings:
     search_epochs: int        # epochs of a proxy run on the validation split
     candidates: int           # best proxy runs per budget, confirmed on validation over confirm_seeds
     confirm_seeds: list[int]  # seeds of each candidate's confirmation runs
+    confirm_fold: int         # validation fold of the confirmation (data.validation_split): 0 = the
+                              # search's own 5,000 images; 1 = the next 5,000, which no proxy run scored
     storage: str              # Optuna storage URL ("memory" in quick mode)
     cache_dir: Path           # runs of stages 2 and 3 (runs/search/runs/; a temp folder in quick mode)
     sampler_seed: int = 1     # TPE's seed: the same trials are proposed on every run
     architecture_only: bool = False  # True: layers only, trained with Step 4's recipe (STEP4_TRAINING)
+    quick: bool = False       # a check of the code on a slice (its folds are twelfths of the slice)
 
     def trials_for(self, budget: int) -> int:
         """Trials of the study for ``budget`` in all. Raises ValueError for a budget not searched."""
@@ -646,15 +657,18 @@ class SearchSettings:
         trials = self.trials[0] if len(set(self.trials)) == 1 else self.trials
         return (f"budgets={self.budgets} trials={trials} search_epochs={self.search_epochs} "
                 f"candidates={self.candidates} confirm_seeds={self.confirm_seeds} storage={shown}"
+                + (f" confirm_fold={self.confirm_fold}" if self.confirm_fold else "")
                 + (" architecture_only=True" if self.architecture_only else ""))
 
 
 def check_search(*, budgets, trials, search_epochs, candidates, confirm_seeds, storage=None,
-                 quick: bool = False, architecture_only: bool = False) -> SearchSettings:
+                 quick: bool = False, architecture_only: bool = False, confirm_fold: int = 0) -> SearchSettings:
     """Validate Step 5's notebook parameters. budgets: a non-empty list of distinct
     parameter counts > 0; trials: a whole number >= 1 (every study) or a list of them,
     one per budget; search_epochs, candidates: whole numbers >= 1;
-    confirm_seeds: a non-empty list of distinct whole numbers; storage: an Optuna URL,
+    confirm_seeds: a non-empty list of distinct whole numbers; confirm_fold: the
+    validation fold of stage 2, a whole number from 0 to ``FOLDS`` - 1 (0: the search's
+    own validation images; see :func:`search_budget`); storage: an Optuna URL,
     ``journal:<file>``, or None (SQLite in runs/search/); architecture_only: True or
     False (see :func:`run_search`). Quick mode (a check of the
     code): the first budget, 4 trials of 1 epoch, 1 candidate, 1 seed, storage in memory.
@@ -677,14 +691,17 @@ def check_search(*, budgets, trials, search_epochs, candidates, confirm_seeds, s
             and len(set(confirm_seeds)) == len(confirm_seeds)):
         raise ValueError(f"confirm_seeds={confirm_seeds!r} is invalid; use a non-empty list of distinct whole "
                          f"numbers (e.g. [1, 2, 3]){list_hint('confirm_seeds', confirm_seeds)}")
+    if not (whole(confirm_fold) and 0 <= confirm_fold < FOLDS):
+        raise ValueError(f"confirm_fold={confirm_fold!r} is invalid; use a whole number from 0 (the search's own "
+                         f"validation images) to {FOLDS - 1}")
     if storage is not None and not isinstance(storage, str):
         raise ValueError(f"storage={storage!r} is invalid; use an Optuna storage URL, journal:<file>, or None")
     if not isinstance(architecture_only, bool):
         raise ValueError(f"architecture_only={architecture_only!r} is invalid; use True or False")
     if quick:
-        return SearchSettings(list(budgets[:1]), [min(per_budget[0], 4)], 1, 1, list(confirm_seeds[:1]), "memory",
-                              quick_dir("search"), architecture_only=architecture_only)
-    return SearchSettings(list(budgets), per_budget, search_epochs, candidates, list(confirm_seeds),
+        return SearchSettings(list(budgets[:1]), [min(per_budget[0], 4)], 1, 1, list(confirm_seeds[:1]), confirm_fold,
+                              "memory", quick_dir("search"), architecture_only=architecture_only, quick=True)
+    return SearchSettings(list(budgets), per_budget, search_epochs, candidates, list(confirm_seeds), confirm_fold,
                           storage or default_storage(), runs_dir() / "search" / "runs",
                           architecture_only=architecture_only)
 
@@ -697,8 +714,9 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
        ``train``, validated on ``val``), pruned by successive halving; resumes a stored study;
     2. confirmation: the ``settings.candidates`` best proxy runs, and the hand-made warm
        starts (:func:`warm_start_of`: ``WARM_STARTS``; those that trained and are not
-       among them), trained for ``num_epochs`` on the same split over
-       ``settings.confirm_seeds``; the winner has the highest mean final validation
+       among them), trained for ``num_epochs`` over ``settings.confirm_seeds`` on the
+       validation fold ``settings.confirm_fold`` of ``full_train`` (fold 0 is ``train`` /
+       ``val``, the search's own split); the winner has the highest mean final validation
        accuracy (:func:`confirm`); each row's ``warm_start`` names the warm start it is
        (a key of ``WARM_STARTS``) or is None;
     3. the record: the winner trained on ``full_train`` (all 60,000 images) for
@@ -707,7 +725,7 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
 
     Runs of stages 2 and 3 are cached in ``settings.cache_dir``, so an interrupted
     notebook continues. Returns {"budget", "counts" (:func:`study_counts`),
-    "candidates" (:func:`confirm`'s rows), "winner" (the first of them), "architecture"
+    "confirm_fold", "candidates" (:func:`confirm`'s rows), "winner" (the first of them), "architecture"
     (the winner's :class:`Architecture`), "config" (its TrainConfig), "runs" (stage 3),
     "weights" (seed -> the state_dict file of its stage-3 run), "study" (the Optuna study,
     for its plots)}.
@@ -736,13 +754,19 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
         kind = warm_start_of(t, budget)
         if kind and kind not in starts:
             starts[kind] = t
-    rows = confirm(chosen + [starts[k] for k in WARM_STARTS if starts.get(k) is not None], train, val,
-                   settings.confirm_seeds, num_epochs, settings.cache_dir, log)
+    # Stage 2 on a fold no proxy run scored (confirm_fold > 0): the candidates are the best
+    # of many on fold 0's images, so part of their lead there is luck on those images (the
+    # winner's curse; study 05_search-fold1 measured it on the recorded winner).
+    fold = settings.confirm_fold
+    confirm_train, confirm_val = (train, val) if fold == 0 else course_validation_split(full_train, settings.quick,
+                                                                                         fold)
+    rows = confirm(chosen + [starts[k] for k in WARM_STARTS if starts.get(k) is not None], confirm_train,
+                   confirm_val, settings.confirm_seeds, num_epochs, settings.cache_dir, log, fold)
     for row in rows:
         row["warm_start"] = warm_start_of(study.trials[row["trial"]], budget)
     winner = study.trials[rows[0]["trial"]]
     runs = retrain(winner, full_train, test, seeds, num_epochs, log, settings.cache_dir)
-    return {"budget": budget, "counts": counts, "candidates": rows, "winner": rows[0],
+    return {"budget": budget, "counts": counts, "confirm_fold": fold, "candidates": rows, "winner": rows[0],
             "architecture": architecture_of(winner), "config": training_of(winner, num_epochs), "runs": runs,
             "weights": {seed: trained_weights(settings.cache_dir, _run_settings(winner, num_epochs, full_train,
                                                                                 test, "test"), seed)
