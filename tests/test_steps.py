@@ -9,7 +9,7 @@ from mnist_course.models import count_params
 from mnist_course.reporting import build_report
 from mnist_course.results import summarize_run
 from mnist_course.settings import check_params
-from mnist_course.steps import build_model, goal_check, record, show_model, train_seeds
+from mnist_course.steps import build_model, goal_check, record, runs_with_unseen_seeds, show_model, train_seeds
 from mnist_course.training import TrainConfig, evaluate
 
 
@@ -147,3 +147,17 @@ def test_record_writes_the_report_and_prints_the_results_table(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "Final-epoch test accuracy: 99.40 ± 0.14% (n = 2) (mean ± sample std), min 99.30%, max 99.50%" in out
     assert report["runs"] == saved["runs"]
+
+
+def test_unseen_seeds_are_pooled_only_when_they_trained_the_same_recipe(tmp_path):
+    config = {"num_epochs": 3, "lr": 0.1, "seed": 1}
+    report = {**_report(_runs([(99.45, 99.50, 99.52), (99.41, 99.47, 99.50)])), "config": config}
+    assert runs_with_unseen_seeds(report, tmp_path) == report["runs"]  # no check recorded
+    check_runs = [{**r, "seed": r["seed"] + 5} for r in _runs([(99.3, 99.4, 99.5)])]
+    check = {**report, "runs": check_runs, "seeds": [6], "config": {**config, "seed": 6}}
+    (tmp_path / "04_capacity.json").write_text(json.dumps(check))
+    assert [r["seed"] for r in runs_with_unseen_seeds(report, tmp_path)] == [1, 2, 6]
+    for changed in ({"config": {**config, "lr": 0.2}}, {"params": 7_000}, {"quick": True}, {"seeds": [2]}):
+        (tmp_path / "04_capacity.json").write_text(json.dumps({**check, **changed}))
+        assert runs_with_unseen_seeds(report, tmp_path) == report["runs"], changed
+    assert runs_with_unseen_seeds({**report, "quick": True}, tmp_path) == report["runs"]

@@ -16,6 +16,7 @@ Conventions (one rule each, used everywhere in the course):
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 LAST_EPOCHS = 3  # epochs at the end of a run that a "consistent" goal looks at
 
@@ -84,3 +85,47 @@ def mean_curve(runs: list[dict], key: str) -> dict:
         out["min"].append(min(values))
         out["max"].append(max(values))
     return out
+
+
+def goal_odds(lows: list[float], threshold: float, seeds: int, target: float = 0.8) -> dict:
+    """How often a recipe holds a bar on one seed, and what that predicts for ``seeds`` new ones.
+
+    lows: one figure per seed trained with the recipe (e.g. its lowest test accuracy over
+    the last 3 epochs, percent); threshold: the bar (a value equal to it holds). Counted:
+    "held" seeds, n, rate = held / n, and all_hold = rate ** seeds, the chance that
+    ``seeds`` new seeds all hold if each does so independently at that rate. Fitted (a
+    normal distribution of ``lows``, with their mean and sample std): rate_normal, the
+    probability one seed holds (1 or 0 when all values are equal), and needed_mean, the
+    mean that at the same std lets ``seeds`` new seeds all hold with probability
+    ``target`` (each with target ** (1 / seeds)); shortfall = needed_mean - mean
+    (points; <= 0: no shortfall).
+    Raises ValueError for fewer than 2 values, seeds < 1 or a target outside (0, 1).
+    """
+    if len(lows) < 2:
+        raise ValueError(f"{len(lows)} value(s) given; a spread needs at least 2 seeds")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds={seeds!r} is invalid; use a whole number >= 1")
+    if not 0 < target < 1:
+        raise ValueError(f"target={target!r} is invalid; use a probability strictly between 0 and 1")
+    stats = aggregate(lows)
+    held = sum(v >= threshold for v in lows)
+    rate = held / len(lows)
+    per_seed = target ** (1 / seeds)
+    needed = threshold + NormalDist().inv_cdf(per_seed) * stats["std"]
+    return {"threshold": threshold, "seeds": seeds, "target": target, "held": held, "n": len(lows),
+            "rate": rate, "all_hold": rate ** seeds, "mean": stats["mean"], "std": stats["std"],
+            "rate_normal": 1 - NormalDist(stats["mean"], stats["std"]).cdf(threshold) if stats["std"] else
+            float(stats["mean"] >= threshold),
+            "per_seed_needed": per_seed, "needed_mean": needed, "shortfall": needed - stats["mean"]}
+
+
+def format_goal_odds(odds: dict, what: str = f"lowest test accuracy over the last {LAST_EPOCHS} epochs") -> str:
+    """:func:`goal_odds` in three sentences (accuracies in percent, 2 decimals)."""
+    return (f"{odds['held']} of {odds['n']} seeds held {odds['threshold']}%; at that rate {odds['seeds']} new seeds "
+            f"all hold with probability {odds['rate']:.2f}^{odds['seeds']} = {odds['all_hold']:.2f}.\n"
+            f"Their {what}: {odds['mean']:.2f} ± {odds['std']:.2f}% (n = {odds['n']}); a normal "
+            f"distribution with that mean and std puts one seed above {odds['threshold']}% with probability "
+            f"{odds['rate_normal']:.2f}.\n"
+            f"For {odds['seeds']} new seeds to all hold with probability {odds['target']:.2f}, each must with "
+            f"{odds['per_seed_needed']:.3f}: at that std, a mean of {odds['needed_mean']:.2f}%, "
+            f"{odds['shortfall']:+.2f} points from today's.")

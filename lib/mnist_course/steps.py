@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -32,7 +33,7 @@ from .models import (
     get_reference_model,
     layer_table,
 )
-from .paths import cached_run, cached_run_path
+from .paths import cached_run, cached_run_path, recorded_reports_dir
 from .reporting import build_report, plot_runs, run_selected_on_validation, save_report
 from .results import LAST_EPOCHS, aggregate, format_mean_std, summarize_run
 from .settings import RunSettings
@@ -277,6 +278,23 @@ def goal_check(report: dict, max_params: int = GOAL_MAX_PARAMS) -> bool:
     print(f"Goal met on all {len(lows)} seeds." if met else
           "Goal not met" + (" (quick mode: not expected)." if report["quick"] else "."))
     return met
+
+
+def runs_with_unseen_seeds(report: dict, folder: str | Path | None = None) -> list[dict]:
+    """Every seed trained with the report's recipe: the report's runs and, when ``folder``
+    (default ``reports/unseen/``) holds ``<notebook>.json``, a check that trained the same
+    model with the same settings on other seeds (issue 8's check on seeds the course was
+    not recorded with), that check's runs after them. A quick run, or a check of another
+    recipe (TrainConfig fields added since it ran take their defaults), pools nothing."""
+    path = Path(folder or recorded_reports_dir() / "unseen") / f"{report['notebook']}.json"
+    if report["quick"] or not path.is_file():
+        return list(report["runs"])
+    check = json.loads(path.read_text())
+    same = (not check["quick"] and check["epochs"] == report["epochs"] and check["params"] == report["params"]
+            and check["model"] == report["model"] and check.get("train_images") == report.get("train_images")
+            and TrainConfig(**{**check["config"], "seed": 1}) == TrainConfig(**{**report["config"], "seed": 1})
+            and not set(check["seeds"]) & set(report["seeds"]))
+    return list(report["runs"]) + (list(check["runs"]) if same else [])
 
 
 def _train_acc(run: dict) -> float:
