@@ -9,7 +9,15 @@ from mnist_course.models import count_params
 from mnist_course.reporting import build_report
 from mnist_course.results import summarize_run
 from mnist_course.settings import check_params
-from mnist_course.steps import build_model, goal_check, record, runs_with_unseen_seeds, show_model, train_seeds
+from mnist_course.steps import (
+    build_model,
+    goal_check,
+    goal_odds_text,
+    record,
+    runs_with_unseen_seeds,
+    show_model,
+    train_seeds,
+)
 from mnist_course.training import TrainConfig, evaluate
 
 
@@ -161,3 +169,9 @@ def test_unseen_seeds_are_pooled_only_when_they_trained_the_same_recipe(tmp_path
         (tmp_path / "04_capacity.json").write_text(json.dumps({**check, **changed}))
         assert runs_with_unseen_seeds(report, tmp_path) == report["runs"], changed
     assert runs_with_unseen_seeds({**report, "quick": True}, tmp_path) == report["runs"]
+    (tmp_path / "04_capacity.json").write_text(json.dumps(check))
+    text = goal_odds_text(report, tmp_path)  # seed 6's lowest of the last 3 epochs is 99.3%
+    assert text.startswith("seeds 1, 2, 6, trained with this recipe on all training images:\n2 of 3 seeds held 99.4%")
+    assert "at that rate 2 new seeds all hold with probability 0.67^2 = 0.44." in text
+    one = {**report, "runs": report["runs"][:1], "seeds": [1], "quick": True}
+    assert goal_odds_text(one, tmp_path) == "one seed: no spread to judge the odds by"

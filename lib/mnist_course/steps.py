@@ -35,7 +35,7 @@ from .models import (
 )
 from .paths import cached_run, cached_run_path, recorded_reports_dir
 from .reporting import build_report, plot_runs, run_selected_on_validation, save_report
-from .results import LAST_EPOCHS, aggregate, format_mean_std, summarize_run
+from .results import LAST_EPOCHS, aggregate, format_goal_odds, format_mean_std, goal_odds, summarize_run
 from .settings import RunSettings
 from .training import (
     TrainConfig,
@@ -295,6 +295,19 @@ def runs_with_unseen_seeds(report: dict, folder: str | Path | None = None) -> li
             and TrainConfig(**{**check["config"], "seed": 1}) == TrainConfig(**{**report["config"], "seed": 1})
             and not set(check["seeds"]) & set(report["seeds"]))
     return list(report["runs"]) + (list(check["runs"]) if same else [])
+
+
+def goal_odds_text(report: dict, folder: str | Path | None = None) -> str:
+    """How often the report's recipe holds the goal's bar on one seed (its lowest test
+    accuracy over the last 3 epochs >= ``GOAL_MIN_TEST_ACC``), over every seed trained with
+    it (:func:`runs_with_unseen_seeds`), and what that predicts for as many new seeds as
+    the report has (``results.goal_odds``), as text; with one seed, a sentence saying so."""
+    runs = runs_with_unseen_seeds(report, folder)
+    if len(runs) < 2:
+        return "one seed: no spread to judge the odds by"
+    lows = [r["last3_min_test_acc"] for r in runs]
+    header = f"seeds {', '.join(str(r['seed']) for r in runs)}, trained with this recipe on all training images:\n"
+    return header + format_goal_odds(goal_odds(lows, GOAL_MIN_TEST_ACC, seeds=len(report["seeds"])))
 
 
 def _train_acc(run: dict) -> float:
