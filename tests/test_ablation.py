@@ -249,6 +249,23 @@ def test_step5_study_starts_from_the_recorded_search_winner():
         get_model("searched", **{**base.model_kwargs, "after_pool": []})
 
 
+def test_the_candidates_study_trains_the_recorded_candidates_as_the_search_trained_them():
+    recorded = json.loads((REPO / "reports" / "05_search-5000.json").read_text())
+    candidates = {c["trial"]: c for c in recorded["candidates"]}
+    spec = STUDIES["05_search-candidates"]
+    assert spec.val_fold == 1 and spec.start() == SEARCH_5000
+    trials = {"Step 4 separable": 75, "Step 4 narrowed": 0, "trial 54": 54}
+    assert [v.name for v in spec.variants] == list(trials)
+    assert len(candidates) == 4 and set(candidates) == {*trials.values(), recorded["candidates"][0]["trial"]}
+    for variant in spec.variants:
+        candidate = candidates[trials[variant.name]]
+        recipe = apply_changes(spec.start(), variant.changes)
+        assert recipe.model_kwargs == {"separable": "none", **candidate["architecture"]}, variant.name
+        assert (recipe.config.lr, recipe.config.batch_size, recipe.config.max_rotation) == tuple(
+            candidate["training"][k] for k in ("lr", "batch_size", "max_rotation")), variant.name
+        assert count_params(get_model(recipe.model, **recipe.model_kwargs)) == candidate["params"] < 5_000
+
+
 def test_the_fold_1_study_compares_the_winner_with_step4_on_other_images(mnist_train, tmp_path):
     spec = STUDIES["05_search-fold1"]
     step4 = apply_changes(spec.start(), spec.variants[0].changes)
