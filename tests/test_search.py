@@ -306,6 +306,8 @@ def test_confirm_chooses_on_validation_over_seeds_and_caches_its_runs(mnist_trai
     fold1 = confirm(chosen[:1], train, other_val, seeds=[1], num_epochs=1, cache_dir=tmp_path, log=None, val_fold=1)
     assert len(list(tmp_path.glob("*.json"))) == len(files) + 1
     assert fold1[0]["runs"][0]["history"][-1]["val_acc"] == fold1[0]["final_val_acc"]["mean"]
+    noise_line = format_candidates(fold1, val_images=300).splitlines()[-1]
+    assert noise_line.startswith("validation noise: 300 images (fold 1),")
     assert f"{rows[0]['trial']:>5}" in format_candidates(rows).splitlines()[1]
     best = {**rows[0], "final_val_acc": {**rows[0]["final_val_acc"], "mean": 99.5}}
     worse = {**rows[0], "final_val_acc": {**rows[0]["final_val_acc"], "mean": 98.0}}

@@ -486,7 +486,7 @@ def format_candidates(rows: list[dict], val_images: int | None = None) -> str:
     marks the narrowed Step 4, + Step 4 made separable after the pool, # Step 4 made
     separable after its first convolution, without transition (the warm starts:
     ``WARM_STARTS``). Given the number of ``val_images``, a last line gives the scale of
-    the validation split's noise:
+    the validation split's noise (naming the fold when it is not fold 0):
     one image in points, and the binomial standard error of an accuracy p on that many
     images, sqrt(p (1 - p) / n), at the best row's mean (points)."""
     lines = [f"{'trial':>5} {'params':>7}  {'layers (before pool | transition | after pool)':<66} "
@@ -506,7 +506,9 @@ def format_candidates(rows: list[dict], val_images: int | None = None) -> str:
             lines.append(f"{mark} {about}, confirmed beside the search's best")
     if val_images and rows:
         p = rows[0]["final_val_acc"]["mean"] / 100
-        lines.append(f"validation noise: {val_images:,} images, one image = {100 / val_images:.2f} points; binomial "
+        fold = rows[0].get("val_fold", 0)  # rows recorded before folds existed validated on fold 0
+        lines.append(f"validation noise: {val_images:,} images" + (f" (fold {fold})" if fold else "")
+                     + f", one image = {100 / val_images:.2f} points; binomial "
                      f"standard error at {100 * p:.2f}%: {100 * (p * (1 - p) / val_images) ** 0.5:.2f} points")
     return "\n".join(lines)
 
