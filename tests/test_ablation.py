@@ -237,6 +237,12 @@ def test_step4_recipe_is_what_its_recorded_clean_epochs_study_decided():
     assert RECIPES["04_capacity"] == (apply_changes(base, best.changes) if gains else base)
 
 
+def test_step4_recipe_is_what_its_recorded_block_study_decided():
+    best, gains = _two_standard_error_rule("04_capacity-block")
+    base = STUDIES["04_capacity-block"].start()
+    assert RECIPES["04_capacity"] == (apply_changes(base, best.changes) if gains else base)
+
+
 def test_step5_study_starts_from_the_recorded_search_winner():
     # The study's base must be the model and training that Step 5's record trained.
     recorded = json.loads((REPO / "reports" / "05_search-5000.json").read_text())

@@ -154,6 +154,31 @@ def test_the_default_step4_initialises_as_the_recorded_layer_order():
     assert len(ours) == len(theirs) and all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
 
 
+def test_the_block_study_changes_only_the_order_or_the_nonlinearity():
+    """The block study's rows (ablation.STUDIES["04_capacity-block"]): same parameters and
+    the same initial weights for a seed as the recipe; only each block's layers differ."""
+    torch.manual_seed(0)
+    recipe = get_model("step4", dropout=0.0)
+    for changes, kinds in (({"bn_first": True}, [torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.ReLU]),
+                           ({"activation": "silu"}, [torch.nn.Conv2d, torch.nn.SiLU, torch.nn.BatchNorm2d])):
+        torch.manual_seed(0)
+        model = get_model("step4", dropout=0.0, **changes)
+        assert count_params(model) == count_params(recipe) == EXPECTED_PARAMS["step4"]
+        assert all(torch.equal(a, b) for a, b in zip(model.parameters(), recipe.parameters(), strict=True))
+        blocks = [getattr(model, f"conv{i}") for i in range(1, 6)]
+        assert all([type(layer) for layer in block] == kinds for block in blocks), changes
+        # the change reaches the logits (in training mode: freshly initialised BatchNorm is
+        # x / sqrt(1 + eps) in evaluation mode, which commutes with ReLU)
+        x = torch.randn(4, 1, 28, 28)
+        assert not torch.allclose(model.train()(x), recipe.train()(x), atol=1e-4)
+    # In conv -> BatchNorm -> ReLU, every block's output is a ReLU's: never negative.
+    torch.manual_seed(0)
+    out = get_model("step4", bn_first=True).eval().conv5(torch.randn(2, 16, 8, 8))
+    assert out.min() >= 0
+    with pytest.raises(ValueError, match="activation='gelu' is invalid; valid: 'relu', 'silu'"):
+        get_model("step4", activation="gelu")
+
+
 def test_the_class_map_head_is_a_linear_layer_on_the_channel_averages():
     """The claim behind the design study's head rows (models.Step4Capacity): for maps that
     are zero on their border ring, GAP(conv6(x)) equals the sum of conv6's nine kernels

@@ -30,18 +30,35 @@ from torch import nn
 from .data import CLASSES, IMAGE_SIZE
 
 
+ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU}  # name -> module class, for conv_bn
+
+
 def conv_bn(in_channels: int, out_channels: int, padding: int = 0, dropout: float = 0.0,
-            batchnorm: bool = True, bn_momentum: float = 0.1) -> nn.Sequential:
+            batchnorm: bool = True, bn_momentum: float = 0.1, bn_first: bool = False,
+            activation: str = "relu") -> nn.Sequential:
     """3x3 conv -> ReLU -> BatchNorm -> Dropout (no bias: BatchNorm has its own shift).
     With ``batchnorm=False`` (an ablation): 3x3 conv with bias -> ReLU -> Dropout.
     bn_momentum: BatchNorm's weight of each training batch in its running mean and
     variance (torch's default 0.1: roughly an average over the last 10 batches), which
-    evaluation uses in place of batch statistics."""
+    evaluation uses in place of batch statistics.
+    bn_first (an ablation): conv -> BatchNorm -> ReLU, the order of Ioffe and Szegedy
+    ("Batch Normalization", ICML 2015, section 3.2) and of ResNet, where BatchNorm's
+    learned shift sets each unit's ReLU threshold.
+    activation (an ablation): "relu" (default) or "silu", x * sigmoid(x) (Ramachandran
+    et al., "Searching for Activation Functions", 2017), which is smooth and passes a
+    small gradient for negative inputs, so no unit of a narrow layer stays switched off.
+    Raises ValueError for another activation.
+    Neither option adds parameters or draws random numbers: the default model is
+    unchanged, initialisation included."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation={activation!r} is invalid; valid: {', '.join(map(repr, ACTIVATIONS))}")
+    act = ACTIVATIONS[activation]()
     if not batchnorm:
-        return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=padding), nn.ReLU(),
+        return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=padding), act,
                              *([nn.Dropout(dropout)] if dropout > 0 else []))
-    layers = [nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=False),
-              nn.ReLU(), nn.BatchNorm2d(out_channels, momentum=bn_momentum)]
+    conv = nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=False)
+    bn = nn.BatchNorm2d(out_channels, momentum=bn_momentum)
+    layers = [conv, bn, act] if bn_first else [conv, act, bn]
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
@@ -170,7 +187,8 @@ class Step4Capacity(nn.Module):
     budget paid for); ``transition=False`` replaces the 1x1 squeeze to 8 channels and
     conv3 (8 -> 12) by a conv3 that reads the 16 pooled channels directly (16 -> 10),
     7,980 parameters; ``dropout`` sets the fraction of activations zeroed in training;
-    ``bn_momentum`` the BatchNorm momentum of every block (see :func:`conv_bn`).
+    ``bn_momentum`` the BatchNorm momentum of every block, ``bn_first`` and
+    ``activation`` the order and the nonlinearity of every block (see :func:`conv_bn`).
     ``head`` (design-study candidates): ``"conv"`` (default) is the padded 3x3 conv to
     10 class maps, then GAP. Conv and GAP are both linear, so away from the border
     GAP(conv6(x)) = (sum of conv6's nine 16 -> 10 kernels) applied to GAP(x): its 1,440
@@ -184,12 +202,13 @@ class Step4Capacity(nn.Module):
     transition or with ``head="block"``): where the 1,280 parameters freed by the
     ``"gap"`` head are spent, before the pool or after it.
     Raises ValueError for a ``pool_after_rf`` other than 5 or 7, an unknown ``head`` or
-    a width below 1.
+    ``activation``, or a width below 1.
     """
 
     def __init__(self, dropout: float = 0.05, pool_after_rf: int = 5, extra_block: bool = True,
                  transition: bool = True, bn_momentum: float = 0.1, head: str = "conv",
-                 width1: int = 8, squeeze: int = 8, width3: int | None = None):
+                 width1: int = 8, squeeze: int = 8, width3: int | None = None,
+                 bn_first: bool = False, activation: str = "relu"):
         if pool_after_rf not in (5, 7):
             raise ValueError(f"pool_after_rf={pool_after_rf!r} is invalid; valid: 5 (after conv2), 7 (after conv3)")
         if head not in ("conv", "gap", "block"):
@@ -199,7 +218,7 @@ class Step4Capacity(nn.Module):
                 raise ValueError(f"{name}={value!r} is invalid; valid: a whole number of channels >= 1")
         super().__init__()
         # Layers are registered in the order forward runs them (layer_table relies on it).
-        bn = {"bn_momentum": bn_momentum}
+        bn = {"bn_momentum": bn_momentum, "bn_first": bn_first, "activation": activation}
         self.conv1 = conv_bn(1, width1, **bn)          # 28 -> 26, RF 3
         self.conv2 = conv_bn(width1, 16, **bn)         # 26 -> 24, RF 5
         if pool_after_rf == 5:
