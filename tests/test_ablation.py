@@ -7,6 +7,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from mnist_course.ablation import (
     RECIPES,
@@ -273,6 +274,27 @@ def test_the_candidates_study_trains_the_recorded_candidates_as_the_search_train
         assert (recipe.config.lr, recipe.config.batch_size, recipe.config.max_rotation) == tuple(
             candidate["training"][k] for k in ("lr", "batch_size", "max_rotation")), variant.name
         assert count_params(get_model(recipe.model, **recipe.model_kwargs)) == candidate["params"] < 5_000
+
+
+def test_the_winners_block_study_changes_only_the_order_of_its_blocks():
+    # The row of 05_search-block: the recorded winner, the same parameters and initial
+    # weights for a seed, every block (separable ones too) conv -> BatchNorm -> ReLU.
+    spec = STUDIES["05_search-block"]
+    assert spec.start() == SEARCH_5000 and spec.val_fold == 1 and spec.variants[0].changes == {"bn_first": True}
+    recipe = apply_changes(spec.start(), spec.variants[0].changes)
+    assert recipe.config == SEARCH_5000.config
+    torch.manual_seed(0)
+    winner = get_model("searched", **SEARCH_5000.model_kwargs)
+    torch.manual_seed(0)
+    model = get_model(recipe.model, **recipe.model_kwargs)
+    assert count_params(model) == count_params(winner) == 4_744
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), winner.parameters(), strict=True))
+    blocks = [m for name, m in model.named_children() if name.startswith("conv")]
+    assert len(blocks) == 5 and any(len(b) == 4 for b in blocks)  # conv1 plain, the others separable
+    for block in blocks:
+        kinds = [type(layer) for layer in block]
+        assert kinds[-2:] == [torch.nn.BatchNorm2d, torch.nn.ReLU], kinds
+    assert [type(layer) for layer in winner.conv2][-2:] == [torch.nn.ReLU, torch.nn.BatchNorm2d]
 
 
 def test_the_fold_1_study_compares_the_winner_with_step4_on_other_images(mnist_train, tmp_path):

@@ -64,17 +64,19 @@ def conv_bn(in_channels: int, out_channels: int, padding: int = 0, dropout: floa
     return nn.Sequential(*layers)
 
 
-def separable_conv_bn(in_channels: int, out_channels: int, padding: int = 0, dropout: float = 0.0) -> nn.Sequential:
+def separable_conv_bn(in_channels: int, out_channels: int, padding: int = 0, dropout: float = 0.0,
+                      bn_first: bool = False) -> nn.Sequential:
     """A depthwise-separable 3x3 convolution -> ReLU -> BatchNorm -> Dropout: a depthwise
     3x3 conv (one 3x3 filter per input channel, ``groups=in_channels``) then a pointwise
     1x1 conv that mixes the channels, with nothing between the two (Chollet, "Xception",
     CVPR 2017, section 4.7: no activation there trained best). Same output shape and
     receptive field as :func:`conv_bn`'s 3x3 conv for 9 x C_in + C_in x C_out weights
     instead of 9 x C_in x C_out (Howard et al., "MobileNets", 2017): 16 -> 16 channels
-    cost 400 instead of 2,304."""
+    cost 400 instead of 2,304. bn_first (an ablation): BatchNorm before the ReLU, as in
+    :func:`conv_bn`."""
+    norm = [nn.BatchNorm2d(out_channels), nn.ReLU()] if bn_first else [nn.ReLU(), nn.BatchNorm2d(out_channels)]
     layers = [nn.Conv2d(in_channels, in_channels, 3, padding=padding, groups=in_channels, bias=False),
-              nn.Conv2d(in_channels, out_channels, 1, bias=False),
-              nn.ReLU(), nn.BatchNorm2d(out_channels)]
+              nn.Conv2d(in_channels, out_channels, 1, bias=False), *norm]
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
@@ -350,9 +352,12 @@ class SearchNet(nn.Module):
     depthwise-separable one) -> classes (3x3 to 10 maps) -> gap, or with the
     "gap" head: ... -> gap -> classes (1x1 to 10). Layers are
     registered in the order forward runs them, so ``models.layer_table`` gives each
-    one's shape and receptive field. X: (N, 1, 28, 28) -> logits (N, 10)."""
+    one's shape and receptive field. X: (N, 1, 28, 28) -> logits (N, 10).
+    bn_first (an ablation, not a point of the design space): every block conv ->
+    BatchNorm -> ReLU instead of conv -> ReLU -> BatchNorm (see :func:`conv_bn`); no
+    parameter and no initial weight changes."""
 
-    def __init__(self, arch: Architecture):
+    def __init__(self, arch: Architecture, bn_first: bool = False):
         super().__init__()
         channels = 1
         for index, width in enumerate(arch.before_pool + arch.after_pool):
@@ -363,7 +368,8 @@ class SearchNet(nn.Module):
                     self.trans1 = nn.Conv2d(channels, arch.transition, 1, bias=False)
                     channels = arch.transition
             block = separable_conv_bn if arch.is_separable(index) else conv_bn
-            self.add_module(f"conv{index + 1}", block(channels, width, dropout=arch.dropout if after else 0.0))
+            self.add_module(f"conv{index + 1}", block(channels, width, dropout=arch.dropout if after else 0.0,
+                                                      bn_first=bn_first))
             channels = width
         if arch.head == "conv":
             self.classes = nn.Conv2d(channels, CLASSES, 3, padding=arch.last_padding, bias=False)
@@ -526,13 +532,14 @@ REFERENCE_MODELS = {
 
 
 def searched(before_pool, transition: int, after_pool, last_padding: int = 1, dropout: float = 0.0,
-             head: str = "conv", separable: str = "none") -> SearchNet:
+             head: str = "conv", separable: str = "none", bn_first: bool = False) -> SearchNet:
     """Step 5's network from the fields of an :class:`Architecture` as keywords (lists,
     as JSON leaves them, are taken for the widths): the form in which a searched model is
     a recipe (``ablation.STUDIES``' Step 5 study) and ``get_model("searched", ...)``
-    builds it. Raises ValueError as :class:`Architecture` does."""
+    builds it. ``bn_first``: see :class:`SearchNet`. Raises ValueError as
+    :class:`Architecture` does."""
     return SearchNet(Architecture(tuple(before_pool), transition, tuple(after_pool), last_padding, dropout,
-                                  head, separable))
+                                  head, separable), bn_first=bn_first)
 
 
 MODELS = {
