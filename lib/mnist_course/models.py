@@ -29,7 +29,6 @@ from torch import nn
 
 from .data import CLASSES, IMAGE_SIZE
 
-
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU}  # name -> module class, for conv_bn
 
 
