@@ -675,8 +675,9 @@ def plot_ablation(study: dict, path: str | Path | None = None):
     # Names wrapped at ~12 characters, so a dozen rows' labels do not run into each other.
     ax.set_xticks(range(len(rows)), [f"{textwrap.fill(r['name'], 12)}\n{r['params']:,} params" for r in rows],
                   fontsize=8)
-    ax.set(ylabel="final validation accuracy (%)",
-           title=f"{study['study']}: one change at a time (n = {len(study['seeds'])} seeds)")
+    # Two title lines: a study of one or two rows is drawn narrow, and its name alone can fill it.
+    ax.set_ylabel("final validation accuracy (%)")
+    ax.set_title(f"{study['study']}\none change at a time (n = {len(study['seeds'])} seeds)", fontsize=10)
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     if path is not None:
