@@ -177,6 +177,8 @@ def test_the_block_study_changes_only_the_order_or_the_nonlinearity():
     assert out.min() >= 0
     with pytest.raises(ValueError, match="activation='gelu' is invalid; valid: 'relu', 'silu'"):
         get_model("step4", activation="gelu")
+    with pytest.raises(ValueError, match="bn_first=True needs batchnorm=True"):
+        conv_bn(8, 8, batchnorm=False, bn_first=True)
 
 
 def test_the_class_map_head_is_a_linear_layer_on_the_channel_averages():

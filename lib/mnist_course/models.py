@@ -46,11 +46,13 @@ def conv_bn(in_channels: int, out_channels: int, padding: int = 0, dropout: floa
     activation (an ablation): "relu" (default) or "silu", x * sigmoid(x) (Ramachandran
     et al., "Searching for Activation Functions", 2017), which is smooth and passes a
     small gradient for negative inputs, so no unit of a narrow layer stays switched off.
-    Raises ValueError for another activation.
+    Raises ValueError for another activation, or for bn_first without BatchNorm.
     Neither option adds parameters or draws random numbers: the default model is
     unchanged, initialisation included."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation={activation!r} is invalid; valid: {', '.join(map(repr, ACTIVATIONS))}")
+    if bn_first and not batchnorm:
+        raise ValueError("bn_first=True needs batchnorm=True: without BatchNorm there is no order to change")
     act = ACTIVATIONS[activation]()
     if not batchnorm:
         return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=padding), act,
