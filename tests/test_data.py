@@ -9,6 +9,8 @@ import pytest
 import torch
 import torchvision.transforms as T
 import torchvision.transforms.functional as TF
+import torchvision.transforms.v2 as T2
+import torchvision.transforms.v2.functional as TF2
 from torchvision.datasets import MNIST
 from torchvision.transforms import InterpolationMode
 
@@ -22,9 +24,12 @@ from mnist_course.data import (
     batches,
     center_crop_resize,
     check_raw_files,
+    elastic,
+    elastic_displacement,
     load_mnist,
     random_affine,
     random_center_crop_resize,
+    random_elastic,
     random_rotate,
     rotate,
     validation_split,
@@ -117,6 +122,53 @@ def test_random_affine_draws_like_random_affine_and_keeps_rotation_only_runs(mni
                        (dict(max_scale=1.0), "max_scale=1.0.*below 1"), (dict(max_scale=-0.1), "max_scale=-0.1")):
         with pytest.raises(ValueError, match=match):
             random_affine(X, 7, **{"max_shift": 0, "max_scale": 0.0, **bad})
+
+
+@pytest.mark.parametrize("alpha, sigma", [(34.0, 4.0), (25.0, 5.0), (3.0, 0.5)])
+def test_elastic_displacement_is_torchvisions_elastic_transform(alpha, sigma):
+    # torchvision draws x's noise, then y's, from the global generator; one field of ours
+    # draws the same 2 x 28 x 28 numbers in the same order.
+    torch.manual_seed(7)
+    reference = T2.ElasticTransform(alpha=2 * alpha, sigma=sigma).make_params([torch.zeros(1, 28, 28)])
+    torch.manual_seed(7)
+    ours = elastic_displacement(1, 28, 28, alpha, sigma)
+    assert ours.shape == (1, 28, 28, 2)
+    assert torch.allclose(ours, reference["displacement"], atol=1e-6)
+    # alpha is in pixels: the field in affine_grid's units (a pixel is 2 / 28) times 14
+    pixels = ours * 14
+    if (alpha, sigma) == (34.0, 4.0):  # Simard et al.'s field moves a pixel by about 1.5 pixels
+        assert 1.0 < pixels.std() < 2.0 and pixels.abs().max() < 6
+
+
+def test_elastic_matches_torchvision_per_image(mnist_test):
+    X = mnist_test.X[:8]
+    fields = elastic_displacement(8, 28, 28, 34.0, 4.0, torch.Generator().manual_seed(1))  # (8, 28, 28, 2)
+    ours = elastic(X, fields)
+    # torchvision's elastic takes one field for a batch: apply each image's own; its fill
+    # is 0, so move the background to 0 and back as ours does.
+    reference = torch.cat([TF2.elastic(x[None] - BACKGROUND, fields[i:i + 1]) + BACKGROUND for i, x in enumerate(X)])
+    assert torch.allclose(ours, reference, atol=1e-5)
+    assert (ours - X).abs().mean() > 0.05  # the digits moved
+    # a zero field changes nothing
+    assert torch.allclose(elastic(X, torch.zeros(1, 28, 28, 2)), X, atol=1e-5)
+    with pytest.raises(ValueError, match=r"displacement of shape \(2, 28, 28, 2\) is invalid.*\(8, 28, 28, 2\)"):
+        elastic(X, fields[:2])
+
+
+def test_random_elastic_draws_one_field_per_image_and_names_bad_settings(mnist_test):
+    X = mnist_test.X[:16]
+    g = torch.Generator().manual_seed(4)
+    assert random_elastic(X, 0.0, 4.0, g) is X
+    assert torch.equal(g.get_state(), torch.Generator().manual_seed(4).get_state())  # alpha 0 draws nothing
+    expected = elastic(X, elastic_displacement(16, 28, 28, 34.0, 4.0, torch.Generator().manual_seed(4)))
+    assert torch.equal(random_elastic(X, 34.0, 4.0, torch.Generator().manual_seed(4)), expected)
+    for alpha, sigma, match in ((-1.0, 4.0, "elastic_alpha=-1.0 is invalid; use a number of pixels >= 0"),
+                                (34.0, 0.0, "elastic_sigma=0.0 is invalid; use a number of pixels above 0 and "
+                                            "below 6.875"),
+                                (34.0, 7.0, "elastic_sigma=7.0 is invalid")):
+        with pytest.raises(ValueError, match=match):
+            random_elastic(X, alpha, sigma)
+    random_elastic(X, 1.0, 6.8)  # the largest blur a 28 x 28 image can reflect still works
 
 
 def test_random_rotation_fills_with_background(mnist_test):

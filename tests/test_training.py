@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_course.data import MNISTSplit, affine, center_crop_resize, rotate
+from mnist_course.data import MNISTSplit, affine, center_crop_resize, elastic, elastic_displacement, rotate
 from mnist_course.models import get_model
 from mnist_course.training import (
     TrainConfig,
@@ -232,6 +232,16 @@ def test_default_augmentation_draws_the_same_random_stream_as_before(small):
     moved, _ = run(max_shift=2, max_scale=0.1)
     assert torch.equal(moved, affine(train.X[order], degrees, shift, scale))
 
+    # With the elastic distortion: after the rotation's draws, one smooth field per image,
+    # applied after the rotation.
+    generator = torch.Generator().manual_seed(3)
+    order = torch.randperm(64, generator=generator)
+    degrees = (torch.rand(64, generator=generator) * 2 - 1) * 15
+    fields = elastic_displacement(64, 28, 28, 34.0, 4.0, generator)
+    distorted, _ = run(elastic_alpha=34.0)
+    assert torch.equal(distorted, elastic(rotate(train.X[order], degrees), fields))
+    assert torch.equal(run(elastic_alpha=0.0, elastic_sigma=2.0)[0], seen)  # off: the stream as before
+
 
 def test_invalid_augmentation_settings_are_named_before_training(small):
     train, test = small
@@ -241,7 +251,9 @@ def test_invalid_augmentation_settings_are_named_before_training(small):
                                 ("crop_size", 28, "use a whole number of pixels from 1 to 27"),
                                 ("max_shift", 14, "use a whole number of pixels from 0 to 13"),
                                 ("max_shift", 1.5, "use a whole number of pixels from 0 to 13"),
-                                ("max_scale", 1.0, "use a fraction from 0 to below 1")):
+                                ("max_scale", 1.0, "use a fraction from 0 to below 1"),
+                                ("elastic_alpha", -2.0, "use a number of pixels >= 0"),
+                                ("elastic_sigma", 8.0, "use a number of pixels above 0 and below 6.875")):
         model = _Recorder()
         with pytest.raises(ValueError, match=f"{field}={value!r} is invalid; {valid}"):
             fit(model, train, test, TrainConfig(num_epochs=1, **{field: value}), log=None)

@@ -4,8 +4,9 @@ Why not a DataLoader with per-image transforms? On MNIST the model is so small t
 decoding and transforming images one at a time on the CPU costs more than the model
 itself. The whole split (60,000 x 28 x 28 floats = 188 MB) fits in memory of any
 device, so we normalise it once, keep it there, and form each batch by indexing.
-Augmentation (a small random rotation, optionally a random centre crop resized back to
-28 x 28 before it) runs on the whole batch on the same device.
+Augmentation (a small random rotation, shift and scale, optionally a random centre crop
+resized back to 28 x 28 before them and an elastic distortion after them) runs on the
+whole batch on the same device.
 
 Where the files come from (first match wins):
 1. the ``root`` argument,
@@ -346,6 +347,94 @@ def random_affine(X: torch.Tensor, max_degrees: float, max_shift: int, max_scale
     shift = (uniform(n, 2) * max_shift).round() if max_shift > 0 else torch.zeros(n, 2, device=X.device)
     scale = 1 + uniform(n) * max_scale if max_scale > 0 else torch.ones(n, device=X.device)
     return affine(X, degrees, shift, scale, interpolation)
+
+
+def check_elastic(alpha: float, sigma: float, image_size: int = IMAGE_SIZE) -> None:
+    """Raise ValueError naming the value and the valid range when ``alpha`` (pixels) is
+    not a number >= 0 or ``sigma`` (pixels) is not a number > 0 whose blur kernel,
+    8 sigma + 1 pixels wide, can be reflected at the image's border (torchvision's
+    gaussian_blur pads by half the kernel, which must be less than the image: sigma <
+    6.875 for 28 x 28 images). The one check for :func:`random_elastic` and
+    ``training.check_augmentation``."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
+        raise ValueError(f"elastic_alpha={alpha!r} is invalid; use a number of pixels >= 0 (0 = no elastic "
+                         f"distortion; Simard et al.: 34)")
+    largest = (2 * image_size - 1) / 8  # int(8 sigma + 1) <= 2 image_size - 1: half of it < image_size
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 < sigma < largest:
+        raise ValueError(f"elastic_sigma={sigma!r} is invalid; use a number of pixels above 0 and below "
+                         f"{largest:g} (Simard et al.: 4)")
+
+
+def elastic_displacement(n: int, height: int, width: int, alpha: float, sigma: float,
+                         generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """Random smooth displacement fields for :func:`elastic`, one per image: for each pixel
+    and each axis a number uniform in [-1, 1), the field blurred by a Gaussian of standard
+    deviation ``sigma`` pixels and multiplied by ``alpha`` pixels (Simard, Steinkraus and
+    Platt, "Best Practices for Convolutional Neural Networks Applied to Visual Document
+    Analysis", ICDAR 2003, section 2, where alpha = 34 and sigma = 4 on MNIST).
+
+    Returns (n, height, width, 2) float32 on ``device``: x then y displacements in
+    ``F.affine_grid``'s coordinates, where the image spans 2 units. The draws from
+    ``generator`` are n x 2 x height x width numbers. Equal to the displacement of
+    ``torchvision.transforms.v2.ElasticTransform(alpha=2 * alpha, sigma=sigma)`` from the
+    same numbers (torchvision's alpha is in those coordinates times width: a field of 1
+    there moves a pixel by half the image; tests/test_data.py). Raises ValueError as
+    :func:`check_elastic`.
+    """
+    check_elastic(alpha, sigma, min(height, width))
+    noise = torch.rand(n, 2, height, width, device=device, generator=generator) * 2 - 1  # (n, 2, H, W)
+    # torchvision's gaussian_blur with its kernel (8 sigma + 1 taps, made odd; reflected at
+    # the border), as two 1-D passes: the 2-D Gaussian is their outer product, and 2 x 33
+    # taps instead of 33 x 33 make the distortion cost a fraction of a training step.
+    half = int(8 * sigma + 1) // 2
+    taps = torch.linspace(-half, half, 2 * half + 1, device=noise.device)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    kernel = kernel / kernel.sum()                     # (2 half + 1,)
+    smooth = F.pad(noise.reshape(2 * n, 1, height, width), [half, half, half, half], mode="reflect")
+    smooth = F.conv2d(F.conv2d(smooth, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
+    smooth = smooth.reshape(n, 2, height, width)       # (n, 2, H, W), pixels / alpha
+    # A pixel is 2 / width units of affine_grid's x and 2 / height of its y.
+    units = torch.tensor([2 * alpha / width, 2 * alpha / height], device=smooth.device).view(1, 2, 1, 1)
+    return (smooth * units).permute(0, 2, 3, 1)        # (n, H, W, 2)
+
+
+def elastic(X: torch.Tensor, displacement: torch.Tensor, interpolation: str = "bilinear") -> torch.Tensor:
+    """Each image of a batch resampled along its own displacement field: the output pixel
+    at grid point q takes the input at q + displacement[q] (bilinear or nearest).
+
+    X: (N, C, H, W) normalised images on any device; displacement: (N, H, W, 2) or
+    (1, H, W, 2) (one field for the batch) in ``F.affine_grid``'s coordinates, as
+    :func:`elastic_displacement` gives. Returns a new tensor shaped like X, with the
+    MNIST background where nothing is sampled (see :func:`rotate`). The same as
+    ``torchvision.transforms.v2.functional.elastic(img, displacement)`` per image
+    (tests/test_data.py). Raises ValueError naming an unknown interpolation or a
+    displacement of another shape.
+    """
+    _check_interpolation(interpolation)
+    n, _, height, width = X.shape
+    if displacement.shape not in ((n, height, width, 2), (1, height, width, 2)):
+        raise ValueError(f"displacement of shape {tuple(displacement.shape)} is invalid for images of shape "
+                         f"{tuple(X.shape)}; valid: ({n}, {height}, {width}, 2) or (1, {height}, {width}, 2)")
+    identity = torch.eye(2, 3, dtype=X.dtype, device=X.device).expand(n, 2, 3)
+    grid = F.affine_grid(identity, list(X.shape), align_corners=False) + displacement.to(X.dtype)  # (N, H, W, 2)
+    moved = F.grid_sample(X - BACKGROUND, grid, mode=interpolation, padding_mode="zeros", align_corners=False)
+    return moved + BACKGROUND
+
+
+def random_elastic(X: torch.Tensor, alpha: float, sigma: float, generator: torch.Generator | None = None,
+                   interpolation: str = "bilinear") -> torch.Tensor:
+    """Each image of a batch distorted by its own random field of
+    :func:`elastic_displacement` (alpha and sigma in pixels), as
+    ``torchvision.transforms.v2.ElasticTransform(alpha=2 * alpha, sigma=sigma)`` does
+    per image. ``alpha = 0`` returns X unchanged and draws nothing from ``generator``.
+    Raises ValueError as :func:`check_elastic` (also at alpha = 0) or for an unknown
+    interpolation."""
+    _check_interpolation(interpolation)
+    check_elastic(alpha, sigma, min(X.shape[-2:]))
+    if alpha == 0:
+        return X
+    n, _, height, width = X.shape
+    return elastic(X, elastic_displacement(n, height, width, alpha, sigma, generator, X.device), interpolation)
 
 
 def _check_crop(crop: int, height: int, width: int) -> None:

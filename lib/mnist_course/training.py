@@ -27,8 +27,10 @@ from .data import (
     MNISTSplit,
     batches,
     check_affine,
+    check_elastic,
     random_affine,
     random_center_crop_resize,
+    random_elastic,
 )
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -68,14 +70,22 @@ class TrainConfig:
     max_scale: float = 0.0       # each training image scaled by a factor within 1 +- max_scale, in
                                  # the same resampling as the rotation and shift (torchvision's
                                  # RandomAffine(max_rotation, translate, scale)); 0 = none
+    elastic_alpha: float = 0.0   # pixels: after the rotation, shift and scale, each training image
+                                 # resampled along its own random smooth displacement field, uniform
+                                 # noise in [-1, 1) per pixel blurred by elastic_sigma and times this
+                                 # (Simard et al., ICDAR 2003: 34; torchvision's ElasticTransform with
+                                 # alpha = 2 x this); 0 = none
+    elastic_sigma: float = 4.0   # pixels: standard deviation of that blur, the field's smoothness
+                                 # (Simard et al.: 4; 0 < sigma < 6.875 on 28 x 28 images)
     crop_resize_p: float = 0.0   # probability per training image of cropping its central crop_size
                                  # x crop_size pixels and resizing them back to 28 x 28 (bilinear),
                                  # before the rotation; 0 = never (the ERA S5 template: 0.1)
     crop_size: int = 22          # pixels per side of that centre crop (1 to 27)
     clean_last_epochs: int = 0   # the last this-many epochs train on the images as they are: no
-                                 # crop, rotation, shift or scale (0 = augment every epoch); the
-                                 # model ends on the distribution it is tested on, at a small
-                                 # learning rate (as YOLOX turns its augmentation off at the end)
+                                 # crop, rotation, shift, scale or elastic distortion (0 = augment
+                                 # every epoch); the model ends on the distribution it is tested on,
+                                 # at a small learning rate (as YOLOX turns its augmentation off at
+                                 # the end)
     train_mode_first_epoch_only: bool = False  # reproduces a bug of reference 1's source: training
                                  # mode set once before epoch 1, evaluation leaving the model in eval
                                  # mode, so from epoch 2 on dropout is off (and BatchNorm frozen)
@@ -227,6 +237,7 @@ def check_augmentation(config: TrainConfig, image_size: int = IMAGE_SIZE) -> Non
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size < image_size:
         raise ValueError(f"crop_size={size!r} is invalid; use a whole number of pixels from 1 to {image_size - 1}")
     check_affine(config.max_shift, config.max_scale, image_size)
+    check_elastic(config.elastic_alpha, config.elastic_sigma, image_size)
     clean = config.clean_last_epochs
     if isinstance(clean, bool) or not isinstance(clean, int) or not 0 <= clean <= config.num_epochs:
         raise ValueError(f"clean_last_epochs={clean!r} is invalid; use a whole number of epochs from 0 "
@@ -297,6 +308,8 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
             if augment:  # rotation alone draws as it always has, so runs without shift and scale repeat
                 X = random_affine(X, config.max_rotation, config.max_shift, config.max_scale, generator,
                                   config.rotation_interpolation)
+            if augment and config.elastic_alpha > 0:  # at 0 nothing is drawn: runs keep their random stream
+                X = random_elastic(X, config.elastic_alpha, config.elastic_sigma, generator)
             loss, batch_correct = loss_and_correct(model(X), y, config.loss, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
