@@ -460,20 +460,22 @@ STUDIES = {
     # Does the elastic distortion help the winner under 5,000 parameters? Of the recorded
     # winners it fits its training digits furthest beyond the test digits (a train-test
     # gap of 0.29 points against 0.13-0.15: notebook 05's Analysis), which is what a
-    # distortion that imitates other writers is for. Simard et al.'s values (alpha 34 px,
-    # sigma 4 px; study 04_capacity-elastic), on fold 1, which no search or study chose on,
-    # over 5 seeds. A measurement, not a decision, fixed before the row was trained: the
+    # distortion that imitates other writers is for. At the strength of the row of study
+    # 04_capacity-elastic with the higher mean final validation accuracy: set to the milder
+    # field (alpha 25 px, sigma 5 px) before this row was trained, when Simard et al.'s own
+    # values (alpha 34, sigma 4) had ended Step 4's first seed at 98.78% on validation. On
+    # fold 1, which no search or study chose on, over 5 seeds. A measurement, not a
+    # decision, fixed before the row was trained: the
     # recorded winner changes only with a new recording of the search; if the row beats
     # the winner by more than twice the standard error of the difference and the mean of
     # its lowest validation accuracy in the last 3 epochs is not below the winner's, the
     # next recording trains its trials and winners with it.
     "05_search-elastic": Study("05_search", (
-        Variant("elastic α 34, σ 4", {"elastic_alpha": 34.0, "elastic_sigma": 4.0},
-                "Simard et al.'s elastic distortion after the rotation: a random field blurred by a "
-                "Gaussian of 4 px, times 34 px"),
+        Variant("elastic α 25, σ 5", {"elastic_alpha": 25.0, "elastic_sigma": 5.0},
+                "an elastic distortion after the rotation: a random field blurred by a Gaussian of 5 px, "
+                "times 25 px (torchvision's default ElasticTransform)"),
     ), recipe=SEARCH_5000, base_name="search winner", seeds=(1, 2, 3, 4, 5), val_fold=1,
-        about="Simard et al.'s elastic distortion on the winner under 5,000 parameters, validated on "
-              "fold 1, over 5 seeds"),
+        about="an elastic distortion on the winner under 5,000 parameters, validated on fold 1, over 5 seeds"),
 }
 
 SEEDS = [1, 2, 3]  # an ablation's default seeds: 3 runs per variant
