@@ -7,6 +7,7 @@ import torch
 from mnist_course.data import MNISTSplit
 from mnist_course.inspection import (
     augmentation_preview,
+    compare_augmentations,
     confusion_matrix,
     misclassified,
     nearest_neighbour,
@@ -20,7 +21,7 @@ from mnist_course.inspection import (
     show_digits,
 )
 from mnist_course.models import get_model
-from mnist_course.training import TrainConfig, fit, set_seed
+from mnist_course.training import TrainConfig, augment_batch, fit, set_seed
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,25 @@ def test_data_figures_show_the_labels_and_the_unrotated_digit_first(mnist_train)
     assert torch.allclose(torch.as_tensor(original.data), (mnist_train.X[0, 0].cpu() * 0.3081 + 0.1307).clamp(0, 1),
                           atol=1e-6)
     assert len(pixel_histograms(mnist_train, n=100).axes) == 2
+
+
+def test_compare_augmentations_shows_each_config_as_training_draws_it(mnist_train):
+    def pixels(ax):
+        return torch.as_tensor(ax.get_images()[0].get_array().data)
+
+    configs = {"±7°, ±2 px": TrainConfig(max_rotation=7.0, max_shift=2),
+               "+ elastic": TrainConfig(max_rotation=7.0, max_shift=2, elastic_alpha=25.0, elastic_sigma=5.0)}
+    fig = compare_augmentations(mnist_train, configs, n=3, seed=4)
+    assert [ax.get_title() for ax in fig.axes[::3]] == ["as they are", "±7°, ±2 px", "+ elastic"]
+    assert [len(ax.get_images()) for ax in fig.axes] == [1] * 9
+    X = mnist_train.X[:3]
+    assert torch.allclose(pixels(fig.axes[0]), (X[0, 0].cpu() * 0.3081 + 0.1307).clamp(0, 1), atol=1e-6)
+    for row, config in enumerate(configs.values(), start=1):
+        drawn = augment_batch(X, config, torch.Generator().manual_seed(4))
+        for column in range(3):
+            assert torch.allclose(pixels(fig.axes[3 * row + column]),
+                                  (drawn[column, 0].cpu() * 0.3081 + 0.1307).clamp(0, 1), atol=1e-6)
+    assert not torch.allclose(pixels(fig.axes[3]), pixels(fig.axes[6]))  # the elastic row differs
 
 
 def test_inside_the_network(trained):

@@ -19,6 +19,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from .data import BACKGROUND, CLASSES, MNIST_MEAN, MNIST_STD, MNISTSplit, batches, random_rotate
+from .training import TrainConfig, augment_batch
 
 
 def _pixels(X: torch.Tensor) -> torch.Tensor:
@@ -71,6 +72,19 @@ def augmentation_preview(split: MNISTSplit, index: int = 0, max_degrees: float =
     images = torch.cat([split.X[index:index + 1], rotated])[:, 0]
     titles = ["original"] + [f"±{max_degrees:g}° draw {i}" for i in range(1, n)]
     return _grid(_pixels(images), titles, columns=n)
+
+
+def compare_augmentations(split: MNISTSplit, configs: dict[str, TrainConfig], n: int = 8, seed: int = 0):
+    """The first ``n`` digits of ``split`` as they are (first row), then once per entry of
+    ``configs`` as training with that TrainConfig augments them (one row each, named by
+    its key; :func:`training.augment_batch`, from a generator seeded with ``seed``).
+    Returns the figure."""
+    X = split.X[:n]
+    rows, titles = [X], ["as they are"] + [""] * (n - 1)
+    for name, config in configs.items():
+        rows.append(augment_batch(X, config, torch.Generator(device=X.device).manual_seed(seed)))
+        titles += [name] + [""] * (n - 1)
+    return _grid(_pixels(torch.cat(rows)[:, 0]), titles, columns=n)
 
 
 @torch.inference_mode()

@@ -247,6 +247,23 @@ def check_augmentation(config: TrainConfig, image_size: int = IMAGE_SIZE) -> Non
                          f"decay from 0 to below 1, e.g. 0.999")
 
 
+def augment_batch(X: torch.Tensor, config: TrainConfig, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A training batch as :func:`fit` augments it in an augmented epoch: the centre crop
+    (``crop_resize_p``), then the rotation, shift and scale in one resampling, then the
+    elastic distortion. X: (N, 1, 28, 28) normalised images; returns a new tensor of the
+    same shape (X itself when nothing is on). The draws from ``generator``, in this order,
+    are those of :func:`data.random_center_crop_resize`, :func:`data.random_affine` and
+    :func:`data.random_elastic`; a part that is off draws nothing, so a run keeps the
+    random stream it had before that part existed."""
+    if config.crop_resize_p > 0:
+        X = random_center_crop_resize(X, config.crop_resize_p, config.crop_size, generator)
+    X = random_affine(X, config.max_rotation, config.max_shift, config.max_scale, generator,
+                      config.rotation_interpolation)
+    if config.elastic_alpha > 0:
+        X = random_elastic(X, config.elastic_alpha, config.elastic_sigma, generator)
+    return X
+
+
 def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: TrainConfig,
         log=print, val: MNISTSplit | None = None, best_weights: str | os.PathLike | None = None,
         on_epoch=None) -> list[dict]:
@@ -303,13 +320,8 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
         correct = torch.zeros((), dtype=torch.long, device=device)
         augment = epoch <= config.num_epochs - config.clean_last_epochs
         for i, (X, y) in enumerate(batches(train, config.batch_size, shuffle=True, generator=generator)):
-            if augment and config.crop_resize_p > 0:  # at 0 nothing is drawn: runs keep their random stream
-                X = random_center_crop_resize(X, config.crop_resize_p, config.crop_size, generator)
-            if augment:  # rotation alone draws as it always has, so runs without shift and scale repeat
-                X = random_affine(X, config.max_rotation, config.max_shift, config.max_scale, generator,
-                                  config.rotation_interpolation)
-            if augment and config.elastic_alpha > 0:  # at 0 nothing is drawn: runs keep their random stream
-                X = random_elastic(X, config.elastic_alpha, config.elastic_sigma, generator)
+            if augment:
+                X = augment_batch(X, config, generator)
             loss, batch_correct = loss_and_correct(model(X), y, config.loss, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
