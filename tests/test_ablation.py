@@ -16,6 +16,7 @@ from mnist_course.ablation import (
     Variant,
     apply_changes,
     format_ablation_table,
+    format_training_fit,
     prime_cache,
     recipe_for_run,
     run_ablation,
@@ -323,3 +324,18 @@ def test_a_run_recorded_in_one_study_serves_another_with_the_same_training(mnist
     trained = []
     later = run_ablation("04_capacity-width", [1], train, val, tmp_path / "b", variants=[], log=trained.append)
     assert trained == [] and later["rows"][0]["runs"] == recorded["rows"][1]["runs"]
+
+
+def test_format_training_fit_reads_the_last_epoch_of_every_seed():
+    def run(train_accs, val):
+        return {"history": [{"train_acc": a} for a in train_accs], "final_val_acc": val}
+
+    study = {"rows": [
+        {"name": "recipe", "final_val_acc": {"mean": 99.5, "std": 0.1, "n": 2},
+         "runs": [run([90.0, 99.4], 99.4), run([91.0, 99.6], 99.6)]},
+        {"name": "harder", "final_val_acc": {"mean": 99.0, "std": None, "n": 1}, "runs": [run([80.0, 97.5], 99.0)]},
+    ]}
+    assert format_training_fit(study).splitlines() == [
+        "recipe: training accuracy in the last epoch 99.50 ± 0.14% (n = 2), final validation accuracy 99.50 ± 0.10% "
+        "(n = 2)",
+        "harder: training accuracy in the last epoch 97.50% (n = 1), final validation accuracy 99.00% (n = 1)"]

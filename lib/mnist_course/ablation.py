@@ -677,6 +677,20 @@ def _changes_text(changes: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in changes.items()) or "(none)"
 
 
+def format_training_fit(study: dict) -> str:
+    """One line per row of a study (:func:`run_ablation`'s dict or its recorded JSON): the
+    training accuracy of the last epoch, mean ± std over seeds, beside the final
+    validation accuracy. The training accuracy is counted over that epoch's batches as
+    they were trained on (augmented, in training mode): how well a row fits what it
+    trains on, e.g. whether a stronger augmentation leaves a small model fitting less."""
+    lines = []
+    for row in study["rows"]:
+        fit_acc = aggregate([run["history"][-1]["train_acc"] for run in row["runs"]])
+        lines.append(f"{row['name']}: training accuracy in the last epoch {format_mean_std(fit_acc, unit='%')}, "
+                     f"final validation accuracy {format_mean_std(row['final_val_acc'], unit='%')}")
+    return "\n".join(lines)
+
+
 def format_ablation_table(study: dict) -> str:
     """The study as a text table: variant, change, parameters, final validation accuracy
     mean ± std (n), each seed's final validation accuracy (a mean can hide one seed that

@@ -377,8 +377,8 @@ def elastic_displacement(n: int, height: int, width: int, alpha: float, sigma: f
     ``F.affine_grid``'s coordinates, where the image spans 2 units. The draws from
     ``generator`` are n x 2 x height x width numbers. Equal to the displacement of
     ``torchvision.transforms.v2.ElasticTransform(alpha=2 * alpha, sigma=sigma)`` from the
-    same numbers (torchvision's alpha is in those coordinates times width: a field of 1
-    there moves a pixel by half the image; tests/test_data.py). Raises ValueError as
+    same numbers (torchvision's alpha is the field in those coordinates times the image's
+    width, which is twice the field in pixels; tests/test_data.py). Raises ValueError as
     :func:`check_elastic`.
     """
     check_elastic(alpha, sigma, min(height, width))
