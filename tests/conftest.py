@@ -1,5 +1,6 @@
 """Fixtures shared by the tests: the real MNIST (from MNIST_DATA_DIR or data/)."""
 
+import matplotlib.pyplot as plt
 import pytest
 
 from mnist_course.data import default_data_dir, load_mnist
@@ -21,3 +22,11 @@ def mnist_train(data_dir):
 @pytest.fixture(scope="session")
 def mnist_test(data_dir):
     return load_mnist(False, data_dir)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close every matplotlib figure a test opened: pyplot keeps them until closed, and
+    over the whole suite they pile up (matplotlib warns past 20)."""
+    yield
+    plt.close("all")
