@@ -162,7 +162,8 @@ def test_random_elastic_draws_one_field_per_image_and_names_bad_settings(mnist_t
     assert torch.equal(g.get_state(), torch.Generator().manual_seed(4).get_state())  # alpha 0 draws nothing
     expected = elastic(X, elastic_displacement(16, 28, 28, 34.0, 4.0, torch.Generator().manual_seed(4)))
     assert torch.equal(random_elastic(X, 34.0, 4.0, torch.Generator().manual_seed(4)), expected)
-    for alpha, sigma, match in ((-1.0, 4.0, "elastic_alpha=-1.0 is invalid; use a number of pixels >= 0"),
+    for alpha, sigma, match in ((-1.0, 4.0, "elastic_alpha=-1.0 is invalid; use a finite number of pixels >= 0"),
+                                (math.inf, 4.0, "elastic_alpha=inf is invalid"),
                                 (34.0, 0.0, "elastic_sigma=0.0 is invalid; use a number of pixels above 0 and "
                                             "below 6.875"),
                                 (34.0, 7.0, "elastic_sigma=7.0 is invalid")):

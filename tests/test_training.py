@@ -252,7 +252,7 @@ def test_invalid_augmentation_settings_are_named_before_training(small):
                                 ("max_shift", 14, "use a whole number of pixels from 0 to 13"),
                                 ("max_shift", 1.5, "use a whole number of pixels from 0 to 13"),
                                 ("max_scale", 1.0, "use a fraction from 0 to below 1"),
-                                ("elastic_alpha", -2.0, "use a number of pixels >= 0"),
+                                ("elastic_alpha", -2.0, "use a finite number of pixels >= 0"),
                                 ("elastic_sigma", 8.0, "use a number of pixels above 0 and below 6.875")):
         model = _Recorder()
         with pytest.raises(ValueError, match=f"{field}={value!r} is invalid; {valid}"):

@@ -681,8 +681,9 @@ def format_training_fit(study: dict) -> str:
     """One line per row of a study (:func:`run_ablation`'s dict or its recorded JSON): the
     training accuracy of the last epoch, mean ± std over seeds, beside the final
     validation accuracy. The training accuracy is counted over that epoch's batches as
-    they were trained on (augmented, in training mode): how well a row fits what it
-    trains on, e.g. whether a stronger augmentation leaves a small model fitting less."""
+    they were trained on (augmented unless the row's ``clean_last_epochs`` covers the
+    last epoch): how well a row fits what it trains on, e.g. whether a stronger
+    augmentation leaves a small model fitting less."""
     lines = []
     for row in study["rows"]:
         fit_acc = aggregate([run["history"][-1]["train_acc"] for run in row["runs"]])

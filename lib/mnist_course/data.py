@@ -19,6 +19,7 @@ Where the files come from (first match wins):
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -356,8 +357,8 @@ def check_elastic(alpha: float, sigma: float, image_size: int = IMAGE_SIZE) -> N
     gaussian_blur pads by half the kernel, which must be less than the image: sigma <
     6.875 for 28 x 28 images). The one check for :func:`random_elastic` and
     ``training.check_augmentation``."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
-        raise ValueError(f"elastic_alpha={alpha!r} is invalid; use a number of pixels >= 0 (0 = no elastic "
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < math.inf:
+        raise ValueError(f"elastic_alpha={alpha!r} is invalid; use a finite number of pixels >= 0 (0 = no elastic "
                          f"distortion; Simard et al.: 34)")
     largest = (2 * image_size - 1) / 8  # int(8 sigma + 1) <= 2 image_size - 1: half of it < image_size
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 < sigma < largest:
@@ -416,7 +417,8 @@ def elastic(X: torch.Tensor, displacement: torch.Tensor, interpolation: str = "b
         raise ValueError(f"displacement of shape {tuple(displacement.shape)} is invalid for images of shape "
                          f"{tuple(X.shape)}; valid: ({n}, {height}, {width}, 2) or (1, {height}, {width}, 2)")
     identity = torch.eye(2, 3, dtype=X.dtype, device=X.device).expand(n, 2, 3)
-    grid = F.affine_grid(identity, list(X.shape), align_corners=False) + displacement.to(X.dtype)  # (N, H, W, 2)
+    grid = F.affine_grid(identity, list(X.shape), align_corners=False)  # (N, H, W, 2): each pixel's own place
+    grid = grid + displacement.to(X.device, X.dtype)                     # moved along its field
     moved = F.grid_sample(X - BACKGROUND, grid, mode=interpolation, padding_mode="zeros", align_corners=False)
     return moved + BACKGROUND
 
