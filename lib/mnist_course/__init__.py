@@ -7,6 +7,7 @@ Modules, one concern each, listed so that each imports only modules above it:
     models       the step models and the reference architectures; parameter counts; RF tables
     checkpoints  saving and safely loading state_dict files
     training     fit (per-epoch history) and evaluate; devices and seeds
+    distill      knowledge distillation: named teachers, trained once per training split, and their logits
     reporting    report JSON, summary tables, curve plots
     inspection   figures of the data, the errors (confusion matrix, misclassified digits) and feature maps
     settings     checking notebook parameters; quick mode; where a run records

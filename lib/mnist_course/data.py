@@ -208,18 +208,26 @@ def course_validation_split(split: MNISTSplit, quick: bool, fold: int = 0) -> tu
     return validation_split(split, len(split) // FOLDS if quick else VAL_IMAGES, fold)
 
 
+def batch_indices(n: int, batch_size: int, device: str | torch.device = "cpu",
+                  generator: torch.Generator | None = None):
+    """Yield the indices (int64 tensors on ``device``) of one shuffled epoch of ``n``
+    images in batches of ``batch_size``: one fresh permutation from ``generator`` per
+    call. The last batch may be smaller."""
+    order = torch.randperm(n, device=device, generator=generator)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
+
+
 def batches(split: MNISTSplit, batch_size: int, shuffle: bool,
             generator: torch.Generator | None = None):
     """Yield ``(X, y)`` batches of ``split`` by indexing, without copying the split.
 
-    shuffle: draw a fresh permutation (from ``generator``) each call, i.e. each epoch.
-    The last batch may be smaller than ``batch_size``.
+    shuffle: draw a fresh permutation (from ``generator``) each call, i.e. each epoch
+    (:func:`batch_indices`). The last batch may be smaller than ``batch_size``.
     """
     n = len(split)
     if shuffle:
-        order = torch.randperm(n, device=split.X.device, generator=generator)
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
+        for idx in batch_indices(n, batch_size, split.X.device, generator):
             yield split.X[idx], split.y[idx]
     else:
         for start in range(0, n, batch_size):

@@ -25,6 +25,7 @@ from .data import (
     IMAGE_SIZE,
     INTERPOLATIONS,
     MNISTSplit,
+    batch_indices,
     batches,
     check_affine,
     check_elastic,
@@ -89,6 +90,13 @@ class TrainConfig:
     train_mode_first_epoch_only: bool = False  # reproduces a bug of reference 1's source: training
                                  # mode set once before epoch 1, evaluation leaving the model in eval
                                  # mode, so from epoch 2 on dropout is off (and BatchNorm frozen)
+    teacher: str = ""            # knowledge distillation: the name of a teacher in distill.TEACHERS whose
+                                 # logits on the (unaugmented) training images fit receives as
+                                 # teacher_logits; "" = none
+    distill_weight: float = 0.0  # share of the loss that is the distillation term (0 = plain cross-entropy;
+                                 # needs a teacher): (1 - w) x cross-entropy + w x distillation_loss
+    distill_temperature: float = 4.0  # softmax temperature T of that term (Hinton et al. 2015: soft
+                                 # targets at T > 1 show which wrong classes the teacher finds close)
     ema_decay: float = 0.0       # weight averaging: after every optimizer step the evaluated copy of
                                  # the model moves 1 - ema_decay of the way to the trained one (an
                                  # exponential moving average, Polyak averaging); 0 = off. 0.999 averages
@@ -164,6 +172,34 @@ def loss_and_correct(logits: torch.Tensor, y: torch.Tensor, loss: str = "cross_e
         value = F.cross_entropy(logits, y, reduction=reduction, label_smoothing=label_smoothing)
         return value, (logits.argmax(1) == y).sum()
     raise ValueError(f"loss={loss!r} is invalid; valid: {', '.join(LOSSES)}")
+
+
+def check_distillation(config: TrainConfig) -> None:
+    """Raise ValueError naming the TrainConfig field, its value and the valid ones when the
+    distillation settings are inconsistent: a weight outside [0, 1], a weight without a
+    teacher or a teacher without a weight, a temperature that is not positive, or a loss
+    other than cross_entropy."""
+    if not 0 <= config.distill_weight <= 1:
+        raise ValueError(f"distill_weight={config.distill_weight!r} is invalid; use a share from 0 (off) to 1")
+    if bool(config.teacher) != (config.distill_weight > 0):
+        raise ValueError(f"teacher={config.teacher!r} with distill_weight={config.distill_weight!r} is invalid; "
+                         f"name a teacher together with a weight above 0, or neither")
+    if not config.distill_temperature > 0:
+        raise ValueError(f"distill_temperature={config.distill_temperature!r} is invalid; use a temperature > 0")
+    if config.teacher and config.loss != "cross_entropy":
+        raise ValueError(f"teacher={config.teacher!r} is invalid with loss={config.loss!r}; distillation needs "
+                         f"loss='cross_entropy'")
+
+
+def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Hinton, Vinyals and Dean, "Distilling the Knowledge in a Neural Network" (2015):
+    T^2 x KL(softmax(teacher_logits / T) || softmax(logits / T)), averaged over the batch
+    (nats per image). logits, teacher_logits: (N, C). The T^2 keeps the gradients' size
+    about constant as T changes (their section 2), so the weight of the term means the
+    same at any temperature. Zero when the two agree; the teacher gets no gradient."""
+    log_q = F.log_softmax(logits / temperature, dim=1)
+    log_p = F.log_softmax(teacher_logits.detach() / temperature, dim=1)
+    return temperature ** 2 * F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
 
 
 def default_eval_batch_size(device: torch.device) -> int:
@@ -266,7 +302,7 @@ def augment_batch(X: torch.Tensor, config: TrainConfig, generator: torch.Generat
 
 def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: TrainConfig,
         log=print, val: MNISTSplit | None = None, best_weights: str | os.PathLike | None = None,
-        on_epoch=None) -> list[dict]:
+        on_epoch=None, teacher_logits: torch.Tensor | None = None) -> list[dict]:
     """Train ``model`` on ``train`` and evaluate it after every epoch.
 
     The model is moved to the device of ``train.X`` (load the data with the device from
@@ -289,6 +325,14 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     ``log`` receives one line per epoch (pass ``None`` for silence). ``on_epoch``, if
     given, is called with each epoch's history row as soon as it is complete; an
     exception it raises stops training there (a search's pruner uses this).
+    teacher_logits: (len(train), C) float, a teacher's logits on ``train``'s images as
+    they are (row i for image i; :func:`mnist_course.distill.teacher_logits` makes them),
+    needed exactly when ``config.teacher`` is set: each batch is then trained on
+    (1 - distill_weight) x cross-entropy + distill_weight x :func:`distillation_loss`
+    against its images' rows, whether or not the batch is augmented (rotation and shift
+    keep a digit's identity; computing the targets once keeps distillation nearly free).
+    train_loss is then that mixed loss. Raises ValueError when they are missing, given
+    without a teacher, or of the wrong shape.
     With ``config.ema_decay > 0`` the evaluated model is an exponential moving average
     of the trained weights and BatchNorm statistics (``torch.optim.swa_utils.AveragedModel``
     with ``use_buffers=True``, updated after every optimizer step): validation and test
@@ -300,7 +344,16 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
                          "validation, never on the test set")
     check_augmentation(config, min(train.X.shape[-2:]))
     check_label_smoothing(config.label_smoothing, config.loss)
+    check_distillation(config)
+    if (teacher_logits is not None) != bool(config.teacher):
+        raise ValueError(f"teacher_logits {'given' if teacher_logits is not None else 'missing'} with "
+                         f"teacher={config.teacher!r}; pass them exactly when the config names a teacher")
+    if teacher_logits is not None and (teacher_logits.ndim != 2 or len(teacher_logits) != len(train)):
+        raise ValueError(f"teacher_logits of shape {tuple(teacher_logits.shape)} are invalid; expected "
+                         f"({len(train)}, classes): one row per training image")
     device = train.X.device
+    if teacher_logits is not None:
+        teacher_logits = teacher_logits.to(device)
     model.to(device)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     optimizer, scheduler, step_every = make_optimizer(model, config, steps_per_epoch)
@@ -319,10 +372,15 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
         batch_losses = torch.empty(steps_per_epoch, device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
         augment = epoch <= config.num_epochs - config.clean_last_epochs
-        for i, (X, y) in enumerate(batches(train, config.batch_size, shuffle=True, generator=generator)):
+        for i, idx in enumerate(batch_indices(len(train), config.batch_size, device, generator)):
+            X, y = train.X[idx], train.y[idx]
             if augment:
                 X = augment_batch(X, config, generator)
-            loss, batch_correct = loss_and_correct(model(X), y, config.loss, label_smoothing=config.label_smoothing)
+            logits = model(X)
+            loss, batch_correct = loss_and_correct(logits, y, config.loss, label_smoothing=config.label_smoothing)
+            if teacher_logits is not None:
+                loss = ((1 - config.distill_weight) * loss + config.distill_weight
+                        * distillation_loss(logits, teacher_logits[idx], config.distill_temperature))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

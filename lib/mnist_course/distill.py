@@ -1,0 +1,136 @@
+"""Knowledge distillation: a small model trained towards a larger teacher's soft targets.
+
+Hinton, Vinyals and Dean, "Distilling the Knowledge in a Neural Network" (NIPS 2014
+Deep Learning Workshop, arXiv:1503.02531): a small network trained on a mix of the
+labels and a large network's class probabilities at a raised softmax temperature learns
+more than from the labels alone, because the soft targets say which wrong classes look
+close (this 7 is almost a 1); on MNIST their small net went from 146 to 74 test errors.
+
+Here a teacher is a named, fixed recipe (:data:`TEACHERS`): an architecture of Step 5's
+design space, several times wider than Step 4, trained once per training split with
+Step 4's training and a seed of its own. Its logits on that split's images as they are
+(not augmented) become ``fit``'s ``teacher_logits``, so the student's epochs cost what
+they cost without a teacher. The teacher sees only the training images it is given
+(55,000 for a validation study, all 60,000 for a recording): nothing is chosen on the
+test set, and the teacher is not chosen at all (one recipe, fixed before any student
+trained). Its weights are cached per split under ``runs/teachers/`` (git-ignored):
+
+    logits = teacher_logits("wide57k", train)   # trains the teacher the first time (~10 min on 2 CPU cores)
+    fit(student, train, test, TrainConfig(..., teacher="wide57k", distill_weight=0.5), teacher_logits=logits)
+
+What a teacher costs is stated beside every result that uses one: its parameters and
+its training time come on top of the student's 15 epochs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .checkpoints import load_weights, save_weights
+from .data import MNISTSplit
+from .models import Architecture, SearchNet, count_params
+from .paths import atomic_write_text, runs_dir
+from .training import TrainConfig, fit, set_seed
+
+
+@dataclass(frozen=True)
+class Teacher:
+    """A teacher's recipe: its architecture (a point of Step 5's design space, without
+    the budget) and its training (seed included). A recipe never changes under its name;
+    a new teacher gets a new name."""
+
+    arch: Architecture
+    config: TrainConfig
+
+
+# Step 4's layout (two convolutions, pool, 1x1 squeeze, three convolutions, GAP -> 1x1)
+# at three times its widths: 56,688 parameters, about 40 s per epoch of 55,000 images on
+# 2 CPU cores (3x Step 4's). Trained as Step 4 is (one-cycle to 0.1, batch 64, +-7 degrees,
+# +-2 pixels, 15 epochs), with seed 0, which no student uses.
+TEACHERS = {
+    "wide57k": Teacher(Architecture(before_pool=(24, 48), transition=24, after_pool=(36, 48, 48),
+                                    last_padding=0, head="gap"),
+                       TrainConfig(num_epochs=15, batch_size=64, lr=0.1, momentum=0.9, schedule="onecycle",
+                                   max_rotation=7.0, max_shift=2, seed=0)),
+}
+
+
+def get_teacher(name: str) -> Teacher:
+    """The recipe of teacher ``name``. Raises ValueError naming it and the valid ones."""
+    if name not in TEACHERS:
+        raise ValueError(f"teacher={name!r} is unknown; valid: {', '.join(map(repr, TEACHERS))}")
+    return TEACHERS[name]
+
+
+def split_fingerprint(split: MNISTSplit) -> str:
+    """The first 12 hex digits of the SHA-256 of a split's images and labels: which
+    training images a teacher saw (the 55,000 of a validation fold or all 60,000)."""
+    digest = hashlib.sha256()
+    digest.update(split.X.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(split.y.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def train_teacher(name: str, train: MNISTSplit, val: MNISTSplit | None = None, cache_dir: str | Path | None = None,
+                  log=print) -> tuple[torch.nn.Module, dict]:
+    """Teacher ``name`` trained on ``train`` (on ``train``'s device), or loaded when
+    ``cache_dir`` (default ``runs/teachers/``) holds it for the same recipe and images.
+    val: evaluated after every epoch for the record (the teacher's accuracy is reported,
+    nothing is chosen by it). Returns (model in eval mode, record), record = {name,
+    params, train_images, seconds (of its training), final_val_acc or None, history}.
+    Raises ValueError for an unknown name."""
+    teacher = get_teacher(name)
+    folder = Path(cache_dir) if cache_dir is not None else runs_dir() / "teachers"
+    key = f"{name}-{len(train)}-{split_fingerprint(train)}"
+    weights, record_path = folder / f"{key}.pt", folder / f"{key}.json"
+    definition = json.loads(json.dumps({"arch": asdict(teacher.arch), "config": asdict(teacher.config)}))
+    set_seed(teacher.config.seed)
+    model = SearchNet(teacher.arch)
+    if weights.is_file() and record_path.is_file():
+        record = json.loads(record_path.read_text())
+        if record.get("definition") == definition:
+            load_weights(model, weights)
+            if log is not None:
+                log(f"teacher {name}: loaded from {weights.name} ({record['params']:,} parameters, trained "
+                    f"in {record['seconds']:.0f} s)")
+            return model.to(train.X.device).eval(), record
+    if log is not None:
+        log(f"teacher {name}: training {count_params(model):,} parameters on {len(train):,} images")
+    start = time.perf_counter()
+    history = fit(model, train, None, teacher.config, log=log, val=val)
+    record = {"name": name, "params": count_params(model), "train_images": len(train),
+              "seconds": round(time.perf_counter() - start, 1),
+              "final_val_acc": history[-1].get("val_acc"), "definition": definition, "history": history}
+    save_weights(model, weights)
+    atomic_write_text(record_path, json.dumps(record) + "\n")
+    return model.eval(), record
+
+
+@torch.no_grad()
+def logits_of(model: torch.nn.Module, split: MNISTSplit, batch_size: int = 1000) -> torch.Tensor:
+    """``model``'s logits on every image of ``split`` as it is, in eval mode: (N, C)
+    float32 on the split's device, row i for image i."""
+    model.eval()
+    return torch.cat([model(split.X[i:i + batch_size]) for i in range(0, len(split), batch_size)])
+
+
+def teacher_logits(name: str, train: MNISTSplit, val: MNISTSplit | None = None, cache_dir: str | Path | None = None,
+                   log=print) -> torch.Tensor:
+    """Teacher ``name``'s logits on ``train``'s images, (len(train), 10), training the
+    teacher first if ``cache_dir`` does not hold it (see :func:`train_teacher`): what
+    ``fit`` takes as ``teacher_logits`` for a config with ``teacher=name``."""
+    model, _ = train_teacher(name, train, val, cache_dir, log)
+    return logits_of(model, train)
+
+
+def logits_for(config: TrainConfig, train: MNISTSplit, val: MNISTSplit | None = None,
+               cache_dir: str | Path | None = None, log=print) -> torch.Tensor | None:
+    """The ``teacher_logits`` that ``fit(model, train, ..., config)`` needs: None when the
+    config names no teacher, else :func:`teacher_logits` of its teacher."""
+    return teacher_logits(config.teacher, train, val, cache_dir, log) if config.teacher else None

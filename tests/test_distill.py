@@ -1,0 +1,122 @@
+"""Knowledge distillation: the loss against Hinton et al.'s definition, fit's use of the
+teacher's logits (row by row, with the shuffle), the teacher cache, and bad settings."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mnist_course import distill
+from mnist_course.data import MNISTSplit
+from mnist_course.models import Architecture, SearchNet, count_params
+from mnist_course.training import TrainConfig, distillation_loss, evaluate, fit, set_seed
+
+
+@pytest.fixture(scope="module")
+def small(mnist_train):
+    return MNISTSplit(mnist_train.X[:512], mnist_train.y[:512]), MNISTSplit(mnist_train.X[512:768],
+                                                                             mnist_train.y[512:768])
+
+
+def test_distillation_loss_is_t_squared_times_the_kl_divergence_of_the_softened_softmaxes():
+    # Reference: Hinton, Vinyals and Dean (2015), section 2: the soft targets p = softmax(v / T)
+    # of the teacher's logits v, the student's q = softmax(z / T); the term is the
+    # cross-entropy of q against p (here less p's entropy, which does not depend on the
+    # student), times T^2. Its gradient per logit is T (q - p) / N with the batch mean.
+    torch.manual_seed(0)
+    z, v, T = torch.randn(5, 10, requires_grad=True), torch.randn(5, 10) * 3, 4.0
+    p, log_q = (v / T).softmax(1), (z / T).log_softmax(1)
+    reference = T ** 2 * (p * (p.log() - log_q)).sum(1).mean()
+    loss = distillation_loss(z, v, T)
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-5)
+    loss.backward()
+    expected_grad = T * ((z / T).softmax(1) - p) / 5
+    assert torch.allclose(z.grad, expected_grad.detach(), atol=1e-6)
+    assert distillation_loss(v, v, T).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fit_trains_towards_the_teacher_logits_of_each_image_not_of_its_batch_slot(small):
+    # A "teacher" that calls every digit the next one: with the whole loss from it, the
+    # student must learn (y + 1) mod 10 on the training images, which it can only do if each
+    # shuffled batch gets the rows of its own images.
+    train, _ = small
+    shifted = (train.y + 1) % 10
+    teacher_logits = 8.0 * F.one_hot(shifted, 10).float()
+    set_seed(0)
+    model = SearchNet(Architecture((8, 8), 0, (8, 8), head="gap", last_padding=0))
+    config = TrainConfig(num_epochs=12, batch_size=64, lr=0.05, teacher="wide57k", distill_weight=1.0,
+                         distill_temperature=1.0)
+    fit(model, train, None, config, log=None, teacher_logits=teacher_logits)
+    assert evaluate(model, MNISTSplit(train.X, shifted))["acc"] > 80
+    assert evaluate(model, train)["acc"] < 10
+
+
+def test_distill_weight_zero_point_five_mixes_the_two_losses(small):
+    # At learning rate 0 the weights stay put, so epoch 1's trained-on loss is the mix of
+    # the plain cross-entropy and the distillation term on the same batches.
+    train, _ = small
+    teacher_logits = torch.randn(len(train), 10, generator=torch.Generator().manual_seed(0))
+    losses = {}
+    for weight in (0.5, 1.0):
+        set_seed(0)
+        model = SearchNet(Architecture((4,), 0, (4,), head="gap", last_padding=0))
+        config = TrainConfig(num_epochs=1, batch_size=64, lr=0.0, teacher="wide57k", distill_weight=weight)
+        losses[weight] = fit(model, train, None, config, log=None, teacher_logits=teacher_logits)[0]["train_loss"]
+    set_seed(0)
+    model = SearchNet(Architecture((4,), 0, (4,), head="gap", last_padding=0))
+    losses[0.0] = fit(model, train, None, TrainConfig(num_epochs=1, batch_size=64, lr=0.0), log=None)[0]["train_loss"]
+    assert losses[0.5] == pytest.approx(0.5 * losses[0.0] + 0.5 * losses[1.0], rel=1e-4)
+
+
+@pytest.mark.parametrize("changes, logits, message", [
+    ({"distill_weight": 0.5}, None, r"teacher='' with distill_weight=0.5 is invalid"),
+    ({"teacher": "wide57k"}, None, r"teacher='wide57k' with distill_weight=0.0 is invalid"),
+    ({"teacher": "wide57k", "distill_weight": 1.5}, None, r"distill_weight=1.5 is invalid"),
+    ({"teacher": "wide57k", "distill_weight": 0.5, "distill_temperature": 0.0}, None,
+     r"distill_temperature=0.0 is invalid"),
+    ({"teacher": "wide57k", "distill_weight": 0.5}, None, r"teacher_logits missing with teacher='wide57k'"),
+    ({}, "right", r"teacher_logits given with teacher=''"),
+    ({"teacher": "wide57k", "distill_weight": 0.5}, "short", r"teacher_logits of shape \(10, 10\) are invalid"),
+])
+def test_bad_distillation_settings_are_named_before_training(small, changes, logits, message):
+    train, _ = small
+    model = SearchNet(Architecture((4,), 0, (4,), head="gap", last_padding=0))
+    before = [p.clone() for p in model.parameters()]
+    given = {None: None, "right": torch.zeros(len(train), 10), "short": torch.zeros(10, 10)}[logits]
+    with pytest.raises(ValueError, match=message):
+        fit(model, train, None, replace(TrainConfig(num_epochs=1), **changes), log=None, teacher_logits=given)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_unknown_teacher_is_named():
+    with pytest.raises(ValueError, match=r"teacher='nope' is unknown; valid: 'wide57k'"):
+        distill.get_teacher("nope")
+
+
+def test_the_teacher_is_trained_once_per_split_then_loaded(small, tmp_path, monkeypatch):
+    train, val = small
+    tiny = distill.Teacher(Architecture((4,), 0, (6,), head="gap", last_padding=0),
+                           replace(distill.TEACHERS["wide57k"].config, num_epochs=1))
+    monkeypatch.setitem(distill.TEACHERS, "tiny", tiny)
+    lines = []
+    first = distill.teacher_logits("tiny", train, val, cache_dir=tmp_path, log=lines.append)
+    assert first.shape == (len(train), 10)
+    assert lines[0].startswith("teacher tiny: training") and len(lines) == 2  # the line and one epoch
+    again = distill.teacher_logits("tiny", train, val, cache_dir=tmp_path, log=lines.append)
+    assert "loaded from" in lines[-1] and torch.equal(first, again)
+    _, record = distill.train_teacher("tiny", train, cache_dir=tmp_path, log=None)
+    assert record["params"] == count_params(SearchNet(tiny.arch)) and record["train_images"] == len(train)
+    assert record["final_val_acc"] == record["history"][-1]["val_acc"]
+    # Other images: another teacher (a file of its own).
+    other = MNISTSplit(train.X[:256], train.y[:256])
+    distill.teacher_logits("tiny", other, cache_dir=tmp_path, log=lines.append)
+    assert lines[-2].startswith("teacher tiny: training") and len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_logits_for_is_none_without_a_teacher(small):
+    assert distill.logits_for(TrainConfig(), small[0]) is None
+
+
+def test_the_registered_teacher_is_what_its_name_and_docstring_say():
+    assert count_params(SearchNet(distill.TEACHERS["wide57k"].arch)) == 56_688
