@@ -120,3 +120,24 @@ def test_logits_for_is_none_without_a_teacher(small):
 
 def test_the_registered_teacher_is_what_its_name_and_docstring_say():
     assert count_params(SearchNet(distill.TEACHERS["wide57k"].arch)) == 56_688
+
+
+def test_a_study_with_a_teacher_states_what_the_teacher_cost(small, tmp_path, monkeypatch):
+    # run_ablation adds the teachers its rows learned from (loaded from their cache), and
+    # the table prints one line per teacher under the rows.
+    from mnist_course import ablation
+
+    train, val = small
+    tiny = distill.Teacher(Architecture((4,), 0, (6,), head="gap", last_padding=0),
+                           replace(distill.TEACHERS["wide57k"].config, num_epochs=1))
+    monkeypatch.setitem(distill.TEACHERS, "tiny", tiny)
+    monkeypatch.setattr(distill, "runs_dir", lambda: tmp_path)
+    row = ablation.Variant("distilled", {"teacher": "tiny", "distill_weight": 0.5}, "a check")
+    study = ablation.run_ablation("04_capacity-distill", [1], train, val, tmp_path / "cache", variants=[row],
+                                  log=None, num_epochs=1)
+    _, record = distill.train_teacher("tiny", train, val, log=None)
+    assert study["teachers"] == {"tiny": {k: record[k] for k in ("params", "train_images", "seconds",
+                                                                  "final_val_acc")}}
+    assert ablation.format_ablation_table(study).splitlines()[-1] == (
+        f"teacher tiny: {record['params']:,} parameters, trained once on the same {len(train):,} images in "
+        f"{record['seconds']:.0f} s; final validation accuracy {record['final_val_acc']:.2f}%")

@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt
 from torch import nn
 
 from .data import MNISTSplit, course_validation_split
-from .distill import logits_for
+from .distill import logits_for, train_teacher
 from .models import BUILDERS, count_params, get_model, layer_table
 from .paths import atomic_write_text, cached_run, cached_run_path, quick_dir, recorded_reports_dir
 from .reporting import save_figure
@@ -652,6 +652,8 @@ def run_ablation(study: str, seeds: list[int], train: MNISTSplit, val: MNISTSpli
                      "seconds_per_epoch": sum(r["seconds"] / len(r["history"]) for r in runs) / len(runs),
                      "runs": runs})
         result = _study(study, recipe, seeds, train, val, rows)
+        result |= _teachers([apply_changes(recipe, v.changes).config.teacher for v in variants[:len(rows)]],
+                            train, val)
         if save_to is not None:  # after every row, so an interrupted study shows what it has
             save_ablation(result, save_to)
     return result
@@ -673,6 +675,18 @@ def _study(study: str, base: Recipe, seeds: list[int], train: MNISTSplit, val: M
             "base": {"name": spec.base_name, "model": base.model, "model_kwargs": base.model_kwargs,
                      "config": {k: v for k, v in asdict(base.config).items() if k != "seed"}},
             "rows": rows}
+
+
+def _teachers(names: list[str], train: MNISTSplit, val: MNISTSplit) -> dict:
+    """{"teachers": {name: {params, train_images, seconds, final_val_acc}}} for the
+    teachers (distill.py) that rows of a study learned from, as trained on the study's
+    training images (loaded from their cache; {} when no row has a teacher): what a
+    distilled row cost beside its own epochs, and how good its teacher was."""
+    teachers = {}
+    for name in dict.fromkeys(n for n in names if n):
+        _, record = train_teacher(name, train, val, log=None)
+        teachers[name] = {k: record[k] for k in ("params", "train_images", "seconds", "final_val_acc")}
+    return {"teachers": teachers} if teachers else {}
 
 
 def describe_recipe(notebook: str) -> dict:
@@ -769,6 +783,10 @@ def format_ablation_table(study: dict) -> str:
         lines.append(f"{row['name']:<{name}} {_changes_text(row['changes']):<{change}} {row['params']:>7,} "
                      f"{format_mean_std(row['final_val_acc'], unit='%'):>24} {per_seed[row['name']]:<{seeds}} "
                      f"{row['last3_min_val_acc']['mean']:>10.2f}% {diff:>15} {row['seconds_per_epoch']:>8.1f}")
+    for name, t in study.get("teachers", {}).items():  # what a distilled row cost beside its own epochs
+        lines.append(f"teacher {name}: {t['params']:,} parameters, trained once on the same {t['train_images']:,} "
+                     f"images in {t['seconds']:.0f} s; final validation accuracy "
+                     + ("–" if t["final_val_acc"] is None else f"{t['final_val_acc']:.2f}%"))
     return "\n".join(lines)
 
 
