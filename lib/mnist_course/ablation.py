@@ -168,6 +168,11 @@ SEARCH_5000 = Recipe("searched", TrainConfig(num_epochs=15, batch_size=64, lr=0.
                                              schedule="onecycle", max_rotation=7.0),
                      {"before_pool": [16, 32], "transition": 0, "after_pool": [24, 32, 32], "last_padding": 0,
                       "dropout": 0.0, "head": "gap", "separable": "all"})
+# Step 6: that winner, unchanged, trained with the teacher of study 05_search-distill
+# (distill.py: half the loss from wide57k's logits at temperature 4), which that study
+# measured on validation fold 1 before this recipe existed.
+RECIPES["06_teacher"] = Recipe(SEARCH_5000.model, replace(SEARCH_5000.config, teacher="wide57k", distill_weight=0.5,
+                                                          distill_temperature=4.0), SEARCH_5000.model_kwargs)
 
 # Where Step 4 spends the 1,280 parameters that the GAP -> 1x1 head frees (studies
 # "04_capacity-margin", before the shift, and "04_capacity-width", with it).

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -78,14 +78,17 @@ def split_fingerprint(split: MNISTSplit) -> str:
 
 
 def train_teacher(name: str, train: MNISTSplit, val: MNISTSplit | None = None, cache_dir: str | Path | None = None,
-                  log=print) -> tuple[torch.nn.Module, dict]:
+                  log=print, num_epochs: int | None = None) -> tuple[torch.nn.Module, dict]:
     """Teacher ``name`` trained on ``train`` (on ``train``'s device), or loaded when
     ``cache_dir`` (default ``runs/teachers/``) holds it for the same recipe and images.
     val: evaluated after every epoch for the record (the teacher's accuracy is reported,
-    nothing is chosen by it). Returns (model in eval mode, record), record = {name,
+    nothing is chosen by it). num_epochs: overrides the recipe's (quick checks; part of
+    the cached definition). Returns (model in eval mode, record), record = {name,
     params, train_images, seconds (of its training), final_val_acc or None, history}.
     Raises ValueError for an unknown name."""
     teacher = get_teacher(name)
+    if num_epochs is not None:
+        teacher = Teacher(teacher.arch, replace(teacher.config, num_epochs=num_epochs))
     folder = Path(cache_dir) if cache_dir is not None else runs_dir() / "teachers"
     key = f"{name}-{len(train)}-{split_fingerprint(train)}"
     weights, record_path = folder / f"{key}.pt", folder / f"{key}.json"
@@ -121,11 +124,11 @@ def logits_of(model: torch.nn.Module, split: MNISTSplit, batch_size: int = 1000)
 
 
 def teacher_logits(name: str, train: MNISTSplit, val: MNISTSplit | None = None, cache_dir: str | Path | None = None,
-                   log=print) -> torch.Tensor:
+                   log=print, num_epochs: int | None = None) -> torch.Tensor:
     """Teacher ``name``'s logits on ``train``'s images, (len(train), 10), training the
     teacher first if ``cache_dir`` does not hold it (see :func:`train_teacher`): what
     ``fit`` takes as ``teacher_logits`` for a config with ``teacher=name``."""
-    model, _ = train_teacher(name, train, val, cache_dir, log)
+    model, _ = train_teacher(name, train, val, cache_dir, log, num_epochs)
     return logits_of(model, train)
 
 

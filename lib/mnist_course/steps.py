@@ -26,6 +26,7 @@ from torchinfo.enums import Units
 from .data import RAW_FILES, MNISTSplit, load_mnist
 from .distill import logits_for
 from .models import (
+    BUILDERS,
     MODELS,
     REFERENCE_MODELS,
     count_params,
@@ -75,13 +76,14 @@ def load_data(run: RunSettings) -> tuple[torch.device, MNISTSplit, MNISTSplit]:
 
 def build_model(name: str, seed: int, **kwargs) -> nn.Module:
     """A freshly initialised model ``name`` (a step model, "step1" ... "step4", with its
-    keywords, or a reference model of ``models.REFERENCE_MODELS``) with torch seeded by
-    ``seed``. Raises ValueError naming an unknown model and the valid names."""
+    keywords; "searched" with an Architecture's fields, as Step 6 trains Step 5's winner;
+    or a reference model of ``models.REFERENCE_MODELS``) with torch seeded by ``seed``.
+    Raises ValueError naming an unknown model and the valid names."""
     set_seed(seed)
     if name in REFERENCE_MODELS and not kwargs:
         return get_reference_model(name)
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)} (steps), "
+    if name not in BUILDERS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(BUILDERS)} (steps), "
                          f"{', '.join(REFERENCE_MODELS)} (reference set-ups, no keywords)")
     return get_model(name, **kwargs)
 
@@ -141,7 +143,8 @@ def seed_run_settings(name: str, train: MNISTSplit, test: MNISTSplit, config: Tr
 
 
 def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainConfig, seeds: list[int],
-                return_models: bool = False, cache_dir: str | Path | None = None, **model_kwargs):
+                return_models: bool = False, cache_dir: str | Path | None = None,
+                teacher_logits: torch.Tensor | None = None, **model_kwargs):
     """Train model ``name`` once per seed and return one ``results.summarize_run`` dict each.
 
     Each seed gives its own initial weights (``build_model``), data order and
@@ -158,6 +161,9 @@ def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainCon
     training is chaotic (Reference 2's first epoch) another CPU's rounding can take the
     same seed elsewhere, so a retrained seed need not repeat it digit for digit. Refused
     with return_models, which needs the weights.
+    teacher_logits: with a config that names a teacher (distill.py), its logits on
+    ``train`` (e.g. from a teacher the notebook trained and showed); None: the teacher is
+    trained or loaded from ``runs/teachers/`` when a seed first needs it.
     Raises ValueError for cache_dir together with return_models.
     """
     if cache_dir is not None and return_models:
@@ -165,9 +171,9 @@ def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainCon
                          "return_models=True (pass cache_dir=None)")
     settings = seed_run_settings(name, train, test, config, model_kwargs)
     runs, models = [], []
-    teacher = {}  # a config's teacher (distill.py), trained or loaded when a seed first needs its logits
+    teacher = {} if teacher_logits is None else {"logits": teacher_logits}
 
-    def teacher_logits():
+    def logits_of_teacher():  # a config's teacher, trained or loaded when a seed first needs its logits
         if config.teacher and "logits" not in teacher:
             teacher["logits"] = logits_for(config, train)
         return teacher.get("logits")
@@ -179,7 +185,7 @@ def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainCon
             print(f"seed {seed}: before training, test accuracy {before['acc']:.2f}% (chance is 10%)")
 
         def train_one(model=model, seed=seed, log=print if i == 0 else None):
-            logits = teacher_logits()  # before the clock: the teacher's cost is stated on its own
+            logits = logits_of_teacher()  # before the clock: the teacher's cost is stated on its own
             start = time.perf_counter()
             history = fit(model, train, test, replace(config, seed=seed), log=log, teacher_logits=logits)
             return summarize_run(history, seed, time.perf_counter() - start)
