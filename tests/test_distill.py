@@ -141,3 +141,16 @@ def test_a_study_with_a_teacher_states_what_the_teacher_cost(small, tmp_path, mo
     assert ablation.format_ablation_table(study).splitlines()[-1] == (
         f"teacher tiny: {record['params']:,} parameters, trained once on the same {len(train):,} images in "
         f"{record['seconds']:.0f} s; final validation accuracy {record['final_val_acc']:.2f}%")
+
+
+def test_step_6_is_step_5s_winner_unchanged_but_for_the_teacher():
+    from dataclasses import asdict
+
+    from mnist_course.ablation import RECIPES, SEARCH_5000
+    from mnist_course.steps import build_model
+
+    step6 = RECIPES["06_teacher"]
+    assert (step6.model, step6.model_kwargs) == (SEARCH_5000.model, SEARCH_5000.model_kwargs)
+    changed = {k: v for k, v in asdict(step6.config).items() if v != getattr(SEARCH_5000.config, k)}
+    assert changed == {"teacher": "wide57k", "distill_weight": 0.5} and step6.config.distill_temperature == 4.0
+    assert count_params(build_model(step6.model, seed=1, **step6.model_kwargs)) == 4_744
