@@ -154,3 +154,21 @@ def test_step_6_is_step_5s_winner_unchanged_but_for_the_teacher():
     changed = {k: v for k, v in asdict(step6.config).items() if v != getattr(SEARCH_5000.config, k)}
     assert changed == {"teacher": "wide57k", "distill_weight": 0.5} and step6.config.distill_temperature == 4.0
     assert count_params(build_model(step6.model, seed=1, **step6.model_kwargs)) == 4_744
+
+
+def test_a_teacher_leaves_the_callers_random_state_as_it_was(small, tmp_path, monkeypatch):
+    # A student's dropout draws from the global generators: whether its teacher was trained
+    # here or loaded from the cache must not change them.
+    import random
+
+    train, _ = small
+    tiny = distill.Teacher(Architecture((4,), 0, (6,), head="gap", last_padding=0),
+                           replace(distill.TEACHERS["wide57k"].config, num_epochs=1))
+    monkeypatch.setitem(distill.TEACHERS, "tiny", tiny)
+    for _ in range(2):  # trained, then loaded
+        set_seed(5)
+        expected = (torch.rand(3), random.random())
+        set_seed(5)
+        distill.train_teacher("tiny", train, cache_dir=tmp_path, log=None)
+        got = (torch.rand(3), random.random())
+        assert torch.equal(got[0], expected[0]) and got[1] == expected[1]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -85,7 +86,18 @@ def train_teacher(name: str, train: MNISTSplit, val: MNISTSplit | None = None, c
     nothing is chosen by it). num_epochs: overrides the recipe's (quick checks; part of
     the cached definition). Returns (model in eval mode, record), record = {name,
     params, train_images, seconds (of its training), final_val_acc or None, history}.
-    Raises ValueError for an unknown name."""
+    The caller's random state (Python's and torch's) is as it was: a teacher seeds its
+    own initialisation, and a student's dropout must not depend on whether its teacher
+    was trained or loaded. Raises ValueError for an unknown name."""
+    python_state = random.getstate()
+    devices = [train.X.device] if train.X.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        result = _train_or_load(name, train, val, cache_dir, log, num_epochs)
+    random.setstate(python_state)
+    return result
+
+
+def _train_or_load(name, train, val, cache_dir, log, num_epochs) -> tuple[torch.nn.Module, dict]:
     teacher = get_teacher(name)
     if num_epochs is not None:
         teacher = Teacher(teacher.arch, replace(teacher.config, num_epochs=num_epochs))
