@@ -21,7 +21,7 @@ from mnist_course.reporting import (
     summary_table,
     write_summary,
 )
-from mnist_course.results import summarize_run
+from mnist_course.results import aggregate, summarize_run
 
 HISTORY = [
     {"epoch": 1, "train_loss": 0.5, "train_acc": 90.0, "test_loss": 0.1, "test_acc": 97.0, "lr": 0.1, "seconds": 2.0},
@@ -206,3 +206,22 @@ def test_seeds_at_epochs_shows_each_seeds_figures_where_every_run_reached():
     assert lines[2].split() == ["2", "61.96%", "62.96%", "96.12%", "97.12%"]
     with pytest.raises(ValueError, match="needs runs and epochs"):
         format_seeds_at_epochs(runs, [])
+
+
+def test_the_device_comparison_pairs_each_notebook_with_its_other_recording():
+    from mnist_course.reporting import device_comparison_table
+
+    def report(name, device, accs, seconds):
+        runs = [{"seed": s, "seconds": seconds, "final_test_acc": a} for s, a in enumerate(accs, 1)]
+        stats = aggregate(accs)
+        return {"notebook": name, "params": 7824, "device": device, "seeds": [1, 2], "runs": runs,
+                "final_test_acc_mean": stats["mean"], "final_test_acc_std": stats["std"],
+                "final_test_acc_min": stats["min"], "final_test_acc_max": stats["max"], "last3_min_test_acc": 99.3}
+    cpu = [report("04_capacity", "cpu", [99.4, 99.6], 200.0), report("05_search-5000", "cpu", [99.3, 99.3], 1.0)]
+    gpu = [report("04_capacity", "gpu", [99.5, 99.5], 50.0)]
+    table = device_comparison_table(cpu, gpu, labels=("CPU", "GPU")).splitlines()
+    assert "final test acc (%), CPU | final test acc (%), GPU" in table[0]
+    assert len(table) == 3, "one row: the notebook recorded on both"
+    assert table[2] == ("| 04_capacity | 7,824 | 99.50 ± 0.14 (n = 2) | 99.50 ± 0.00 (n = 2) | 99.30 | 99.30 "
+                        "| 200 | 50 | 4.0× |")
+    assert device_comparison_table(cpu, []) == "No notebook is recorded on both machines."

@@ -220,6 +220,30 @@ def format_seeds_at_epochs(runs: list[dict], epochs: list[int], keys: tuple[str,
     return "\n".join(lines)
 
 
+def device_comparison_table(recorded: list[dict], other: list[dict], labels: tuple[str, str] | None = None) -> str:
+    """A markdown table comparing two recordings of the same notebooks on two machines
+    (``recorded``: reports/, ``other``: e.g. reports/gpu/, which
+    scripts/import_device_run.py admits only with the same recipe and seeds). One row per
+    notebook in both: final-epoch test accuracy mean ± std (n) on each, the lowest test
+    accuracy in any seed's last 3 epochs on each, mean seconds per seed (one 15-epoch run,
+    evaluation included) on each and their ratio. ``labels``: the two column labels
+    (default: the reports' device names). Accuracies in percent."""
+    here = {r["notebook"]: r for r in recorded}
+    pairs = [(here[r["notebook"]], r) for r in other if r["notebook"] in here]
+    if not pairs:
+        return "No notebook is recorded on both machines."
+    a, b = labels or (pairs[0][0]["device"], pairs[0][1]["device"])
+    lines = [f"| notebook | params | final test acc (%), {a} | final test acc (%), {b} "
+             f"| min over last 3 epochs (%), {a} | same, {b} | s per seed, {a} | s per seed, {b} | speed-up |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for x, y in pairs:
+        sx, sy = (aggregate([run["seconds"] for run in r["runs"]])["mean"] for r in (x, y))
+        lines.append(f"| {x['notebook']} | {x['params']:,} | {format_mean_std(headline(x))} "
+                     f"| {format_mean_std(headline(y))} | {_fmt(x.get('last3_min_test_acc'))} "
+                     f"| {_fmt(y.get('last3_min_test_acc'))} | {sx:.0f} | {sy:.0f} | {sx / sy:.1f}× |")
+    return "\n".join(lines)
+
+
 def results_markdown(reports: list[dict]) -> str:
     """The steps table and, if any, the published-vs-reproduced table (the README's results block)."""
     steps = [r for r in reports if "published" not in r]
