@@ -640,7 +640,7 @@ def run_ablation(study: str, seeds: list[int], train: MNISTSplit, val: MNISTSpli
         recipe = apply_changes(recipe, {"num_epochs": num_epochs})
     variants = [Variant(spec.base_name, {}, "the base every row is compared with")] + list(
         spec.variants if variants is None else variants)
-    rows = []
+    rows, teachers = [], {}
     for variant in variants:
         changed = apply_changes(recipe, variant.changes)
         settings = _settings(changed, train, val, spec.val_fold)
@@ -662,9 +662,10 @@ def run_ablation(study: str, seeds: list[int], train: MNISTSplit, val: MNISTSpli
                      "final_val_loss": aggregate([r["final_val_loss"] for r in runs]),
                      "seconds_per_epoch": sum(r["seconds"] / len(r["history"]) for r in runs) / len(runs),
                      "runs": runs})
-        result = _study(study, recipe, seeds, train, val, rows)
-        result |= _teachers([apply_changes(recipe, v.changes).config.teacher for v in variants[:len(rows)]],
-                            train, val)
+        teacher = changed.config.teacher
+        if teacher and teacher not in teachers:  # once per study: the record loads and hashes the images
+            teachers[teacher] = _teacher_record(teacher, train, val)
+        result = _study(study, recipe, seeds, train, val, rows) | ({"teachers": dict(teachers)} if teachers else {})
         if save_to is not None:  # after every row, so an interrupted study shows what it has
             save_ablation(result, save_to)
     return result
@@ -688,16 +689,12 @@ def _study(study: str, base: Recipe, seeds: list[int], train: MNISTSplit, val: M
             "rows": rows}
 
 
-def _teachers(names: list[str], train: MNISTSplit, val: MNISTSplit) -> dict:
-    """{"teachers": {name: {params, train_images, seconds, final_val_acc}}} for the
-    teachers (distill.py) that rows of a study learned from, as trained on the study's
-    training images (loaded from their cache; {} when no row has a teacher): what a
-    distilled row cost beside its own epochs, and how good its teacher was."""
-    teachers = {}
-    for name in dict.fromkeys(n for n in names if n):
-        _, record = train_teacher(name, train, val, log=None)
-        teachers[name] = {k: record[k] for k in ("params", "train_images", "seconds", "final_val_acc")}
-    return {"teachers": teachers} if teachers else {}
+def _teacher_record(name: str, train: MNISTSplit, val: MNISTSplit) -> dict:
+    """{params, train_images, seconds, final_val_acc} of the teacher ``name`` (distill.py)
+    as trained on the study's training images (loaded from its cache): what a distilled
+    row cost beside its own epochs, and how good its teacher was."""
+    _, record = train_teacher(name, train, val, log=None)
+    return {k: record[k] for k in ("params", "train_images", "seconds", "final_val_acc")}
 
 
 def describe_recipe(notebook: str) -> dict:
