@@ -11,6 +11,7 @@ import torch
 
 from mnist_course.ablation import (
     RECIPES,
+    SEARCH_4000,
     SEARCH_5000,
     STUDIES,
     Variant,
@@ -251,6 +252,19 @@ def test_step5_study_starts_from_the_recorded_search_winner():
     assert replace(base.config, seed=1) == TrainConfig(**{**recorded["config"], "seed": 1})
     with pytest.raises(ValueError, match="after_pool"):
         get_model("searched", **{**base.model_kwargs, "after_pool": []})
+
+
+def test_the_stretch_study_starts_from_the_recorded_winner_under_4000():
+    recorded = json.loads((REPO / "reports" / "05_search-4000.json").read_text())
+    spec = STUDIES["05_search-distill4000"]
+    base = spec.start()
+    assert base == SEARCH_4000 and spec.val_fold == 1 and len(spec.seeds) == 5
+    model = get_model(base.model, **base.model_kwargs)
+    assert count_params(model) == recorded["params"] < 4000
+    assert repr(get_model("searched", **recorded["architecture"])) == repr(model)
+    assert replace(base.config, seed=1) == TrainConfig(**{**recorded["config"], "seed": 1})
+    # the row is Step 6's teacher, nothing else
+    assert spec.variants[0].changes == STUDIES["05_search-distill"].variants[0].changes
 
 
 def test_the_candidates_study_trains_the_recorded_candidates_as_the_search_trained_them():
