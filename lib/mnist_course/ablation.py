@@ -173,6 +173,10 @@ SEARCH_5000 = Recipe("searched", TrainConfig(num_epochs=15, batch_size=64, lr=0.
 SEARCH_4000 = Recipe("searched", SEARCH_5000.config,
                      {"before_pool": [6, 12], "transition": 6, "after_pool": [10, 12, 12], "last_padding": 0,
                       "dropout": 0.0, "head": "gap"})
+# The row of every teacher study (distill.py's wide57k, temperature 4, half the loss).
+_TAUGHT = Variant("distilled from wide57k", {"teacher": "wide57k", "distill_weight": 0.5, "distill_temperature": 4.0},
+                  "half the loss from a 56,688-parameter teacher's logits (softmax at temperature 4), half "
+                  "from the labels")
 # Step 6: that winner, unchanged, trained with the teacher of study 05_search-distill
 # (distill.py: half the loss from wide57k's logits at temperature 4), which that study
 # measured on validation fold 1 before this recipe existed.
@@ -402,9 +406,7 @@ STUDIES = {
     # whole cost. Outcome (reports/ablations/04_capacity-distill.json): +0.04 ± 0.05
     # points, the last 3 epochs higher too, under two standard errors: not adopted alone.
     "04_capacity-distill": Study("04_capacity", (
-        Variant("distilled from wide57k", {"teacher": "wide57k", "distill_weight": 0.5, "distill_temperature": 4.0},
-                "half the loss from a 56,688-parameter teacher's logits (softmax at temperature 4), half "
-                "from the labels"),
+        _TAUGHT,
     ), seeds=(1, 2, 3, 4, 5),
         about="knowledge distillation from a 7x larger teacher into Step 4, over 5 seeds"),
     # The two levers that came closest, together: BatchNorm before ReLU (+0.04 ± 0.03
@@ -539,9 +541,7 @@ STUDIES = {
     # last 3 epochs 99.43% against 99.21% on average: over the rule. Step 6
     # (notebooks/06_teacher.ipynb, RECIPES["06_teacher"]) records the winner so trained.
     "05_search-distill": Study("05_search", (
-        Variant("distilled from wide57k", {"teacher": "wide57k", "distill_weight": 0.5, "distill_temperature": 4.0},
-                "half the loss from a 56,688-parameter teacher's logits (softmax at temperature 4), half "
-                "from the labels"),
+        _TAUGHT,
     ), recipe=SEARCH_5000, base_name="search winner", seeds=(1, 2, 3, 4, 5), val_fold=1,
         about="knowledge distillation from a 12x larger teacher into the winner under 5,000 parameters, "
               "validated on fold 1, over 5 seeds"),
@@ -554,9 +554,7 @@ STUDIES = {
     # winner's, a later recording trains the winner under 4,000 with the teacher, as Step 6
     # does the one under 5,000; otherwise the stretch goal needs more than the teacher.
     "05_search-distill4000": Study("05_search", (
-        Variant("distilled from wide57k", {"teacher": "wide57k", "distill_weight": 0.5, "distill_temperature": 4.0},
-                "half the loss from a 56,688-parameter teacher's logits (softmax at temperature 4), half "
-                "from the labels"),
+        _TAUGHT,
     ), recipe=SEARCH_4000, base_name="winner under 4,000", seeds=(1, 2, 3, 4, 5), val_fold=1,
         about="knowledge distillation from a 14x larger teacher into the winner under 4,000 parameters, "
               "validated on fold 1, over 5 seeds"),
