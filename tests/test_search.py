@@ -447,3 +447,41 @@ def test_an_architecture_only_search_trains_every_trial_with_step4s_recipe(monke
     with pytest.raises(ValueError, match="architecture_only='yes' is invalid"):
         check_search(budgets=[5000], trials=2, search_epochs=1, candidates=1, confirm_seeds=[1],
                      architecture_only="yes")
+
+
+def test_a_search_with_a_teacher_trains_every_stage_with_it(mnist_train, mnist_test, tmp_path, monkeypatch):
+    """run_search(teacher=...): every trial, its confirmation and the record learn from the
+    teacher (Step 6's distillation), the trials say so, and the study is a study of its own."""
+    from dataclasses import replace
+
+    from mnist_course import distill
+
+    train, val, test = _slices(mnist_train, mnist_test)
+    tiny = distill.Teacher(Architecture((4,), 0, (6,), head="gap", last_padding=0),
+                           replace(distill.TEACHERS["wide57k"].config, num_epochs=1))
+    monkeypatch.setitem(distill.TEACHERS, "tiny", tiny)
+    monkeypatch.setattr(distill, "runs_dir", lambda: tmp_path)
+    given = []  # (images trained on, teacher logits given) of every run
+    real_fit = search.fit
+    monkeypatch.setattr(search, "fit", lambda model, X, *a, teacher_logits=None, **k: given.append(
+        (len(X), teacher_logits)) or real_fit(model, X, *a, teacher_logits=teacher_logits, **k))
+    settings = check_search(budgets=[6000], trials=3, search_epochs=1, candidates=1, confirm_seeds=[1],
+                            teacher="tiny")
+    settings = type(settings)(**{**settings.__dict__, "storage": "memory", "cache_dir": tmp_path / "runs",
+                                 "sampler_seed": 0, "quick": True})  # quick: the teacher trains 1 epoch
+    result = search_budget(6_000, settings, train, val, train, test, seeds=[1], num_epochs=1, log=None)
+    assert result["study"].study_name == "budget-6000-tiny" and "teacher=tiny" in settings.describe()
+    trained = [t for t in result["study"].trials if t.intermediate_values]
+    assert trained and all(t.user_attrs["distillation"] == {"teacher": "tiny", **search.DISTILLATION}
+                           for t in trained)
+    assert search.DISTILLATION == {"distill_weight": 0.5, "distill_temperature": 4.0}  # Step 6's
+    assert result["config"].teacher == "tiny" and result["config"].distill_weight == 0.5
+    # the student runs (proxy, confirmation, record) all had the teacher's logits of their own images
+    students = given[1:]  # the first fit trained the teacher itself
+    assert len(students) >= 3 + 1 + 1 and all(logits is not None and logits.shape == (n, 10)
+                                              for n, logits in students)
+    assert len(list(tmp_path.glob("teachers/*.pt"))) == 1  # trained once for these training images
+    with pytest.raises(ValueError, match=r"teacher='nope' is invalid; use '' \(none\) or one of 'wide57k'"):
+        check_search(budgets=[5000], trials=2, search_epochs=1, candidates=1, confirm_seeds=[1], teacher="nope")
+    with pytest.raises(ValueError, match="teacher='nope' is unknown"):
+        run_search(5_000, 1, None, None, storage="memory", teacher="nope")

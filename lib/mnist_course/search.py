@@ -34,6 +34,7 @@ Hyperparameter Tuning", MLSys 2020).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 import warnings
@@ -50,6 +51,7 @@ from torch import nn
 from .ablation import RECIPES
 from .checkpoints import load_weights, save_weights
 from .data import FOLDS, course_validation_split, load_mnist
+from .distill import TEACHERS, teacher_logits
 from .models import HEADS, SEPARABLE, Architecture, SearchNet, architecture_params, separable_at
 from .paths import REPO_ROOT, cached_run, cached_run_path, quick_dir, runs_dir, settings_key
 from .reporting import save_figure
@@ -76,6 +78,10 @@ STEP4 = Architecture(before_pool=(8, 16), transition=8, after_pool=(12, 16, 16),
 # studies were searched without it, and study 05_search-augment measures it on the
 # winner under 5,000 parameters before the search takes it.
 STEP4_TRAINING = {k: getattr(RECIPES["04_capacity"].config, k) for k in ("lr", "batch_size", "max_rotation")}
+# How a search with a teacher (``run_search(teacher=...)``) trains every run: Step 6's
+# distillation (half the loss from the teacher's logits at temperature 4), which study
+# 05_search-distill chose on validation for the winner under 5,000 parameters.
+DISTILLATION = {k: getattr(RECIPES["06_teacher"].config, k) for k in ("distill_weight", "distill_temperature")}
 
 
 def _nearest(value: float, choices) -> int:
@@ -284,10 +290,14 @@ def suggest_training(trial: optuna.Trial, num_epochs: int, fixed: dict | None = 
 
 
 def objective(trial: optuna.Trial, budget: int, train, val, num_epochs: int, seed: int = 1,
-              min_params: int = 0, fixed_training: dict | None = None) -> float:
+              min_params: int = 0, fixed_training: dict | None = None, teacher: str = "",
+              logits=None) -> float:
     """Final-epoch validation accuracy (percent) of the trial's architecture and
     training. fixed_training: {lr, batch_size, max_rotation} for an architecture-only
-    search (then without dropout too, like Step 4's recipe); None samples them. Raises
+    search (then without dropout too, like Step 4's recipe); None samples them.
+    teacher: the name of the teacher (distill.py) the trial learns from with
+    ``DISTILLATION``, stored with the trial (:func:`training_of` reads it), and logits
+    its logits on ``train`` ((len(train), 10)); "" trains on the labels alone. Raises
     optuna.TrialPruned, without training, when the architecture has ``budget``
     parameters or more, fewer than ``min_params``, or is not buildable; and after an
     epoch whose validation accuracy the pruner judges too low."""
@@ -298,7 +308,9 @@ def objective(trial: optuna.Trial, budget: int, train, val, num_epochs: int, see
     params = architecture_params(arch)
     trial.set_user_attr("params", params)
     trial.set_user_attr("architecture", asdict(arch))
-    config = suggest_training(trial, num_epochs, fixed_training)
+    if teacher:
+        trial.set_user_attr("distillation", {"teacher": teacher, **DISTILLATION})
+    config = with_distillation(suggest_training(trial, num_epochs, fixed_training), trial)
     if params >= budget:
         raise optuna.TrialPruned(f"{params:,} parameters >= budget {budget:,}: not trained")
     if params < min_params:
@@ -311,8 +323,14 @@ def objective(trial: optuna.Trial, budget: int, train, val, num_epochs: int, see
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned after epoch {row['epoch']} at {row['val_acc']:.2f}% validation")
 
-    history = fit(model, train, None, config, log=None, val=val, on_epoch=report)
+    history = fit(model, train, None, config, log=None, val=val, on_epoch=report, teacher_logits=logits)
     return history[-1]["val_acc"]
+
+
+def with_distillation(config: TrainConfig, trial: optuna.trial.BaseTrial) -> TrainConfig:
+    """``config`` with the teacher a trial learned from (its "distillation" attribute,
+    set by :func:`objective`), or unchanged for a trial without one."""
+    return replace(config, **trial.user_attrs.get("distillation", {}))
 
 
 def architecture_of(trial: optuna.trial.FrozenTrial) -> Architecture:
@@ -321,9 +339,24 @@ def architecture_of(trial: optuna.trial.FrozenTrial) -> Architecture:
 
 
 def training_of(trial: optuna.trial.FrozenTrial, num_epochs: int) -> TrainConfig:
-    """The trial's training knobs for a run of ``num_epochs`` epochs (one-cycle, SGD 0.9)."""
-    return TrainConfig(num_epochs=num_epochs, lr=trial.params["lr"], batch_size=trial.params["batch_size"],
-                       max_rotation=trial.params["max_rotation"], momentum=0.9, schedule="onecycle")
+    """The trial's training knobs for a run of ``num_epochs`` epochs (one-cycle, SGD 0.9),
+    with its teacher if it learned from one."""
+    return with_distillation(TrainConfig(num_epochs=num_epochs, lr=trial.params["lr"],
+                                         batch_size=trial.params["batch_size"],
+                                         max_rotation=trial.params["max_rotation"], momentum=0.9,
+                                         schedule="onecycle"), trial)
+
+
+def teacher_lookup(train, val=None, teacher_epochs: int | None = None, log=print):
+    """A function from a teacher's name to its logits on ``train``, (len(train), 10), what
+    ``fit`` takes as ``teacher_logits`` (None for "": no teacher). Each teacher is trained
+    once on ``train``'s images and cached (``distill.train_teacher``; ``val`` is
+    evaluated for its record only), and its logits are computed once per lookup.
+    teacher_epochs: overrides the teacher's epochs (quick checks)."""
+    @functools.cache
+    def lookup(name: str):
+        return teacher_logits(name, train, val, log=log, num_epochs=teacher_epochs) if name else None
+    return lookup
 
 
 def _pruned_after_last_epoch(trial: optuna.trial.FrozenTrial, num_epochs: int) -> bool:
@@ -370,17 +403,19 @@ def _run_settings(trial: optuna.trial.FrozenTrial, num_epochs: int, train, evalu
                         len(evaluated), split, val_fold)
 
 
-def _val_run(arch: Architecture, config: TrainConfig, seed: int, train, val) -> dict:
+def _val_run(arch: Architecture, config: TrainConfig, seed: int, train, val, logits=None) -> dict:
     set_seed(seed)
     start = time.perf_counter()
-    history = fit(SearchNet(arch), train, None, replace(config, seed=seed), log=None, val=val)
+    history = fit(SearchNet(arch), train, None, replace(config, seed=seed), log=None, val=val,
+                  teacher_logits=logits)
     return {"seed": seed, "final_val_acc": history[-1]["val_acc"],
             "last3_min_val_acc": min(row["val_acc"] for row in history[-LAST_EPOCHS:]),
             "seconds": round(time.perf_counter() - start, 1), "history": history}
 
 
 def confirm(trials: list[optuna.trial.FrozenTrial], train, val, seeds: list[int], num_epochs: int = 15,
-            cache_dir: str | Path | None = None, log=print, val_fold: int = 0) -> list[dict]:
+            cache_dir: str | Path | None = None, log=print, val_fold: int = 0,
+            teacher_epochs: int | None = None) -> list[dict]:
     """Stage 2: train each candidate (a trial chosen by :func:`top_trials`) for the full
     ``num_epochs`` on the validation split, once per seed, so the winner is chosen on
     validation over several seeds rather than on one short proxy run. The test set is not
@@ -388,6 +423,8 @@ def confirm(trials: list[optuna.trial.FrozenTrial], train, val, seeds: list[int]
     val_fold: the fold (``data.validation_split``) that ``train`` and ``val`` are, part of
     each run's cache key: the candidates were chosen on fold 0, so a fold they were not
     scored on (1) confirms them without the search's own luck on fold 0's images.
+    A candidate that learned from a teacher does so here too, from the teacher trained
+    on ``train`` (teacher_epochs: see :func:`teacher_lookup`).
 
     Returns one row per candidate, best first by **mean final validation accuracy**
     (ties: the higher mean of each seed's lowest validation accuracy over the last 3
@@ -396,6 +433,7 @@ def confirm(trials: list[optuna.trial.FrozenTrial], train, val, seeds: list[int]
     final_val_acc and last3_min_val_acc (``results.aggregate`` over the seeds), runs.
     """
     cache_dir = Path(cache_dir) if cache_dir is not None else runs_dir() / "search" / "runs"
+    lookup = teacher_lookup(train, val, teacher_epochs, log)
     rows = []
     for trial in trials:
         arch, config = architecture_of(trial), training_of(trial, num_epochs)
@@ -403,7 +441,8 @@ def confirm(trials: list[optuna.trial.FrozenTrial], train, val, seeds: list[int]
         runs = []
         for seed in seeds:
             run, trained = cached_run(cache_dir, settings, seed,
-                                      lambda a=arch, c=config, seed=seed: _val_run(a, c, seed, train, val))
+                                      lambda a=arch, c=config, seed=seed: _val_run(a, c, seed, train, val,
+                                                                                   lookup(c.teacher)))
             runs.append(run)
             if trained and log is not None:
                 log(f"candidate trial {trial.number}, seed {seed}: final validation accuracy "
@@ -419,21 +458,26 @@ def confirm(trials: list[optuna.trial.FrozenTrial], train, val, seeds: list[int]
 
 
 def retrain(trial: optuna.trial.FrozenTrial, train, test, seeds: list[int], num_epochs: int = 15,
-            log=print, cache_dir: str | Path | None = None) -> list[dict]:
+            log=print, cache_dir: str | Path | None = None, teacher_epochs: int | None = None) -> list[dict]:
     """Stage 3: train a chosen trial's architecture and knobs in full: on ``train`` (all
     60,000 images for the record) for ``num_epochs``, once per seed, evaluating ``test``
     after every epoch for the record only (it chose nothing: the trial was chosen on
     validation). Returns one ``results.summarize_run`` dict per seed; ``log`` gets one
     line per seed trained. cache_dir: where runs are cached (:func:`paths.cached_run`),
     each with its final weights (:func:`trained_weights` finds them); None trains every
-    run afresh and keeps no weights."""
+    run afresh and keeps no weights. A trial that learned from a teacher does so here too,
+    from the teacher trained on ``train`` (the test set is evaluated for the teacher's
+    record only; teacher_epochs: see :func:`teacher_lookup`)."""
     settings = _run_settings(trial, num_epochs, train, test, "test")
+    lookup = teacher_lookup(train, test, teacher_epochs, log)
 
     def train_one(seed: int) -> dict:
         set_seed(seed)
         model = SearchNet(architecture_of(trial))
         start = time.perf_counter()
-        history = fit(model, train, test, replace(training_of(trial, num_epochs), seed=seed), log=None)
+        config = training_of(trial, num_epochs)
+        history = fit(model, train, test, replace(config, seed=seed), log=None,
+                      teacher_logits=lookup(config.teacher))
         if cache_dir is not None:
             save_weights(model, trained_weights(cache_dir, settings, seed))
         return summarize_run(history, seed, time.perf_counter() - start)
@@ -535,10 +579,11 @@ def open_storage(url: str | None):
 
 def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = None, num_epochs: int = 6,
                seed: int | None = None, study_name: str | None = None, total: bool = False,
-               warm_start: bool = True, min_share: float = 0.6, architecture_only: bool = False) -> optuna.Study:
+               warm_start: bool = True, min_share: float = 0.6, architecture_only: bool = False,
+               teacher: str = "", teacher_epochs: int | None = None) -> optuna.Study:
     """Train ``n_trials`` more trials of the study for ``budget`` (created on first use,
-    named ``budget-<budget>``, or ``budget-<budget>-arch`` with ``architecture_only``,
-    unless ``study_name`` is given) in ``storage``; several
+    named ``budget-<budget>``, with ``-arch`` for ``architecture_only`` and ``-<teacher>``
+    for a teacher, unless ``study_name`` is given) in ``storage``; several
     processes may call this on one storage at once. A trial counts when it trains
     (:func:`trained_trials`): samples over the budget (or under ``min_share`` of it) are rejected at no cost and drawn
     again, up to ``MAX_SAMPLES_PER_TRIAL`` per trial (then a warning). seed: the
@@ -556,19 +601,26 @@ def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = 
     architecture_only: every trial trains with Step 4's recipe (``STEP4_TRAINING``, no
     dropout) and only the layers are searched: a short proxy run favours knobs that fit
     fast (a higher rate, less augmentation) over those that end best after 15 epochs.
-    Raises ValueError for a bad budget, n_trials or min_share. Returns the study."""
+    teacher: every trial learns from this teacher (``distill.TEACHERS``) with
+    ``DISTILLATION``, as Step 6 trains, so that the search looks for the model that learns
+    best from it; the teacher is trained once on ``train`` (``teacher_epochs`` overrides
+    its epochs, for quick checks) and cached. "" (default): the labels alone.
+    Raises ValueError for a bad budget, n_trials, min_share or teacher. Returns the study."""
     if not (isinstance(budget, int) and budget > 0):
         raise ValueError(f"budget={budget!r} is invalid; use a positive number of parameters")
     if not (isinstance(n_trials, int) and n_trials >= 0):
         raise ValueError(f"n_trials={n_trials!r} is invalid; use a whole number >= 0")
     if not 0 <= min_share < 1:
         raise ValueError(f"min_share={min_share!r} is invalid; use a fraction of the budget in [0, 1)")
+    if teacher and teacher not in TEACHERS:
+        raise ValueError(f"teacher={teacher!r} is unknown; valid: '' (none) or {', '.join(map(repr, TEACHERS))}")
     # Successive halving judges a trial first after 2 epochs and keeps the better half of
     # those judged there. Optuna's default (judged after 1 epoch, the best quarter kept)
     # ranked designs on their warm-up: in a 40-trial preview at 5,000 parameters 13
     # trials were stopped after one epoch and only 9 ran to the end.
     study = optuna.create_study(
-        study_name=study_name or f"budget-{budget}" + ("-arch" if architecture_only else ""),
+        study_name=study_name or f"budget-{budget}" + ("-arch" if architecture_only else "")
+        + (f"-{teacher}" if teacher else ""),
         storage=open_storage(storage), direction="maximize",
         load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=2))
@@ -598,8 +650,9 @@ def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = 
         attempts = MAX_SAMPLES_PER_TRIAL * remaining
         floor = int(min_share * budget)
         fixed = STEP4_TRAINING if architecture_only else None
+        logits = teacher_lookup(train, val, teacher_epochs)(teacher)
         study.optimize(lambda trial: objective(trial, budget, train, val, num_epochs, min_params=floor,
-                                               fixed_training=fixed),
+                                               fixed_training=fixed, teacher=teacher, logits=logits),
                        n_trials=attempts,
                        callbacks=[stop_at_target])
         short = (n_trials - trained_trials(study)) if total else (n_trials - trained_here)
@@ -646,6 +699,13 @@ class SearchSettings:
     sampler_seed: int = 1     # TPE's seed: the same trials are proposed on every run
     architecture_only: bool = False  # True: layers only, trained with Step 4's recipe (STEP4_TRAINING)
     quick: bool = False       # a check of the code on a slice (its folds are twelfths of the slice)
+    teacher: str = ""         # every run learns from this teacher (distill.TEACHERS) with DISTILLATION;
+                              # "": from the labels alone
+
+    @property
+    def teacher_epochs(self) -> int | None:
+        """The teacher's epochs: its recipe's (None), or 1 in quick mode."""
+        return 1 if self.quick else None
 
     def trials_for(self, budget: int) -> int:
         """Trials of the study for ``budget`` in all. Raises ValueError for a budget not searched."""
@@ -660,11 +720,13 @@ class SearchSettings:
         return (f"budgets={self.budgets} trials={trials} search_epochs={self.search_epochs} "
                 f"candidates={self.candidates} confirm_seeds={self.confirm_seeds} storage={shown}"
                 + (f" confirm_fold={self.confirm_fold}" if self.confirm_fold else "")
-                + (" architecture_only=True" if self.architecture_only else ""))
+                + (" architecture_only=True" if self.architecture_only else "")
+                + (f" teacher={self.teacher}" if self.teacher else ""))
 
 
 def check_search(*, budgets, trials, search_epochs, candidates, confirm_seeds, storage=None,
-                 quick: bool = False, architecture_only: bool = False, confirm_fold: int = 0) -> SearchSettings:
+                 quick: bool = False, architecture_only: bool = False, confirm_fold: int = 0,
+                 teacher: str = "") -> SearchSettings:
     """Validate Step 5's notebook parameters. budgets: a non-empty list of distinct
     parameter counts > 0; trials: a whole number >= 1 (every study) or a list of them,
     one per budget; search_epochs, candidates: whole numbers >= 1;
@@ -672,7 +734,8 @@ def check_search(*, budgets, trials, search_epochs, candidates, confirm_seeds, s
     validation fold of stage 2, a whole number from 0 to ``FOLDS`` - 1 (0: the search's
     own validation images; see :func:`search_budget`); storage: an Optuna URL,
     ``journal:<file>``, or None (SQLite in runs/search/); architecture_only: True or
-    False (see :func:`run_search`). Quick mode (a check of the
+    False (see :func:`run_search`); teacher: "" or a name of ``distill.TEACHERS`` (see
+    :func:`run_search`). Quick mode (a check of the
     code): the first budget, 4 trials of 1 epoch, 1 candidate, 1 seed, storage in memory.
     Raises ValueError naming the parameter, its value and what is valid."""
     def whole(v) -> bool:
@@ -700,12 +763,15 @@ def check_search(*, budgets, trials, search_epochs, candidates, confirm_seeds, s
         raise ValueError(f"storage={storage!r} is invalid; use an Optuna storage URL, journal:<file>, or None")
     if not isinstance(architecture_only, bool):
         raise ValueError(f"architecture_only={architecture_only!r} is invalid; use True or False")
+    if not (isinstance(teacher, str) and (teacher == "" or teacher in TEACHERS)):
+        raise ValueError(f"teacher={teacher!r} is invalid; use '' (none) or one of {', '.join(map(repr, TEACHERS))}")
     if quick:
         return SearchSettings(list(budgets[:1]), [min(per_budget[0], 4)], 1, 1, list(confirm_seeds[:1]), confirm_fold,
-                              "memory", quick_dir("search"), architecture_only=architecture_only, quick=True)
+                              "memory", quick_dir("search"), architecture_only=architecture_only, quick=True,
+                              teacher=teacher)
     return SearchSettings(list(budgets), per_budget, search_epochs, candidates, list(confirm_seeds), confirm_fold,
                           storage or default_storage(), runs_dir() / "search" / "runs",
-                          architecture_only=architecture_only)
+                          architecture_only=architecture_only, teacher=teacher)
 
 
 def search_budget(budget: int, settings: SearchSettings, train, val, full_train, test, seeds: list[int],
@@ -736,7 +802,8 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
     """
     study = run_search(budget, settings.trials_for(budget), train, val, storage=settings.storage,
                        num_epochs=settings.search_epochs, seed=settings.sampler_seed, total=True,
-                       architecture_only=settings.architecture_only)
+                       architecture_only=settings.architecture_only, teacher=settings.teacher,
+                       teacher_epochs=settings.teacher_epochs)
     counts = study_counts(study, settings.search_epochs)
     if log is not None:
         log(f"budget {budget:,}: {counts['trials']} trials, {counts['not_trained']} not trained (over the budget, "
@@ -763,11 +830,12 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
     confirm_train, confirm_val = (train, val) if fold == 0 else course_validation_split(full_train, settings.quick,
                                                                                          fold)
     rows = confirm(chosen + [starts[k] for k in WARM_STARTS if starts.get(k) is not None], confirm_train,
-                   confirm_val, settings.confirm_seeds, num_epochs, settings.cache_dir, log, fold)
+                   confirm_val, settings.confirm_seeds, num_epochs, settings.cache_dir, log, fold,
+                   settings.teacher_epochs)
     for row in rows:
         row["warm_start"] = warm_start_of(study.trials[row["trial"]], budget)
     winner = study.trials[rows[0]["trial"]]
-    runs = retrain(winner, full_train, test, seeds, num_epochs, log, settings.cache_dir)
+    runs = retrain(winner, full_train, test, seeds, num_epochs, log, settings.cache_dir, settings.teacher_epochs)
     return {"budget": budget, "counts": counts, "confirm_fold": fold, "candidates": rows, "winner": rows[0],
             "architecture": architecture_of(winner), "config": training_of(winner, num_epochs), "runs": runs,
             "weights": {seed: trained_weights(settings.cache_dir, _run_settings(winner, num_epochs, full_train,
@@ -848,9 +916,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=20, help="trials this worker runs (default 20)")
     parser.add_argument("--epochs", type=int, default=6, help="epochs of a proxy run (default 6)")
     parser.add_argument("--storage", help="Optuna storage URL, or journal:<file>; default: SQLite in runs/search/")
-    parser.add_argument("--study", help="study name (default budget-<budget>, budget-<budget>-arch)")
+    parser.add_argument("--study", help="study name (default budget-<budget>, with -arch and -<teacher> when set)")
     parser.add_argument("--architecture-only", action="store_true",
                         help="search the layers only, trained with Step 4's recipe (lr 0.1, batch 64, ±7°, no dropout)")
+    parser.add_argument("--teacher", default="", help="every trial learns from this teacher (distill.TEACHERS, "
+                        "e.g. wide57k) as Step 6 trains; default: the labels alone")
     parser.add_argument("--seed", type=int, help="the sampler's seed (one per worker)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-dir", help="folder containing MNIST/ (default: $MNIST_DATA_DIR, else data/)")
@@ -862,8 +932,12 @@ def main(argv: list[str] | None = None) -> int:
     full = load_mnist(True, args.data_dir, device, limit=limit)
     train, val = course_validation_split(full, args.quick)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = run_search(args.budget, args.trials, train, val, storage=args.storage, num_epochs=epochs,
-                       seed=args.seed, study_name=args.study, architecture_only=args.architecture_only)
+    try:
+        study = run_search(args.budget, args.trials, train, val, storage=args.storage, num_epochs=epochs,
+                           seed=args.seed, study_name=args.study, architecture_only=args.architecture_only,
+                           teacher=args.teacher, teacher_epochs=1 if args.quick else None)
+    except ValueError as e:
+        parser.error(str(e))
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     print(f"study {study.study_name}: {len(study.trials)} trials ({len(done)} trained to the end)")
     if done:
