@@ -61,6 +61,13 @@ def _reports_of(name: str) -> list[dict]:
     return [r for notebook, r in REPORTS.items() if notebook == name or notebook.startswith(f"{name}-")]
 
 
+def _other_recordings(name: str) -> list:
+    """The notebook's recordings beside its report: reports/unseen/ (the recipe on seeds it
+    was not recorded with) and reports/gpu/ (the same recipe and seeds on a GPU)."""
+    return [path for folder in ("unseen", "gpu")
+            for path in sorted((recorded_reports_dir() / folder).glob(f"{name}*.json"))]
+
+
 def _printed(nb) -> list[tuple[float, str]]:
     """(number, unit) the notebook's code cells printed, without the per-epoch lines."""
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
@@ -79,7 +86,7 @@ def allowed_values(name: str, nb) -> dict[str, list[float]]:
     numbers = [(path, v) for r in own for path, v in _numbers(r, with_history=len(r["seeds"]) == 1)]
     for study in sorted((recorded_reports_dir() / "ablations").glob(f"{name}*.json")):  # the Ablation section
         numbers += [(path, v) for path, v in _numbers(json.loads(study.read_text()), with_history=False)]
-    for check in sorted((recorded_reports_dir() / "unseen").glob(f"{name}*.json")):  # seeds not recorded
+    for check in _other_recordings(name):  # seeds not recorded; the same seeds on a GPU
         numbers += [(path, v) for path, v in _numbers(json.loads(check.read_text()), with_history=False)]
     printed = _printed(nb)
     percent = [v for path, v in numbers if any(k in path.rsplit(".", 1)[-1] or k in path for k in PERCENT_KEYS)]
@@ -176,6 +183,8 @@ def allowed_pairs(name: str, nb) -> list[tuple[float, float]]:
     pairs = [p for r in _reports_of(name) for p in _pairs(r)]
     for study in sorted((recorded_reports_dir() / "ablations").glob(f"{name}*.json")):
         pairs += list(_pairs(json.loads(study.read_text())))
+    for other in (json.loads(path.read_text()) for path in _other_recordings(name)):
+        pairs += list(_pairs(other)) + [(other["final_test_acc_mean"], other["final_test_acc_std"])]
     pairs += [(r["final_test_acc_mean"], r["final_test_acc_std"]) for r in REPORTS.values()
               if r["final_test_acc_std"] is not None]
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
