@@ -36,7 +36,7 @@ from mnist_course.paths import atomic_write_text, recorded_reports_dir
 from mnist_course.reporting import write_summary
 from mnist_course.training import TrainConfig
 
-SAME_RECIPE = ("model", "params", "config", "seeds", "epochs", "train_images", "test_images")
+SAME_RECIPE = ("model", "params", "seeds", "epochs", "train_images", "test_images")  # and the config, below
 
 
 def _time(stamp: str) -> datetime:
@@ -57,7 +57,7 @@ def check_report(report: dict, recorded: dict | None, started: datetime, finishe
                          f"({started.isoformat()} to {finished.isoformat()}): a stale copy, not this run's")
     if report["quick"]:
         raise ValueError(f"{name}: a quick run; import full recordings only")
-    differs = [key for key in SAME_RECIPE if report.get(key) != recorded.get(key) and key != "config"]
+    differs = [key for key in SAME_RECIPE if report.get(key) != recorded.get(key)]
     # TrainConfig fields added since a recording take their defaults; the seed is per run.
     if TrainConfig(**{**report["config"], "seed": 1}) != TrainConfig(**{**recorded["config"], "seed": 1}):
         differs.insert(0, "config")
