@@ -560,6 +560,21 @@ STUDIES = {
     ), recipe=SEARCH_4000, base_name="winner under 4,000", seeds=(1, 2, 3, 4, 5), val_fold=1,
         about="knowledge distillation from a 14x larger teacher into the winner under 4,000 parameters, "
               "validated on fold 1, over 5 seeds"),
+    # Step 6's recipe gives the labels half the loss. Hinton et al. (2015, section 2.1)
+    # found the best results with "a considerably lower weight" on the labels, and the
+    # knowledge-distillation baseline of HobbitLong/RepDistiller (README.md, "Running":
+    # `--distill kd -r 0.1 -a 0.9`, temperature 4) gives them a tenth. One change: the
+    # teacher's share 0.5 -> 0.9, the same teacher and temperature, on fold 1, seeds 1-5, the
+    # base the taught row of 05_search-distill. Rule, fixed before the row was trained (the
+    # learning-rate study's): adopt it as Step 6's recipe if its mean final validation
+    # accuracy beats the recipe's by more than twice the standard error of the difference
+    # and the mean of its lowest validation accuracy in the last 3 epochs is not below the
+    # recipe's; otherwise the recipe stays.
+    "06_teacher-weight": Study("06_teacher", (
+        Variant("teacher's share 0.9", {"distill_weight": 0.9},
+                "nine tenths of the loss from the teacher's soft targets, a tenth from the labels"),
+    ), base_name="Step 6's recipe", seeds=(1, 2, 3, 4, 5), val_fold=1,
+        about="the teacher's share of Step 6's loss, validated on fold 1, over 5 seeds"),
 }
 
 SEEDS = [1, 2, 3]  # an ablation's default seeds: 3 runs per variant
