@@ -143,6 +143,16 @@ def test_a_study_with_a_teacher_states_what_the_teacher_cost(small, tmp_path, mo
         f"{record['seconds']:.0f} s; final validation accuracy {record['final_val_acc']:.2f}%")
 
 
+def test_logits_of_is_the_eval_mode_forward_pass_row_for_row(small):
+    train, _ = small
+    model = SearchNet(Architecture((4,), 0, (6,), head="gap", last_padding=0)).train()
+    logits = distill.logits_of(model, train, batch_size=100)  # 512 images: the last batch has 12
+    assert model.training  # the caller's mode is restored
+    with torch.no_grad():
+        expected = model.eval()(train.X)
+    assert logits.shape == (512, 10) and torch.allclose(logits, expected, atol=1e-5)
+
+
 def test_step_6_is_step_5s_winner_unchanged_but_for_the_teacher():
     from dataclasses import asdict
 
@@ -154,6 +164,29 @@ def test_step_6_is_step_5s_winner_unchanged_but_for_the_teacher():
     changed = {k: v for k, v in asdict(step6.config).items() if v != getattr(SEARCH_5000.config, k)}
     assert changed == {"teacher": "wide57k", "distill_weight": 0.5} and step6.config.distill_temperature == 4.0
     assert count_params(build_model(step6.model, seed=1, **step6.model_kwargs)) == 4_744
+
+
+def test_step_7_is_step_5s_winner_under_4000_taught_as_step_6_teaches():
+    from dataclasses import asdict
+
+    from mnist_course.ablation import RECIPES, SEARCH_4000
+    from mnist_course.steps import build_model
+
+    step6, step7 = RECIPES["06_teacher"], RECIPES["07_stretch"]
+    assert (step7.model, step7.model_kwargs) == (SEARCH_4000.model, SEARCH_4000.model_kwargs)
+    changed = {k for k, v in asdict(step7.config).items() if v != getattr(SEARCH_4000.config, k)}
+    assert changed == {"teacher", "distill_weight"}
+    assert all(getattr(step7.config, k) == getattr(step6.config, k)
+               for k in ("teacher", "distill_weight", "distill_temperature"))
+    assert count_params(build_model(step7.model, seed=1, **step7.model_kwargs)) == 3_914
+
+
+def test_the_weight_study_changes_only_the_teachers_share_of_step_6s_recipe():
+    from mnist_course.ablation import RECIPES, STUDIES
+
+    spec = STUDIES["06_teacher-weight"]
+    assert spec.start() == RECIPES["06_teacher"] and spec.val_fold == 1 and spec.seeds == (1, 2, 3, 4, 5)
+    assert [v.changes for v in spec.variants] == [{"distill_weight": 0.9}]
 
 
 def test_a_teacher_leaves_the_callers_random_state_as_it_was(small, tmp_path, monkeypatch):

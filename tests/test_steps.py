@@ -11,11 +11,13 @@ from mnist_course.results import summarize_run
 from mnist_course.settings import check_params
 from mnist_course.steps import (
     build_model,
+    compare_recordings,
     goal_check,
     goal_odds_text,
     record,
     runs_with_unseen_seeds,
     show_model,
+    teach,
     train_seeds,
 )
 from mnist_course.training import TrainConfig, evaluate
@@ -175,3 +177,34 @@ def test_unseen_seeds_are_pooled_only_when_they_trained_the_same_recipe(tmp_path
     assert "at that rate 2 new seeds all hold with probability 0.67^2 = 0.44." in text
     one = {**report, "runs": report["runs"][:1], "seeds": [1], "quick": True}
     assert goal_odds_text(one, tmp_path) == "one seed: no spread to judge the odds by"
+
+
+def test_compare_recordings_prints_each_recording_and_names_a_missing_one(tmp_path, capsys):
+    report = _report(_runs([(99.45, 99.50, 99.52), (99.38, 99.47, 99.40)]), params=3_914)
+    (tmp_path / "saved.json").write_text(json.dumps(_report(_runs([(99.2, 99.3, 99.3)]), params=4_744)))
+    shown = compare_recordings([("here", report), ("saved", "saved"), ("absent", "absent")], folder=tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    assert [r["params"] for r in shown] == [3_914, 4_744]
+    assert lines[0].split() == ["here", "3,914", "parameters:", "final", "test", "accuracy", "99.46", "±", "0.08%",
+                                "(n", "=", "2);", "lowest", "of", "the", "last", "3", "epochs", "99.38%", "(seeds",
+                                "99.45,", "99.38)"]
+    assert lines[1].startswith("saved") and "99.30% (n = 1)" in lines[1]
+    assert lines[2].startswith("absent") and "not recorded (absent.json" in lines[2]
+
+
+def test_teach_returns_the_teachers_logits_on_every_training_image_and_its_record(mnist_train, mnist_test, capsys):
+    from mnist_course import distill
+    from mnist_course.data import MNISTSplit
+    from mnist_course.paths import quick_dir
+
+    run = check_params(epochs=1, batch_size=64, lr=0.1, seeds=[1], device="cpu", quick=True)
+    train, test = MNISTSplit(mnist_train.X[:300], mnist_train.y[:300]), MNISTSplit(mnist_test.X[:200],
+                                                                                  mnist_test.y[:200])
+    logits, record = teach("wide57k", run, train, test)
+    model, _ = distill.train_teacher("wide57k", train, cache_dir=quick_dir("teachers"), num_epochs=1, log=None)
+    assert logits.shape == (300, 10) and torch.allclose(logits, distill.logits_of(model, train))
+    assert record == {"name": "wide57k", "params": 56_688, "train_images": 300, "seconds": record["seconds"],
+                      "test_acc": evaluate(model, test)["acc"]}
+    assert f"teacher wide57k: 56,688 parameters, trained in {record['seconds']:.0f} s" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="nope"):
+        teach("nope", run, train, test)

@@ -182,6 +182,12 @@ _TAUGHT = Variant("distilled from wide57k", {"teacher": "wide57k", "distill_weig
 # measured on validation fold 1 before this recipe existed.
 RECIPES["06_teacher"] = Recipe(SEARCH_5000.model, replace(SEARCH_5000.config, teacher="wide57k", distill_weight=0.5,
                                                           distill_temperature=4.0), SEARCH_5000.model_kwargs)
+# Step 7, the stretch goal: the winner under 4,000 parameters, unchanged, taught as Step 6
+# teaches (its teacher, share and temperature), which study 05_search-distill4000 measured
+# on fold 1 before this recipe was recorded.
+RECIPES["07_stretch"] = Recipe(SEARCH_4000.model, replace(
+    SEARCH_4000.config, **{k: getattr(RECIPES["06_teacher"].config, k)
+                           for k in ("teacher", "distill_weight", "distill_temperature")}), SEARCH_4000.model_kwargs)
 
 # Where Step 4 spends the 1,280 parameters that the GAP -> 1x1 head frees (studies
 # "04_capacity-margin", before the shift, and "04_capacity-width", with it).

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import load_weights, save_weights
-from .data import MNISTSplit
+from .data import MNISTSplit, batches
 from .models import Architecture, SearchNet, count_params
 from .paths import atomic_write_text, runs_dir
 from .training import TrainConfig, fit, set_seed
@@ -129,10 +129,13 @@ def _train_or_load(name, train, val, cache_dir, log, num_epochs) -> tuple[torch.
 
 @torch.no_grad()
 def logits_of(model: torch.nn.Module, split: MNISTSplit, batch_size: int = 1000) -> torch.Tensor:
-    """``model``'s logits on every image of ``split`` as it is, in eval mode: (N, C)
-    float32 on the split's device, row i for image i."""
+    """``model``'s logits on every image of ``split`` as it is, in eval mode (the model's
+    mode is restored): (N, C) float32 on the split's device, row i for image i."""
+    was_training = model.training
     model.eval()
-    return torch.cat([model(split.X[i:i + batch_size]) for i in range(0, len(split), batch_size)])
+    logits = torch.cat([model(X) for X, _ in batches(split, batch_size, shuffle=False)])
+    model.train(was_training)
+    return logits
 
 
 def teacher_logits(name: str, train: MNISTSplit, val: MNISTSplit | None = None, cache_dir: str | Path | None = None,

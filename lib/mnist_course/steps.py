@@ -24,7 +24,7 @@ from torchinfo import summary
 from torchinfo.enums import Units
 
 from .data import RAW_FILES, MNISTSplit, load_mnist
-from .distill import logits_for
+from .distill import logits_for, logits_of, train_teacher
 from .models import (
     BUILDERS,
     MODELS,
@@ -35,7 +35,7 @@ from .models import (
     get_reference_model,
     layer_table,
 )
-from .paths import cached_run, cached_run_path, recorded_reports_dir
+from .paths import cached_run, cached_run_path, quick_dir, recorded_reports_dir
 from .reporting import build_report, plot_runs, run_selected_on_validation, save_report
 from .results import LAST_EPOCHS, aggregate, format_goal_odds, format_mean_std, goal_odds, summarize_run
 from .settings import RunSettings
@@ -265,6 +265,49 @@ def record(run: RunSettings, *, notebook: str, step: str, model_name: str, model
                         show_lr=config.schedule != "constant"))
     print_results(report)
     return report
+
+
+def teach(name: str, run: RunSettings, train: MNISTSplit, test: MNISTSplit) -> tuple[torch.Tensor, dict]:
+    """The teacher ``name`` (``distill.TEACHERS``) trained on ``train`` (or loaded from
+    ``runs/teachers/``, where its first training put it: ~10 min on 2 CPU cores); prints
+    its parameters, training time and test accuracy, measured for the record (the test
+    set chooses nothing). Quick runs train it for ``run.epochs`` in a temp folder.
+
+    Returns (logits, record): its logits on ``train``'s images as they are, (N, 10)
+    float32 on their device, row i for image i (``train_seeds``'s ``teacher_logits``);
+    and the report's "teacher" entry: name, params, train_images, seconds (its training,
+    wall-clock), test_acc (percent). Raises ValueError for an unknown name.
+    """
+    model, trained = train_teacher(name, train, cache_dir=quick_dir("teachers") if run.quick else None,
+                                   num_epochs=run.epochs if run.quick else None)
+    test_acc = evaluate(model, test)["acc"]
+    print(f"teacher {name}: {trained['params']:,} parameters, trained in {trained['seconds']:.0f} s; "
+          f"test accuracy {test_acc:.2f}% (for the record: it chooses nothing)")
+    return logits_of(model, train), {"name": name, "params": trained["params"],
+                                     "train_images": trained["train_images"], "seconds": trained["seconds"],
+                                     "test_acc": test_acc}
+
+
+def compare_recordings(rows: list[tuple[str, str | dict]], folder: str | Path | None = None) -> list[dict]:
+    """Print one line per recording: its parameters, final test accuracy (mean ± std over
+    seeds) and each seed's lowest test accuracy of the last 3 epochs. rows: (label, a
+    report dict or the name of a report in ``folder``, default ``reports/``); a named
+    report that is not there is said so and skipped. Returns the reports printed."""
+    shown = []
+    for label, report in rows:
+        if isinstance(report, str):
+            path = Path(folder or recorded_reports_dir()) / f"{report}.json"
+            if not path.is_file():
+                print(f"{label:<30} not recorded ({path.name} is not in the reports folder)")
+                continue
+            report = json.loads(path.read_text())
+        lows = [r["last3_min_test_acc"] for r in report["runs"]]
+        stats = {"mean": report["final_test_acc_mean"], "std": report["final_test_acc_std"], "n": len(lows)}
+        print(f"{label:<30} {report['params']:>6,} parameters: final test accuracy "
+              f"{format_mean_std(stats, unit='%')}; lowest of the last {LAST_EPOCHS} epochs {min(lows):.2f}% "
+              f"(seeds {', '.join(f'{x:.2f}' for x in lows)})")
+        shown.append(report)
+    return shown
 
 
 def goal_check(report: dict, max_params: int = GOAL_MAX_PARAMS) -> bool:
