@@ -165,10 +165,13 @@ PAIR = re.compile(r"(?<![\w.])[+−-]?(\d+(?:\.\d+)?)\s*±\s*(\d+(?:\.\d+)?)")
 
 
 def _pairs(value):
-    """(mean, std) of every {"mean", "std"} dict inside a JSON value (aggregates, ablation rows)."""
+    """(mean, std) of every {"mean", "std"} dict inside a JSON value (aggregates, ablation rows),
+    and (diff, diff_se) of every ablation row: a difference quoted with its standard error."""
     if isinstance(value, dict):
         if isinstance(value.get("mean"), (int, float)) and isinstance(value.get("std"), (int, float)):
             yield value["mean"], value["std"]
+        if isinstance(value.get("diff"), (int, float)) and isinstance(value.get("diff_se"), (int, float)):
+            yield value["diff"], value["diff_se"]
         for item in value.values():
             yield from _pairs(item)
     elif isinstance(value, list):

@@ -23,7 +23,7 @@ from mnist_course.results import summarize_run
 
 def test_the_steps_are_found_in_order():
     assert list(step_notebooks()) == ["01_setup", "02_skeleton", "03_batchnorm", "04_capacity", "05_search",
-                                      "06_teacher"]
+                                      "06_teacher", "07_stretch"]
 
 
 def test_the_four_reference_set_ups_are_found():
