@@ -161,7 +161,7 @@ def test_every_figure_in_the_analysis_comes_from_the_recorded_run(name):
     assert not stale, f"{name}: figures in the Analysis that the recorded run does not contain: {stale}"
 
 
-PAIR = re.compile(r"(?<![\w.])[+−-]?(\d+(?:\.\d+)?)\s*±\s*(\d+(?:\.\d+)?)")
+PAIR = re.compile(r"(?<![\w.])([+−-]?)(\d+(?:\.\d+)?)\s*±\s*(\d+(?:\.\d+)?)")
 
 
 def _pairs(value):
@@ -191,8 +191,17 @@ def allowed_pairs(name: str, nb) -> list[tuple[float, float]]:
     pairs += [(r["final_test_acc_mean"], r["final_test_acc_std"]) for r in REPORTS.values()
               if r["final_test_acc_std"] is not None]
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    pairs += [(float(m.group(1)), float(m.group(2))) for m in PAIR.finditer(text)]
+    pairs += [(float(m.group(2)) * (-1 if m.group(1) in ("−", "-") else 1), float(m.group(3)))
+              for m in PAIR.finditer(text)]
     return pairs
+
+
+def _same_sign(sign: str, value: float, written: str) -> bool:
+    """A figure written with a sign has the recorded value's: "−0.02" matches -0.02, not
+    +0.02 (a zero as written matches either). An unsigned one is a magnitude ("costs 0.13
+    points"), so either sign matches."""
+    decimals = len(written.split(".")[1]) if "." in written else 0
+    return not sign or round(value, decimals) == 0 or (value < 0) == (sign in ("−", "-"))
 
 
 @pytest.mark.parametrize("name", list(NOTEBOOKS))
@@ -203,7 +212,9 @@ def test_every_mean_and_spread_in_the_analysis_belong_together(name):
     pairs = allowed_pairs(name, nb)
     text = re.sub(r"`[^`]*`", "", analysis_text(nb))
     stale = [m.group(0) for m in PAIR.finditer(text)
-             if not any(matches(m.group(1), [mean]) and matches(m.group(2), [std]) for mean, std in pairs)]
+             if not any(matches(m.group(2), [mean]) and matches(m.group(3), [std]) and _same_sign(m.group(1), mean,
+                                                                                                  m.group(2))
+                        for mean, std in pairs)]
     assert not stale, f"{name}: mean ± std pairs in the Analysis that no recorded aggregate holds: {stale}"
 
 

@@ -201,9 +201,9 @@ def test_teach_returns_the_teachers_logits_on_every_training_image_and_its_recor
     train, test = MNISTSplit(mnist_train.X[:300], mnist_train.y[:300]), MNISTSplit(mnist_test.X[:200],
                                                                                   mnist_test.y[:200])
     logits, record = teach("wide57k", run, train, test)
-    model, _ = distill.train_teacher("wide57k", train, cache_dir=quick_dir("teachers"), num_epochs=1, log=None)
+    model, cached = distill.train_teacher("wide57k", train, cache_dir=quick_dir("teachers"), num_epochs=1, log=None)
     assert logits.shape == (300, 10) and torch.allclose(logits, distill.logits_of(model, train))
-    assert record == {"name": "wide57k", "params": 56_688, "train_images": 300, "seconds": record["seconds"],
+    assert record == {"name": "wide57k", "params": 56_688, "train_images": 300, "seconds": cached["seconds"],
                       "test_acc": evaluate(model, test)["acc"]}
     assert f"teacher wide57k: 56,688 parameters, trained in {record['seconds']:.0f} s" in capsys.readouterr().out
     with pytest.raises(ValueError, match="nope"):

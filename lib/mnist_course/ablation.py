@@ -572,8 +572,8 @@ STUDIES = {
     # found the best results with "a considerably lower weight" on the labels, and the
     # knowledge-distillation baseline of HobbitLong/RepDistiller (README.md, "Running":
     # `--distill kd -r 0.1 -a 0.9`, temperature 4) gives them a tenth. One change: the
-    # teacher's share 0.5 -> 0.9, the same teacher and temperature, on fold 1, seeds 1-5, the
-    # base the taught row of 05_search-distill. Rule, fixed before the row was trained (the
+    # teacher's share 0.5 -> 0.9, the same teacher and temperature, on fold 1, seeds 1-5; its
+    # base is the taught row of 05_search-distill. Rule, fixed before the row was trained (the
     # learning-rate study's): adopt it as Step 6's recipe if its mean final validation
     # accuracy beats the recipe's by more than twice the standard error of the difference
     # and the mean of its lowest validation accuracy in the last 3 epochs is not below the

@@ -133,9 +133,10 @@ def logits_of(model: torch.nn.Module, split: MNISTSplit, batch_size: int = 1000)
     mode is restored): (N, C) float32 on the split's device, row i for image i."""
     was_training = model.training
     model.eval()
-    logits = torch.cat([model(X) for X, _ in batches(split, batch_size, shuffle=False)])
-    model.train(was_training)
-    return logits
+    try:
+        return torch.cat([model(X) for X, _ in batches(split, batch_size, shuffle=False)])
+    finally:
+        model.train(was_training)
 
 
 def teacher_logits(name: str, train: MNISTSplit, val: MNISTSplit | None = None, cache_dir: str | Path | None = None,
