@@ -180,6 +180,16 @@ def test_a_total_of_trials_resumes_a_stored_study_without_adding_more(tmp_path, 
     assert "pruned_last" not in counts and study_counts(study, 1)["pruned_last"] <= counts["pruned"]
 
 
+def test_a_stored_study_is_continued_only_at_its_proxy_length(tmp_path, monkeypatch):
+    monkeypatch.setattr(search, "fit", lambda *a, **k: [{"epoch": 1, "val_acc": 50.0}])  # no training needed
+    storage = f"sqlite:///{tmp_path / 'search.db'}"
+    study = run_search(3_000, 2, None, None, storage=storage, num_epochs=4, seed=0, total=True)
+    assert study.user_attrs["proxy_epochs"] == 4
+    with pytest.raises(ValueError, match=r"num_epochs=6 differs from the 4 epochs .* 'budget-3000'"):
+        run_search(3_000, 4, None, None, storage=storage, num_epochs=6, seed=0, total=True)
+    assert trained_trials(run_search(3_000, 3, None, None, storage=storage, num_epochs=4, total=True)) == 3
+
+
 def test_a_trial_interrupted_mid_run_is_trained_again(tmp_path, monkeypatch):
     monkeypatch.setattr(search, "fit", lambda *a, **k: [{"epoch": 1, "val_acc": 50.0}])  # no training needed
     storage = f"sqlite:///{tmp_path / 'search.db'}"

@@ -624,6 +624,15 @@ def run_search(budget: int, n_trials: int, train, val, *, storage: str | None = 
         storage=open_storage(storage), direction="maximize",
         load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=2))
+    # A study's proxy runs are comparable only at one length: the first call stores it, and
+    # a continuation with another length (or a worker started with another --epochs) is
+    # refused before it trains, rather than ranking 4-epoch runs against 6-epoch ones.
+    stored = study.user_attrs.get("proxy_epochs")
+    if stored is None:
+        study.set_user_attr("proxy_epochs", num_epochs)
+    elif stored != num_epochs:
+        raise ValueError(f"num_epochs={num_epochs!r} differs from the {stored} epochs of the proxy runs already "
+                         f"in study {study.study_name!r}; continue it with {stored}, or name another study")
     # Trials count when they train (or are training, in any worker): a sample over the
     # budget costs nothing and is not one of the n_trials, else about half of a study's
     # trials would go to rejections. A queued trial (a warm start) is still to run.
