@@ -923,7 +923,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  "(validation split; the test set is never used).")
     parser.add_argument("--budget", type=int, required=True, help="parameters a model must stay below")
     parser.add_argument("--trials", type=int, default=20, help="trials this worker runs (default 20)")
-    parser.add_argument("--epochs", type=int, default=6, help="epochs of a proxy run (default 6)")
+    parser.add_argument("--epochs", type=int, default=4,
+                        help="epochs of a proxy run (default 4, as notebook 05 records; a stored study keeps its own)")
     parser.add_argument("--storage", help="Optuna storage URL, or journal:<file>; default: SQLite in runs/search/")
     parser.add_argument("--study", help="study name (default budget-<budget>, with -arch and -<teacher> when set)")
     parser.add_argument("--architecture-only", action="store_true",
