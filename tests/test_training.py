@@ -408,3 +408,41 @@ def test_invalid_clean_last_epochs_is_named_before_training(small):
                                              rf"epochs from 0 to num_epochs=2"):
             fit(model, train, test, TrainConfig(num_epochs=2, clean_last_epochs=value), log=None)
         assert model.seen == []
+
+
+def test_precise_bn_recomputes_batchnorm_statistics_over_the_training_images_as_they_are(small):
+    """Reference: Wu & Johnson's PreciseBN written out: the running mean is the average of
+    the batch means, the running variance the average of the batch (unbiased) variances,
+    over the training images without augmentation, with the trained weights."""
+    train = MNISTSplit(small[0].X[:64], small[0].y[:64])
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 4), torch.nn.BatchNorm1d(4),
+                                torch.nn.Linear(4, 10))
+    fit(model, train, None, TrainConfig(num_epochs=2, batch_size=16, lr=0.1, max_rotation=15, max_shift=2,
+                                        precise_bn=True), log=None)
+    with torch.no_grad():
+        features = model[1](model[0](train.X)).view(4, 16, 4)  # (batches, images, features), in order
+    bn = model[2]
+    assert torch.allclose(bn.running_mean, features.mean(1).mean(0), atol=1e-6)
+    assert torch.allclose(bn.running_var, features.var(1, unbiased=True).mean(0), rtol=1e-5)
+    assert bn.momentum == 0.1 and model.training  # the layer and the model as they were
+
+
+def test_precise_bn_changes_what_is_evaluated_not_what_is_trained(small):
+    """Same seed with and without it: the same trained weights (its pass through the
+    dropout of Step 4's model leaves the random stream as it was), other BatchNorm
+    statistics, and the history measures the model as it is returned."""
+    train, test = small
+    models, histories = [], []
+    for precise in (False, True):
+        set_seed(0)
+        models.append(get_model("step4"))  # dropout 0.05: draws from the global random state
+        assert any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in models[-1].modules())
+        histories.append(fit(models[-1], train, test, TrainConfig(num_epochs=2, batch_size=64, lr=0.05,
+                                                                  max_rotation=7, precise_bn=precise), log=None))
+    plain, precise = models
+    for (name, weight), other in zip(plain.named_parameters(), precise.parameters(), strict=True):
+        assert torch.equal(weight, other), name
+    assert [row["train_acc"] for row in histories[0]] == [row["train_acc"] for row in histories[1]]
+    assert not torch.allclose(plain.conv1[2].running_mean, precise.conv1[2].running_mean)  # its BatchNorm
+    assert histories[1][-1]["test_loss"] == pytest.approx(evaluate(precise, test)["loss"])

@@ -434,6 +434,27 @@ STUDIES = {
                 "temperature 4"),
     ), seeds=tuple(range(1, 11)),
         about="the two nearest levers together, BatchNorm before ReLU and the teacher, over 10 seeds"),
+    # Step 4's last epochs once more, from the side of evaluation. What misses the goal is
+    # the lowest test accuracy of the last 3 epochs, and each epoch is evaluated with
+    # BatchNorm statistics that are a moving average over the last ~10 training batches
+    # (momentum 0.1 at batch 64: about 640 images), each digit rotated and shifted, taken
+    # while the weights still moved. The design study's BN-momentum row averaged over more
+    # batches, still augmented ones, before the shift. PreciseBN (Wu & Johnson, "Rethinking
+    # 'Batch' in BatchNorm", 2021, section 3) recomputes them after every epoch with the
+    # weights fixed, over all 55,000 training images as they are; no validation or test
+    # image takes part and the trained weights are those of the recipe
+    # (training.recompute_batchnorm; tested). One row, nothing tuned. The learning-rate
+    # study's rule, fixed before the row was trained: adopt it if its mean final
+    # validation accuracy over seeds 1-5 beats the recipe's by more than twice the
+    # standard error of the difference and the mean of its lowest validation accuracy in
+    # the last 3 epochs is not below the recipe's; otherwise the recipe stays. No second look.
+    "04_capacity-precisebn": Study("04_capacity", (
+        Variant("PreciseBN", {"precise_bn": True},
+                "BatchNorm's statistics recomputed after every epoch over the 55,000 training images "
+                "without augmentation, the weights fixed"),
+    ), seeds=(1, 2, 3, 4, 5),
+        about="BatchNorm statistics recomputed over the training images after every epoch (PreciseBN), "
+              "over 5 seeds"),
     # Recorded on the design with dropout 0.05, before the study above removed it: its
     # "no dropout" row is today's recipe.
     "04_capacity": Study("04_capacity", (
@@ -585,6 +606,22 @@ STUDIES = {
                 "nine tenths of the loss from the teacher's soft targets, a tenth from the labels"),
     ), base_name="Step 6's recipe", seeds=(1, 2, 3, 4, 5), val_fold=1,
         about="the teacher's share of Step 6's loss, validated on fold 1, over 5 seeds"),
+    # Step 6's one miss on the record is, as Step 4's, one of the last 3 epochs of one seed
+    # (seed 5, epoch 13). The same evaluation lever as study 04_capacity-precisebn, with
+    # its reasoning: BatchNorm's statistics recomputed after every epoch over the training
+    # images as they are, the weights fixed (PreciseBN). One row on Step 6's recipe,
+    # nothing tuned, fold 1 (as Step 6's other studies), seeds 1-5. The learning-rate
+    # study's rule, fixed before the row was trained: adopt it as Step 6's recipe if its
+    # mean final validation accuracy beats the recipe's by more than twice the standard
+    # error of the difference and the mean of its lowest validation accuracy in the last
+    # 3 epochs is not below the recipe's; otherwise the recipe stays. No second look.
+    "06_teacher-precisebn": Study("06_teacher", (
+        Variant("PreciseBN", {"precise_bn": True},
+                "BatchNorm's statistics recomputed after every epoch over the 55,000 training images "
+                "without augmentation, the weights fixed"),
+    ), base_name="Step 6's recipe", seeds=(1, 2, 3, 4, 5), val_fold=1,
+        about="BatchNorm statistics recomputed over the training images after every epoch (PreciseBN), "
+              "on Step 6's recipe, validated on fold 1, over 5 seeds"),
 }
 
 SEEDS = [1, 2, 3]  # an ablation's default seeds: 3 runs per variant

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 
 from .checkpoints import save_weights
 from .data import (
@@ -101,6 +101,12 @@ class TrainConfig:
                                  # the model moves 1 - ema_decay of the way to the trained one (an
                                  # exponential moving average, Polyak averaging); 0 = off. 0.999 averages
                                  # over ~1,000 optimizer steps, about one epoch at batch 64
+    precise_bn: bool = False     # after every epoch, with the weights fixed, BatchNorm's running mean and
+                                 # variance are recomputed as the average over all training images as
+                                 # they are (no augmentation) in batches of batch_size, instead of the
+                                 # moving average of the last ~10 augmented batches ("PreciseBN": Wu &
+                                 # Johnson, "Rethinking 'Batch' in BatchNorm", 2021, section 3); the
+                                 # trained weights and the random stream are unchanged
     seed: int = 1                # seeds shuffling and augmentation (model init: steps.build_model)
     eval_batch_size: int | None = None  # images per evaluation batch; None: per device (below)
 
@@ -234,6 +240,22 @@ def evaluate(model: nn.Module, split: MNISTSplit, batch_size: int | None = None,
     return {"loss": loss_sum.item() / n, "acc": 100.0 * correct.item() / n, "n": n}
 
 
+def recompute_batchnorm(model: nn.Module, split: MNISTSplit, batch_size: int) -> None:
+    """PreciseBN (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021, section 3): reset
+    the running mean and variance of every BatchNorm layer of ``model`` and recompute them,
+    with the weights fixed, as the equal-weight average of the batch statistics over
+    ``split``'s images in order, in batches of ``batch_size`` (the last may be smaller):
+    ``torch.optim.swa_utils.update_bn``. split.X: (N, 1, 28, 28) normalised images, on the
+    model's device. The model is left in the mode it was in; the global random state too
+    (a dropout layer draws from it during the pass, as in training). A model without
+    BatchNorm is left as it is."""
+    device = split.X.device
+    # fork_rng restores torch's CPU random state, and the accelerator's when there is one.
+    accelerators = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=accelerators):
+        update_bn(batches(split, batch_size, shuffle=False), model)  # restores the model's mode
+
+
 def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
     """The optimizer and the learning-rate scheduler with how often it steps: ("batch" or
     "epoch"). Raises ValueError naming an unknown optimizer or schedule, or a negative
@@ -338,6 +360,9 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     with ``use_buffers=True``, updated after every optimizer step): validation and test
     figures, the saved best weights and ``model`` itself after ``fit`` returns are the
     averaged ones; training accuracy is still that of the trained weights.
+    With ``config.precise_bn`` the evaluated model's BatchNorm statistics are recomputed
+    after every epoch over ``train``'s images as they are (:func:`recompute_batchnorm`),
+    before validation and test; the trained weights are those of a run without it.
     """
     if best_weights is not None and val is None:
         raise ValueError("best_weights needs a validation split (val=...): weights are chosen on "
@@ -392,6 +417,8 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
             correct += batch_correct
         if step_every == "epoch":
             scheduler.step()
+        if config.precise_bn:  # part of training: its seconds count in train_seconds
+            recompute_batchnorm(evaluated, train, config.batch_size)
         batch_losses = batch_losses.cpu()  # the one host sync of the epoch
         bad = (~torch.isfinite(batch_losses)).nonzero()
         if len(bad):
