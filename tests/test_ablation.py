@@ -15,6 +15,7 @@ from mnist_course.ablation import (
     SEARCH_5000,
     STUDIES,
     Variant,
+    _base_changed,
     apply_changes,
     format_ablation_table,
     format_training_fit,
@@ -236,9 +237,13 @@ def test_step4_recipe_is_what_its_recorded_studies_with_a_second_look_decided(fi
     assert RECIPES["04_capacity"] == (apply_changes(base, second.changes) if gains else base)
 
 
-def test_step4_recipe_is_what_its_recorded_clean_epochs_study_decided():
-    best, gains = _two_standard_error_rule("04_capacity-clean")
-    base = STUDIES["04_capacity-clean"].start()
+@pytest.mark.parametrize("study", ["04_capacity-clean", "04_capacity-precisebn"])
+def test_step4_recipe_is_what_its_recorded_single_look_studies_decided(study):
+    best, gains = _two_standard_error_rule(study)
+    # the recorded base is today's recipe (else a row adopted into the recipe would pass unseen)
+    recorded = json.loads((REPO / "reports" / "ablations" / f"{study}.json").read_text())
+    assert _base_changed(study, recorded) == []
+    base = STUDIES[study].start()
     assert RECIPES["04_capacity"] == (apply_changes(base, best.changes) if gains else base)
 
 
