@@ -446,3 +446,12 @@ def test_precise_bn_changes_what_is_evaluated_not_what_is_trained(small):
     assert [row["train_acc"] for row in histories[0]] == [row["train_acc"] for row in histories[1]]
     assert not torch.allclose(plain.conv1[2].running_mean, precise.conv1[2].running_mean)  # its BatchNorm
     assert histories[1][-1]["test_loss"] == pytest.approx(evaluate(precise, test)["loss"])
+
+
+def test_precise_bn_with_frozen_batchnorm_is_named_before_training(small):
+    train, test = small
+    model = _Recorder()
+    with pytest.raises(ValueError, match=r"precise_bn=True is invalid with train_mode_first_epoch_only=True"):
+        fit(model, train, test, TrainConfig(num_epochs=1, precise_bn=True, train_mode_first_epoch_only=True),
+            log=None)
+    assert model.seen == []

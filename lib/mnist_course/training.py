@@ -363,6 +363,8 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     With ``config.precise_bn`` the evaluated model's BatchNorm statistics are recomputed
     after every epoch over ``train``'s images as they are (:func:`recompute_batchnorm`),
     before validation and test; the trained weights are those of a run without it.
+    Raises ValueError for precise_bn with train_mode_first_epoch_only (whose BatchNorm
+    trains on its running statistics).
     """
     if best_weights is not None and val is None:
         raise ValueError("best_weights needs a validation split (val=...): weights are chosen on "
@@ -370,6 +372,10 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     check_augmentation(config, min(train.X.shape[-2:]))
     check_label_smoothing(config.label_smoothing, config.loss)
     check_distillation(config)
+    if config.precise_bn and config.train_mode_first_epoch_only:
+        raise ValueError("precise_bn=True is invalid with train_mode_first_epoch_only=True: that mode trains "
+                         "from epoch 2 on with the running statistics, which PreciseBN would then change; "
+                         "set one of them to False")
     if (teacher_logits is not None) != bool(config.teacher):
         raise ValueError(f"teacher_logits {'given' if teacher_logits is not None else 'missing'} with "
                          f"teacher={config.teacher!r}; pass them exactly when the config names a teacher")
