@@ -247,6 +247,15 @@ def test_step4_recipe_is_what_its_recorded_single_look_studies_decided(study):
     assert RECIPES["04_capacity"] == (apply_changes(base, best.changes) if gains else base)
 
 
+@pytest.mark.parametrize("study", ["06_teacher-weight", "06_teacher-precisebn"])
+def test_step6_recipe_is_what_its_recorded_studies_decided(study):
+    best, gains = _two_standard_error_rule(study)
+    recorded = json.loads((REPO / "reports" / "ablations" / f"{study}.json").read_text())
+    assert _base_changed(study, recorded) == [] and recorded["val_fold"] == 1
+    base = STUDIES[study].start()
+    assert RECIPES["06_teacher"] == (apply_changes(base, best.changes) if gains else base)
+
+
 def test_step5_study_starts_from_the_recorded_search_winner():
     # The study's base must be the model and training that Step 5's record trained.
     recorded = json.loads((REPO / "reports" / "05_search-5000.json").read_text())
