@@ -246,11 +246,11 @@ def recompute_batchnorm(model: nn.Module, split: MNISTSplit, batch_size: int) ->
     with the weights fixed, as the equal-weight average of the batch statistics over
     ``split``'s images in order, in batches of ``batch_size`` (the last may be smaller):
     ``torch.optim.swa_utils.update_bn``. split.X: (N, 1, 28, 28) normalised images, on the
-    model's device. The model is left in the mode it was in; the global random state too
-    (a dropout layer draws from it during the pass, as in training). A model without
-    BatchNorm is left as it is."""
+    model's device. The model is left in the mode it was in; torch's CPU random state too,
+    and CUDA's on a CUDA device (a dropout layer draws from them during the pass, as in
+    training; on MPS its draws are not undone). A model without BatchNorm is left as it is."""
     device = split.X.device
-    # fork_rng restores torch's CPU random state, and the accelerator's when there is one.
+    # fork_rng restores torch's CPU random state, and CUDA's when the data is there.
     accelerators = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=accelerators):
         update_bn(batches(split, batch_size, shuffle=False), model)  # restores the model's mode
