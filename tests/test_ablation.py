@@ -237,23 +237,17 @@ def test_step4_recipe_is_what_its_recorded_studies_with_a_second_look_decided(fi
     assert RECIPES["04_capacity"] == (apply_changes(base, second.changes) if gains else base)
 
 
-@pytest.mark.parametrize("study", ["04_capacity-clean", "04_capacity-precisebn"])
-def test_step4_recipe_is_what_its_recorded_single_look_studies_decided(study):
+@pytest.mark.parametrize("study", ["04_capacity-clean", "04_capacity-precisebn", "06_teacher-weight",
+                                   "06_teacher-precisebn"])
+def test_a_recipe_is_what_its_recorded_single_look_studies_decided(study):
+    spec = STUDIES[study]
     best, gains = _two_standard_error_rule(study)
-    # the recorded base is today's recipe (else a row adopted into the recipe would pass unseen)
+    # the recorded base is today's recipe, on the study's fold (else a row adopted into the
+    # recipe would pass unseen)
     recorded = json.loads((REPO / "reports" / "ablations" / f"{study}.json").read_text())
-    assert _base_changed(study, recorded) == []
-    base = STUDIES[study].start()
-    assert RECIPES["04_capacity"] == (apply_changes(base, best.changes) if gains else base)
-
-
-@pytest.mark.parametrize("study", ["06_teacher-weight", "06_teacher-precisebn"])
-def test_step6_recipe_is_what_its_recorded_studies_decided(study):
-    best, gains = _two_standard_error_rule(study)
-    recorded = json.loads((REPO / "reports" / "ablations" / f"{study}.json").read_text())
-    assert _base_changed(study, recorded) == [] and recorded["val_fold"] == 1
-    base = STUDIES[study].start()
-    assert RECIPES["06_teacher"] == (apply_changes(base, best.changes) if gains else base)
+    assert _base_changed(study, recorded) == [] and recorded["val_fold"] == spec.val_fold
+    base = spec.start()
+    assert RECIPES[spec.notebook] == (apply_changes(base, best.changes) if gains else base)
 
 
 def test_step5_study_starts_from_the_recorded_search_winner():
