@@ -5,8 +5,8 @@
 
 The address is ``Repository`` under ``[project.urls]`` in pyproject.toml; a fork changes
 it there and runs this script. It rewrites, in every notebook, the "Open in Colab" badge
-of the first cell and the ``git clone`` of the Colab set-up cell, and in README.md the
-badges of the notebook tables. The set-up cell runs ``pip install -e`` of the clone
+of the first cell and the ``git clone`` of the Colab set-up cell, and in README.md and
+docs/*.md the badges of the notebook tables. The set-up cell runs ``pip install -e`` of the clone
 without pinning torch, so Colab's own torch and torchvision satisfy the requirement and
 are kept.
 """
@@ -61,12 +61,12 @@ def update(root: Path = REPO_ROOT, check: bool = False) -> list[Path]:
             changed.append(path)
             if not check:
                 nbformat.write(nb, path)
-    readme = root / "README.md"
-    text = readme.read_text()
-    if linked(text, repo) != text:
-        changed.append(readme)
-        if not check:
-            readme.write_text(linked(text, repo))
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text = page.read_text()
+        if linked(text, repo) != text:
+            changed.append(page)
+            if not check:
+                page.write_text(linked(text, repo))
     return changed
 
 

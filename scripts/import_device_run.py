@@ -17,9 +17,10 @@ recorded here). reports/ itself, the course's record, is left as it is.
 
 Refused, naming the notebook: a report that is not of that run (written before the
 notebook started or after it finished: a stale copy), a quick or override run, or one
-whose recipe (model, parameters, config, seeds, epochs) differs from the recording in
-reports/: the other machine must train what the course records, so that the two can be
-compared.
+whose recipe (model, parameters, config, epochs) differs from the recording in
+reports/, or that trained a seed the recording does not have: the other machine must
+train what the course records (all of its seeds, or some of them), so that the two can
+be compared.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from mnist_course.paths import atomic_write_text, recorded_reports_dir
 from mnist_course.reporting import write_summary
 from mnist_course.training import TrainConfig
 
-SAME_RECIPE = ("model", "params", "seeds", "epochs", "train_images", "test_images")  # and the config, below
+SAME_RECIPE = ("model", "params", "epochs", "train_images", "test_images")  # and the config and seeds, below
 
 
 def _time(stamp: str) -> datetime:
@@ -58,6 +59,10 @@ def check_report(report: dict, recorded: dict | None, started: datetime, finishe
     if report["quick"]:
         raise ValueError(f"{name}: a quick run; import full recordings only")
     differs = [key for key in SAME_RECIPE if report.get(key) != recorded.get(key)]
+    # Seeds: those of the record or some of them (a GPU recording of seeds 1-5 stays one of
+    # the 10-seed record's recipe); a seed the record does not have is another experiment.
+    if not set(report.get("seeds", [])) <= set(recorded.get("seeds", [])):
+        differs.append("seeds")
     # TrainConfig fields added since a recording take their defaults; the seed is per run.
     if TrainConfig(**{**report["config"], "seed": 1}) != TrainConfig(**{**recorded["config"], "seed": 1}):
         differs.insert(0, "config")

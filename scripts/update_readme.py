@@ -1,14 +1,16 @@
-"""Refresh the README's generated blocks from the recorded files in reports/.
+"""Refresh the generated blocks of the README and docs/ from the recorded files in reports/.
 
-    python scripts/update_readme.py            # rewrite README.md in place
-    python scripts/update_readme.py --check    # exit 1 if README.md is out of date
+    python scripts/update_readme.py            # rewrite README.md and docs/*.md in place
+    python scripts/update_readme.py --check    # exit 1 if any of them is out of date
 
-Three blocks, each between its marker lines:
-- results: the steps table and published-vs-reproduced table, as in reports/summary.md;
-- benchmark: the speed figures of reports/benchmark.json (python -m mnist_course.benchmark);
-- gpu: the recording on a GPU in reports/gpu/ (scripts/import_device_run.py) beside the
-  record in reports/, and that machine's benchmark.
-The library never edits the README; a maintainer runs this after a recording.
+Four blocks, each between its marker lines:
+- results (README.md): the steps table, as in reports/summary.md, and the goal steps'
+  verdicts under the course goal (mnist_course.reporting.goal_lines);
+- published (docs/reference-setups.md): the published-vs-reproduced table;
+- benchmark (docs/speed.md): the speed figures of reports/benchmark.json;
+- gpu (docs/speed.md): the recording on a GPU in reports/gpu/ (scripts/import_device_run.py)
+  beside the record in reports/, and that machine's benchmark.
+The library never edits these files; a maintainer runs this after a recording.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from pathlib import Path
 
 from mnist_course.benchmark import readme_excerpt
 from mnist_course.paths import REPO_ROOT, atomic_write_text, recorded_reports_dir
-from mnist_course.reporting import device_comparison_table, load_reports, results_markdown
+from mnist_course.reporting import device_comparison_table, load_reports, published_table, results_markdown
 
 RESULTS = ("<!-- results:start (generated from reports/ by scripts/update_readme.py) -->", "<!-- results:end -->")
 BENCHMARK = ("<!-- benchmark:start (generated from reports/benchmark.json by scripts/update_readme.py) -->",
              "<!-- benchmark:end -->")
-GOAL = 99.4  # Step 4's bar (and Steps 5 and 6's), percent test accuracy in each of the last 3 epochs
+PUBLISHED = ("<!-- published:start (generated from reports/ by scripts/update_readme.py) -->", "<!-- published:end -->")
 GPU = ("<!-- gpu:start (generated from reports/gpu/ by scripts/update_readme.py) -->", "<!-- gpu:end -->")
 
 
@@ -53,13 +55,8 @@ def gpu_block(reports_dir: Path) -> str:
     lines = [f"Recorded on {course['device']}, torch {gpu[0]['torch_version']}, {course['finished_at'][:10]}, "
              f"by the course command: {len(course['notebooks'])} notebooks ({', '.join(course['notebooks'])}) in "
              f"{course['total_seconds'] / 60:.1f} min, each over its recorded seeds (`reports/gpu/`). "
-             f"CPU: the record above ({', '.join(devices)}); the same recipes and seeds:",
+             f"CPU: the record ({', '.join(devices)}); the same recipes, over the seeds each recorded (n):",
              "", device_comparison_table(load_reports(reports_dir), gpu, labels=("CPU", "GPU"))]
-    both = [r for r in gpu if r["notebook"] in here]
-    held = {label: ", ".join(r["notebook"] for r in reports if (r.get("last3_min_test_acc") or 0) >= GOAL) or "none"
-            for label, reports in (("CPU", [here[r["notebook"]] for r in both]), ("GPU", both))}
-    lines += ["", f"Every seed at least {GOAL}% in each of its last 3 epochs: on the CPU {held['CPU']}; "
-                  f"on the GPU {held['GPU']}."]
     benchmark = folder / "benchmark.json"
     if benchmark.is_file():
         result = json.loads(benchmark.read_text())
@@ -69,33 +66,46 @@ def gpu_block(reports_dir: Path) -> str:
 
 
 def updated_readme(readme: str, reports_dir: Path) -> str:
-    """The README text with its three blocks regenerated from ``reports_dir``. Raises
+    """The README text with its results block regenerated from ``reports_dir``."""
+    return replace_block(readme, RESULTS, results_markdown(load_reports(reports_dir)))
+
+
+def updated_files(root: Path, reports_dir: Path) -> dict[Path, str]:
+    """{file: its text with every generated block regenerated from ``reports_dir``} for
+    README.md, docs/reference-setups.md and docs/speed.md under ``root``. Raises
     FileNotFoundError when there is no benchmark.json to quote (run the benchmark)."""
-    text = replace_block(readme, RESULTS, results_markdown(load_reports(reports_dir)))
+    reports = load_reports(reports_dir)
+    readme, reference, speed = root / "README.md", root / "docs" / "reference-setups.md", root / "docs" / "speed.md"
     benchmark = reports_dir / "benchmark.json"
     if not benchmark.is_file():
         raise FileNotFoundError(f"{benchmark} does not exist: run `python -m mnist_course.benchmark` first")
-    text = replace_block(text, BENCHMARK, readme_excerpt(json.loads(benchmark.read_text())))
-    return replace_block(text, GPU, gpu_block(reports_dir))
+    speed_text = replace_block(speed.read_text(), BENCHMARK, readme_excerpt(json.loads(benchmark.read_text())))
+    return {
+        readme: updated_readme(readme.read_text(), reports_dir),
+        reference: replace_block(reference.read_text(), PUBLISHED,
+                                 published_table([r for r in reports if "published" in r])),
+        speed: replace_block(speed_text, GPU, gpu_block(reports_dir)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only check; exit 1 if README.md is out of date")
-    parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md")
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="folder holding README.md and docs/")
     parser.add_argument("--reports-dir", type=Path, default=recorded_reports_dir())
     args = parser.parse_args(argv)
-    current = args.readme.read_text()
-    new = updated_readme(current, args.reports_dir)
+    stale = []
+    for path, new in updated_files(args.root, args.reports_dir).items():
+        if new != path.read_text():
+            stale.append(path)
+            if not args.check:
+                atomic_write_text(path, new)
+    names = ", ".join(str(p.relative_to(args.root)) for p in stale)
     if args.check:
-        print("README.md is up to date." if new == current else "README.md is out of date: run "
-              "`python scripts/update_readme.py`.")
-        return 0 if new == current else 1
-    if new != current:
-        atomic_write_text(args.readme, new)
-    print(f"{args.readme.name}: {'updated' if new != current else 'already up to date'}")
+        print(f"{names} out of date: run `python scripts/update_readme.py`." if stale else "All up to date.")
+        return 1 if stale else 0
+    print(f"updated: {names}" if stale else "already up to date")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

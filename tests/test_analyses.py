@@ -26,18 +26,17 @@ from itertools import combinations
 import nbformat
 import pytest
 
-from mnist_course import steps
+from mnist_course import results, steps
 from mnist_course.course import reference_notebooks, step_notebooks
 from mnist_course.data import VAL_IMAGES
 from mnist_course.paths import recorded_reports_dir
-from mnist_course.reporting import compare_with_published, load_reports
+from mnist_course.reporting import compare_with_published, goal_figures, load_reports
 from mnist_course.results import mean_curve
-from mnist_course.training import TrainConfig
 
 REPORTS = {r["notebook"]: r for r in load_reports(recorded_reports_dir())}
 NOTEBOOKS = {**step_notebooks(), **reference_notebooks()}
 NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(\s*(?:%|×|x\b|points?\b|s\b|min\b))?")
-CONSTANTS = [steps.GOAL_MAX_PARAMS, steps.GOAL_MIN_TEST_ACC, steps.GOAL_MIN_MEAN_ACC, steps.GOAL_MAX_EPOCHS,
+CONSTANTS = [results.GOAL_MAX_PARAMS, results.GOAL_MIN_TEST_ACC, results.GOAL_MIN_SEEDS, results.GOAL_MAX_EPOCHS,
              steps.TRAIN_IMAGES, steps.TEST_IMAGES, VAL_IMAGES, steps.TRAIN_IMAGES - VAL_IMAGES, 28 * 28]
 
 
@@ -62,10 +61,9 @@ def _reports_of(name: str) -> list[dict]:
 
 
 def _other_recordings(name: str) -> list:
-    """The notebook's recordings beside its report: reports/unseen/ (the recipe on seeds it
-    was not recorded with) and reports/gpu/ (the same recipe and seeds on a GPU)."""
-    return [path for folder in ("unseen", "gpu")
-            for path in sorted((recorded_reports_dir() / folder).glob(f"{name}*.json"))]
+    """The notebook's recordings beside its report: reports/gpu/ (the same recipe and
+    seeds on a GPU)."""
+    return sorted((recorded_reports_dir() / "gpu").glob(f"{name}*.json"))
 
 
 def _printed(nb) -> list[tuple[float, str]]:
@@ -76,7 +74,7 @@ def _printed(nb) -> list[tuple[float, str]]:
             for m in NUMBER.finditer("\n".join(lines))]
 
 
-PERCENT_KEYS = ("acc", "precision", "recall", "f1", "floor")
+PERCENT_KEYS = ("acc", "precision", "recall", "f1", "floor", "lower_bound")
 
 
 def allowed_values(name: str, nb) -> dict[str, list[float]]:
@@ -90,7 +88,7 @@ def allowed_values(name: str, nb) -> dict[str, list[float]]:
         numbers += [(path, v) for path, v in _numbers(json.loads(check.read_text()), with_history=False)]
     printed = _printed(nb)
     percent = [v for path, v in numbers if any(k in path.rsplit(".", 1)[-1] or k in path for k in PERCENT_KEYS)]
-    percent += [v for v, unit in printed if unit == "%"] + [steps.GOAL_MIN_TEST_ACC, steps.GOAL_MIN_MEAN_ACC]
+    percent += [v for v, unit in printed if unit == "%"] + [results.GOAL_MIN_TEST_ACC]
     points = [v for path, v in numbers if "gap" in path or "diff" in path]  # "diff": an ablation row's
     for r in own:
         rows = compare_with_published(r, r.get("published") or [])
@@ -101,6 +99,7 @@ def allowed_values(name: str, nb) -> dict[str, list[float]]:
     losses = [v for r in own for key in ("train_loss", "test_loss") for v in mean_curve(r["runs"], key)["mean"]]
     for r in REPORTS.values():  # other notebooks' headline figures, for comparisons
         percent += [r["final_test_acc_mean"], r["final_test_acc_min"], r["final_test_acc_max"]]
+        percent += [x for x in [goal_figures(r)["lower_bound"]] if x is not None]  # the goal's bound
         percent += [x for x in (r["final_test_acc_std"], r.get("last3_min_test_acc")) if x is not None]
         percent += mean_curve(r["runs"], "test_acc")["mean"] + [r.get("best_test_acc_mean") or 0.0]
         points += [r["train_test_gap"]["mean"]] if "train_test_gap" in r else []
@@ -218,9 +217,13 @@ def test_every_mean_and_spread_in_the_analysis_belong_together(name):
     assert not stale, f"{name}: mean ± std pairs in the Analysis that no recorded aggregate holds: {stale}"
 
 
-def test_the_goal_sentence_agrees_with_the_goal_check(capsys):
-    text = analysis_text(nbformat.read(NOTEBOOKS["04_capacity"], as_version=4)).lower()
-    met = steps.goal_check(REPORTS["04_capacity"])
+GOAL_STEPS = results.GOAL_STEPS  # the steps that claim the course goal (seeds 1-10) and their budgets
+
+
+@pytest.mark.parametrize("name", list(GOAL_STEPS))
+def test_the_goal_sentence_agrees_with_the_goal_check(name, capsys):
+    text = analysis_text(nbformat.read(NOTEBOOKS[name], as_version=4)).lower()
+    met = steps.goal_check(REPORTS[name], max_params=GOAL_STEPS[name])
     capsys.readouterr()
     assert ("goal is met" in text) == met and ("goal is not met" in text) == (not met)
 
@@ -242,21 +245,6 @@ def test_committed_notebooks_carry_the_recorded_run():
         printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
         for report in reports:
             assert f"Final-epoch test accuracy: {report['final_test_acc_mean']:.2f}" in printed, report["notebook"]
-            assert not report["quick"] and report["epochs"] == 15 and len(report["seeds"]) == 5, report["notebook"]
-
-
-
-def test_the_unseen_seed_check_trained_the_recorded_recipe_on_other_seeds():
-    """reports/unseen/<notebook>.json: the notebook trained exactly as recorded, on seeds
-    it was not recorded with; a changed recipe leaves it stale, and this test says so."""
-    for path in sorted((recorded_reports_dir() / "unseen").glob("*.json")):
-        check = json.loads(path.read_text())
-        recorded = REPORTS[check["notebook"]]
-        assert not set(check["seeds"]) & set(recorded["seeds"]) and len(check["seeds"]) == 5, path.name
-        assert not check["quick"] and check["epochs"] == recorded["epochs"], path.name
-        for key in ("config", "params", "model", "train_images", "test_images"):
-            if key == "config":  # TrainConfig fields added since the check take their defaults
-                same = TrainConfig(**{**check[key], "seed": 1}) == TrainConfig(**{**recorded[key], "seed": 1})
-            else:
-                same = check[key] == recorded[key]
-            assert same, f"{path.name}: {key} differs from the recording; run the check again"
+            seeds = results.GOAL_MIN_SEEDS if name in GOAL_STEPS else 5  # the goal steps: seeds 1-10, the rest 1-5
+            assert not report["quick"] and report["epochs"] == 15, report["notebook"]
+            assert report["seeds"] == list(range(1, seeds + 1)), report["notebook"]

@@ -24,11 +24,13 @@ def test_a_fork_changes_the_address_in_one_place(tmp_path):
     for name in ("README.md", "pyproject.toml"):
         shutil.copy(REPO_ROOT / name, tmp_path / name)
     shutil.copytree(REPO_ROOT / "notebooks", tmp_path / "notebooks")
+    shutil.copytree(REPO_ROOT / "docs", tmp_path / "docs")
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace(colab_links.repository(), "https://github.com/someone/fork"))
     notebooks = len(list((tmp_path / "notebooks").rglob("*.ipynb")))
     assert notebooks >= 9  # 5 steps and 4 reference set-ups
-    assert len(colab_links.update(tmp_path, check=True)) == notebooks + 1  # every notebook and the README
+    # every notebook, the README and the reference set-ups' page
+    assert len(colab_links.update(tmp_path, check=True)) == notebooks + 2
     colab_links.update(tmp_path)
     assert colab_links.update(tmp_path, check=True) == []
     nb = nbformat.read(tmp_path / "notebooks" / "reference" / "r2_wide_593k.ipynb", as_version=4)

@@ -51,7 +51,7 @@ def test_a_run_of_the_recorded_recipe_is_imported_with_its_timings(tmp_path):
     ({"finished_at": (FINISHED - timedelta(days=1)).isoformat()}, "stale copy"),  # the copy's old report
     ({"quick": True}, "quick run"),
     ({"params": RECORDED["params"] + 1}, "params differ"),
-    ({"seeds": [6, 7, 8, 9, 10]}, "seeds differ"),
+    ({"seeds": [11, 12, 13, 14, 15]}, "seeds differ"),
     ({"config": {**RECORDED["config"], "lr": 0.05}}, "config"),
 ])
 def test_a_report_that_is_not_that_runs_recording_of_the_recipe_is_refused(tmp_path, changes, message):

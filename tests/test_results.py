@@ -1,5 +1,6 @@
-"""The figures a run is judged by: best epoch, last-3 minimum, mean ± sample std."""
+"""The figures a run is judged by: best epoch, last-3 minimum, mean ± sample std, the goal's bound."""
 
+import math
 import statistics
 
 import pytest
@@ -7,9 +8,10 @@ import pytest
 from mnist_course.results import (
     aggregate,
     best_epoch,
-    format_goal_odds,
+    format_bound,
+    format_hold,
     format_mean_std,
-    goal_odds,
+    goal_statistics,
     mean_curve,
     summarize_run,
 )
@@ -63,31 +65,41 @@ def test_mean_curve_over_seeds():
     assert curve["mean"][0] == pytest.approx(96.5) and (curve["min"][0], curve["max"][0]) == (96.0, 97.0)
 
 
-def test_goal_odds_counts_the_seeds_that_held_and_fits_a_normal_distribution():
-    lows = [99.3, 99.5, 99.5, 99.7]  # mean 99.5, sample std sqrt(0.08 / 3) = 0.1633
-    odds = goal_odds(lows, 99.4, seeds=5)
-    assert (odds["held"], odds["n"], odds["rate"]) == (3, 4, 0.75)
-    assert odds["all_hold"] == pytest.approx(0.75 ** 5)
-    assert odds["std"] == pytest.approx(statistics.stdev(lows))
-    # normal tables: P(Z > -0.6124) = 0.7299; 0.8 ** (1 / 5) = 0.9564 = P(Z < 1.710)
-    assert odds["rate_normal"] == pytest.approx(0.7299, abs=1e-4)
-    assert odds["per_seed_needed"] == pytest.approx(0.95635, abs=1e-5)
-    assert odds["needed_mean"] == pytest.approx(99.4 + 1.710 * 0.16330, abs=1e-3)
-    assert odds["shortfall"] == pytest.approx(odds["needed_mean"] - 99.5)
-    # at the needed mean, 5 seeds all hold with the target probability
-    at_needed = goal_odds([v - odds["mean"] + odds["needed_mean"] for v in lows], 99.4, seeds=5)
-    assert at_needed["rate_normal"] ** 5 == pytest.approx(0.8)
-    assert at_needed["shortfall"] == pytest.approx(0.0, abs=1e-9)
-    assert goal_odds([99.4, 99.4], 99.4, seeds=5)["held"] == 2  # a value at the bar holds
-    text = format_goal_odds(odds)
-    assert text.startswith("3 of 4 seeds held 99.4%; at that rate 5 new seeds all hold with probability "
-                           "0.75^5 = 0.24.")
-    assert "a mean of 99.68%, +0.18 points from today's." in text
+def test_goal_bound_matches_a_direct_computation_on_known_numbers():
+    finals = [99.42, 99.60, 99.52, 99.50, 99.46, 99.58, 99.47, 99.43, 99.39, 99.46]
+    lows = [99.38, 99.58, 99.48, 99.47, 99.45, 99.50, 99.46, 99.43, 99.33, 99.39]
+    stats = goal_statistics(finals, lows)
+    mean, s = statistics.mean(finals), statistics.stdev(finals)
+    # t(0.95, 9) = 1.8331 from a printed t table (e.g. NIST/SEMATECH e-Handbook, table 1.3.6.7.2)
+    assert stats["t"] == pytest.approx(1.8331, abs=1e-4)
+    assert stats["lower_bound"] == pytest.approx(mean - 1.8331 * s / math.sqrt(10), abs=1e-4)
+    assert (stats["n"], stats["mean"], stats["std"]) == (10, pytest.approx(mean), pytest.approx(s))
+    # 7 of 10 held (a value at the bar would hold); Wilson 95%, z = 1.95996, written out:
+    z, p, n = 1.959964, 0.7, 10
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z
+                                                                                          / (4 * n * n))
+    assert stats["held"] == 7
+    assert (stats["hold_low"], stats["hold_high"]) == (pytest.approx(centre - half, abs=1e-6),
+                                                       pytest.approx(centre + half, abs=1e-6))
+    assert goal_statistics([99.4, 99.5], [99.4, 99.39])["held"] == 1  # at the bar holds, below does not
+    assert format_bound(stats) == f"99.48 ± 0.07% (n = 10), 95% lower bound {stats['lower_bound']:.2f}%"
+    assert format_hold(stats).startswith("7 of 10 seeds held 99.4% in each of their last 3 epochs (Wilson 95% "
+                                         "interval: 40%-89%)")
 
 
-@pytest.mark.parametrize("lows, seeds, target, message", [
-    ([99.5], 5, 0.8, "1 value"), ([99.5, 99.6], 0, 0.8, "seeds=0 is invalid"),
-    ([99.5, 99.6], True, 0.8, "seeds=True is invalid"), ([99.5, 99.6], 5, 1.0, "target=1.0 is invalid")])
-def test_goal_odds_names_bad_input(lows, seeds, target, message):
+def test_goal_bound_widens_with_fewer_seeds_and_is_absent_for_one():
+    five = goal_statistics([99.5, 99.4, 99.6, 99.45, 99.55])
+    ten = goal_statistics([99.5, 99.4, 99.6, 99.45, 99.55] * 2)
+    assert five["mean"] == pytest.approx(ten["mean"]) and five["lower_bound"] < ten["lower_bound"] < ten["mean"]
+    one = goal_statistics([99.5], [99.45])
+    assert one["lower_bound"] is None and one["t"] is None and one["held"] == 1
+    assert format_bound(one) == "99.50% (n = 1), no lower bound (one seed)"
+    assert goal_statistics([99.5, 99.6])["held"] is None  # no lows: no hold rate
+
+
+@pytest.mark.parametrize("finals, lows, confidence, message", [
+    ([], None, 0.95, "no final accuracies"), ([99.5, 99.6], [99.4], 0.95, "lows has 1 value"),
+    ([99.5, 99.6], [99.4, None], 0.95, "None among them: True"), ([99.5, 99.6], None, 1.0, "confidence=1.0")])
+def test_goal_statistics_names_bad_input(finals, lows, confidence, message):
     with pytest.raises(ValueError, match=message):
-        goal_odds(lows, 99.4, seeds, target)
+        goal_statistics(finals, lows, confidence=confidence)

@@ -19,7 +19,7 @@ def test_blocks_are_replaced_between_their_markers():
         update_readme.replace_block("no markers", update_readme.RESULTS, "new")
 
 
-def test_the_committed_readme_quotes_the_recorded_reports():
-    assert update_readme.main(["--check"]) == 0, "README.md is out of date with reports/"
-    readme = (REPO_ROOT / "README.md").read_text()
-    assert update_readme.updated_readme(readme, recorded_reports_dir()) == readme
+def test_the_committed_readme_and_docs_quote_the_recorded_reports():
+    assert update_readme.main(["--check"]) == 0, "README.md or docs/ is out of date with reports/"
+    for path, text in update_readme.updated_files(REPO_ROOT, recorded_reports_dir()).items():
+        assert path.read_text() == text, path.name

@@ -309,8 +309,8 @@ STUDIES = {
     # 0.2 if over seeds 1-10 its mean final validation accuracy beats the recipe's by more
     # than twice the standard error of the difference and the mean of its lowest validation
     # accuracy in the last 3 epochs is not below the recipe's; otherwise the recipe stays,
-    # and no more seeds are added. (Seeds 6-10 are also the seeds of Step 4's check on the
-    # test set, reports/unseen/; here they train on the validation split only.)
+    # and no more seeds are added. (Seeds 6-10 are also seeds of Step 4's 10-seed record on
+    # the test set; here they train on the validation split only.)
     "04_capacity-lr10": Study("04_capacity", (
         Variant("lr 0.2", {"lr": 0.2}, "twice the one-cycle peak learning rate, over 10 seeds"),
     ), seeds=tuple(range(1, 11)),
@@ -364,8 +364,8 @@ STUDIES = {
     # 1-10, the same rule: adopt it if its mean final validation accuracy beats the recipe's
     # by more than twice the standard error of the difference and the mean of its lowest
     # validation accuracy in the last 3 epochs is not below the recipe's; otherwise the
-    # recipe stays. (Seeds 6-10 are also those of Step 4's check on the test set,
-    # reports/unseen/; here they train on the validation split only.) Outcome (reports/
+    # recipe stays. (Seeds 6-10 are also seeds of Step 4's 10-seed record on the test set;
+    # here they train on the validation split only.) Outcome (reports/
     # ablations/04_capacity-block10.json): +0.04 ± 0.03 points, half the first five seeds'
     # gain: not adopted.
     "04_capacity-block10": Study("04_capacity", (
