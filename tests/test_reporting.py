@@ -62,7 +62,8 @@ def test_save_writes_json_summary_and_chart(tmp_path):
     summary = (tmp_path / "summary.md").read_text()
     rows = [line for line in summary.splitlines() if line.startswith("| 0")]
     assert [r.split("|")[1].strip() for r in rows] == ["01_setup", "02_skeleton"]
-    assert "| 168,000 |" in rows[0] and "| 99.00 ± 0.14 (n = 2) | 98.90 |" in rows[0]
+    # mean ± std, the 95% lower bound (99.00 - t(0.95, 1) 6.314 x 0.1414 / sqrt(2)), min, seeds holding 99.4%
+    assert "| 168,000 |" in rows[0] and "| 99.00 ± 0.14 (n = 2) | 98.37 | 98.90 | 0 of 2 |" in rows[0]
     assert "optimistic" in summary and "final test acc (%), mean ± std (n)" in summary
     assert (tmp_path / "params_vs_accuracy.png").read_bytes()[:4] == b"\x89PNG"
     assert [r["notebook"] for r in load_reports(tmp_path)] == ["01_setup", "02_skeleton"]
@@ -222,6 +223,19 @@ def test_the_device_comparison_pairs_each_notebook_with_its_other_recording():
     table = device_comparison_table(cpu, gpu, labels=("CPU", "GPU")).splitlines()
     assert "final test acc (%), CPU | final test acc (%), GPU" in table[0]
     assert len(table) == 3, "one row: the notebook recorded on both"
-    assert table[2] == ("| 04_capacity | 7,824 | 99.50 ± 0.14 (n = 2) | 99.50 ± 0.00 (n = 2) | 99.30 | 99.30 "
+    # the 95% lower bounds: 99.50 - t(0.95, 1) 6.314 x 0.1414 / sqrt(2) = 98.87 on the CPU; no spread on the GPU
+    assert table[2] == ("| 04_capacity | 7,824 | 99.50 ± 0.14 (n = 2) | 99.50 ± 0.00 (n = 2) | 98.87 | 99.50 "
                         "| 200 | 50 | 4.0× |")
     assert device_comparison_table(cpu, []) == "No notebook is recorded on both machines."
+
+
+def test_the_goal_lines_give_each_goal_steps_verdict_by_the_rule():
+    from mnist_course.reporting import goal_lines
+
+    ten = [make_report("04_capacity", "Step 4", 7_824, shifts=[0.5 + 0.01 * i for i in range(10)])]
+    line = goal_lines(ten + [make_report("01_setup", "Step 1", 168_000)])
+    assert line.startswith("- **Step 4** (7,824 parameters, budget under 8,000): Goal met: the 95% lower bound ")
+    assert "(n = 10), 95% lower bound" in line and "0 of 10 seeds held 99.4%" in line  # epoch 1 is in the last 3
+    five = goal_lines([make_report("06_teacher", "Step 6", 4_744, shifts=[0.5] * 5)])
+    assert "Goal not met: 5 seed(s): a goal claim needs at least 10." in five
+    assert goal_lines([make_report("06_teacher", "Step 6", 5_000, shifts=[0.5] * 10)]).count("not fewer than 5,000")
