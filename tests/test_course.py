@@ -16,6 +16,7 @@ from mnist_course.course import (
     run_course,
     select_steps,
     step_notebooks,
+    studies_notebooks,
 )
 from mnist_course.reporting import build_report, save_report
 from mnist_course.results import summarize_run
@@ -38,6 +39,23 @@ def test_seeds_override_is_refused_only_for_single_seed_notebooks(monkeypatch):
     assert ran == []  # refused before anything ran
     run_course(["r1", "r2"], seeds=[3])  # both have a `seeds` parameter
     assert ran == ["r1_pytorch_example", "r2_wide_593k"]
+
+
+def test_the_studies_notebooks_show_every_recorded_study():
+    """notebooks/studies/: one per step with studies, found as s04_capacity ...; together
+    they show every study recorded in reports/ablations/ (the evidence one click away)."""
+    found = studies_notebooks()
+    assert list(found) == ["s04_capacity", "s05_search", "s06_teacher"]
+    assert select_steps(["s04"], {**step_notebooks(), **found}) == ["s04_capacity"]
+    assert select_steps(["04"], {**step_notebooks(), **found}) == ["04_capacity"]
+    shown = set()
+    for path in found.values():
+        nb = nbformat.read(path, as_version=4)
+        shown |= {call.args[0].value for cell in nb.cells if cell.cell_type == "code" and "show_ablation" in cell.source
+                  for call in ast.walk(ast.parse(cell.source))
+                  if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "show_ablation"}
+    recorded = {p.stem for p in (NOTEBOOKS_DIR.parent / "reports" / "ablations").glob("*.json")}
+    assert recorded - {"02_skeleton", "03_batchnorm"} <= shown, "recorded studies no studies notebook shows"
 
 
 def test_steps_by_number_or_name_and_unknown_names_listed():
@@ -76,6 +94,7 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path, monkeypatch):
 STEP_PARAMETERS = {"epochs", "batch_size", "lr", "seeds", "device", "data_dir", "reports_dir", "quick"}
 REFERENCE_PARAMETERS = {"epochs", "batch_size", "lr", "device", "data_dir", "quick"}  # and seed or seeds
 SEARCH_PARAMETERS = {"budgets", "trials", "epochs", "seeds", "storage", "device", "data_dir", "reports_dir", "quick"}
+STUDIES_PARAMETERS = {"epochs", "seeds", "device", "data_dir", "quick"}  # the studies notebooks: quick mode only
 
 
 ALL_NOTEBOOKS = sorted(p for p in NOTEBOOKS_DIR.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
@@ -93,9 +112,11 @@ def test_notebook_has_literal_parameters_then_the_check(path):
         names.add((node.target if isinstance(node, ast.AnnAssign) else node.targets[0]).id)
     is_step = path.parent == NOTEBOOKS_DIR
     is_search = "budgets" in names  # Step 5: a search over parameter budgets, not one training
-    assert (SEARCH_PARAMETERS if is_search else STEP_PARAMETERS if is_step else REFERENCE_PARAMETERS) <= names
+    is_studies = path.parent.name == "studies"
+    assert (SEARCH_PARAMETERS if is_search else STEP_PARAMETERS if is_step else STUDIES_PARAMETERS if is_studies
+            else REFERENCE_PARAMETERS) <= names
     assert is_step or len(names & {"seed", "seeds"}) == 1
-    if is_step:  # typed, so that `papermill --help-notebook` shows the types
+    if is_step or is_studies:  # typed, so that `papermill --help-notebook` shows the types
         assert all(isinstance(node, ast.AnnAssign) for node in ast.parse(code[index].source).body)
     assert ("check_search(" if is_search else "check_params(") in code[index + 1].source
     assert any(c.source.startswith("# NBVAL_CHECK_OUTPUT") for c in code)

@@ -7,6 +7,7 @@
     python -m mnist_course.course --quick         # a quick check; reports go to a temp folder
     python -m mnist_course.course --reference     # the steps, then the reference set-ups
     python -m mnist_course.course --steps r2      # one reference notebook
+    python -m mnist_course.course --studies --steps s04 --in-place   # Step 4's studies notebook
     python -m mnist_course.course --ablations --steps 04   # Step 4's ablation (validation split)
 
 Who writes ``reports/``: only this command, and only for a **recording** (full data,
@@ -72,9 +73,15 @@ def reference_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
     return {p.stem: p for p in sorted((notebooks_dir / "reference").glob("r[0-9]_*.ipynb"))}
 
 
+def studies_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
+    """The companion notebooks of the recorded studies by name ("s04_capacity" ...):
+    ``notebooks/studies/NN_*.ipynb``. They show ``reports/ablations/`` and record nothing."""
+    return {f"s{p.stem}": p for p in sorted((notebooks_dir / "studies").glob("[0-9][0-9]_*.ipynb"))}
+
+
 def select_steps(requested: list[str] | None, available: dict[str, Path]) -> list[str]:
     """Notebook names for ``requested`` items, each a full name ("04_capacity") or its
-    prefix ("04", "4" or "r2"). Raises ValueError listing the valid names."""
+    prefix ("04", "4", "r2", or "s04" for Step 4's studies). Raises ValueError listing the valid names."""
     if not requested:
         return list(available)
     chosen = []
@@ -91,9 +98,11 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
                device: str | None = None, data_dir: str | None = None, quick: bool = False,
                in_place: bool = False, output_dir: Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR,
                reference: bool = False, resume: bool = False, recorded_dir: Path | None = None,
-               trial_dir: Path | None = None) -> dict[str, dict]:
+               trial_dir: Path | None = None, studies: bool = False) -> dict[str, dict]:
     """Execute notebooks with papermill: the step notebooks (plus the reference set-ups
-    with ``reference``), or those named in ``steps`` (steps or reference notebooks).
+    with ``reference``, the studies notebooks with ``studies``), or those named in
+    ``steps`` (steps, reference or studies notebooks). A studies notebook reads the
+    recorded studies and records nothing, so nothing is copied for it.
 
     A run without quick/epochs/seeds overrides is a recording: each notebook that
     succeeds has the full-data reports it wrote during this run in ``trial_dir`` copied
@@ -106,11 +115,13 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
     takes one seed (a `seed` parameter, not `seeds`), or for a recording while
     MNIST_COURSE_QUICK asks for quick mode.
     """
-    available = {**step_notebooks(notebooks_dir), **reference_notebooks(notebooks_dir)}
+    shows_studies = studies_notebooks(notebooks_dir)
+    available = {**step_notebooks(notebooks_dir), **reference_notebooks(notebooks_dir), **shows_studies}
     if steps:
         names = select_steps(steps, available)
     else:
-        names = list(step_notebooks(notebooks_dir)) + (list(reference_notebooks(notebooks_dir)) if reference else [])
+        names = (list(step_notebooks(notebooks_dir)) + (list(reference_notebooks(notebooks_dir)) if reference else [])
+                 + (list(shows_studies) if studies else []))
     recording = not quick and epochs is None and seeds is None
     single_seed = [name for name in names if "seeds" not in pm.inspect_notebook(str(available[name]))]
     if seeds is not None and single_seed:
@@ -155,7 +166,8 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
             continue
         started = time.time()
         results[name] = _execute(name, source, target, parameters, notebooks_dir)
-        if results[name]["error"] is None and recording and not _promote(name, trial_dir, recorded_dir, started):
+        if (results[name]["error"] is None and recording and name not in shows_studies
+                and not _promote(name, trial_dir, recorded_dir, started)):
             results[name]["error"] = f"recorded nothing in {trial_dir} (is quick mode on in its parameters?)"
         if results[name]["error"] is None:
             progress["done"][name] = {**results[name], "sha256": _sha256(target)}
@@ -309,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="notebooks to run, e.g. 01 04 r2 or 02_skeleton (default: all steps)")
     parser.add_argument("--reference", action="store_true",
                         help="also run the reference set-ups (notebooks/reference/)")
+    parser.add_argument("--studies", action="store_true",
+                        help="also run the studies notebooks (notebooks/studies/: the recorded studies, no training)")
     parser.add_argument("--epochs", type=int, help="override every notebook's epochs (not recorded in reports/)")
     parser.add_argument("--seeds", type=int, nargs="+",
                         help="override the seeds of every selected notebook that has a `seeds` parameter "
@@ -328,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                         "mnist_course.ablation.STUDIES; the base row always)")
     args = parser.parse_args(argv)
     if args.ablations:
-        if args.reference or args.epochs is not None or args.in_place or args.resume or args.output_dir:
+        if (args.reference or args.studies or args.epochs is not None or args.in_place or args.resume
+                or args.output_dir):
             parser.error("--ablations takes --steps, --variants, --seeds, --device, --data-dir and --quick only "
                          "(it always resumes from its per-run cache)")
         try:
@@ -340,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = run_course(args.steps, epochs=args.epochs, seeds=args.seeds, device=args.device,
                              data_dir=args.data_dir, quick=args.quick, in_place=args.in_place,
-                             output_dir=args.output_dir, reference=args.reference, resume=args.resume)
+                             output_dir=args.output_dir, reference=args.reference, resume=args.resume,
+                             studies=args.studies)
     except ValueError as e:
         parser.error(str(e))
     recording = not args.quick and args.epochs is None and args.seeds is None
@@ -351,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         reports_dir = (args.output_dir or runs_dir()) / "reports"
     total = sum(r["seconds"] for r in results.values())
-    if recording and not args.steps and not args.reference and not any(r["error"] for r in results.values()):
+    if (recording and not args.steps and not args.reference and not args.studies
+            and not any(r["error"] for r in results.values())):
         atomic_write_text(reports_dir / "course_run.json", json.dumps({
             "notebooks": results, "total_seconds": round(total, 1), "device_override": args.device,
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
