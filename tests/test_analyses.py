@@ -88,7 +88,7 @@ def allowed_values(name: str, nb) -> dict[str, list[float]]:
         numbers += [(path, v) for path, v in _numbers(json.loads(check.read_text()), with_history=False)]
     printed = _printed(nb)
     percent = [v for path, v in numbers if any(k in path.rsplit(".", 1)[-1] or k in path for k in PERCENT_KEYS)]
-    percent += [v for v, unit in printed if unit == "%"] + [results.GOAL_MIN_TEST_ACC]
+    percent += [v for v, unit in printed if unit == "%"] + [results.GOAL_MIN_TEST_ACC, 100 * results.GOAL_CONFIDENCE]
     points = [v for path, v in numbers if "gap" in path or "diff" in path]  # "diff": an ablation row's
     for r in own:
         rows = compare_with_published(r, r.get("published") or [])
