@@ -271,7 +271,7 @@ def record(run: RunSettings, *, notebook: str, step: str, model_name: str, model
                           extra={**info, **(extra or {})})
     save_report(report, run.reports_dir)
     plt.close(plot_runs(runs, f"{notebook}: {model_name}", run.reports_dir / f"{notebook}_curves.png",
-                        show_lr=config.schedule != "constant"))
+                        show_lr=config.schedule != "constant", goal=GOAL_MIN_TEST_ACC))
     print_results(report)
     return report
 
