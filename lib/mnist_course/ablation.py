@@ -889,23 +889,42 @@ def format_ablation_table(study: dict) -> str:
 
 def plot_ablation(study: dict, path: str | Path | None = None):
     """Final validation accuracy per variant: the mean with a ±1 std bar and each seed's
-    value as a dot, the recipe's mean as a dashed line. Saved as PNG at ``path`` if given.
+    value as a dot, the base row's mean as a dashed line (named in the legend, so it is
+    not read as the goal). The axis fits the rows within 5 points of the best mean; a
+    row or seed far below (a network that failed to train) is drawn as a triangle on the
+    axis's floor with its value written beside it. Saved as PNG at ``path`` if given.
     Returns the figure."""
     rows = study["rows"]
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(rows), 3.4))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(rows), 3.6))
+    best = max(row["final_val_acc"]["mean"] for row in rows)
+    near = [v for row in rows if row["final_val_acc"]["mean"] >= best - 5
+            for v in (row["final_val_acc"]["mean"] - (row["final_val_acc"]["std"] or 0),
+                      min(row["final_val_acc"]["mean"] + (row["final_val_acc"]["std"] or 0), 100.0))]
+    near += [r["final_val_acc"] for row in rows for r in row["runs"] if r["final_val_acc"] >= best - 5]
+    margin = 0.08 * (max(near) - min(near)) + 0.02
+    floor, top = min(near) - margin, min(max(near) + margin, 100.0)
     for i, row in enumerate(rows):
         acc = row["final_val_acc"]
-        ax.errorbar(i, acc["mean"], yerr=acc["std"] or 0, fmt="o", color="C0" if i else "C1", capsize=4)
-        ax.plot([i] * len(row["runs"]), [r["final_val_acc"] for r in row["runs"]], ".", color="gray")
-    ax.axhline(rows[0]["final_val_acc"]["mean"], color="C1", ls="--", lw=1)
-    # A seed that failed to train makes a std bar reach past 100%, which no accuracy can.
-    ax.set_ylim(top=min(ax.get_ylim()[1], 101.0))
+        color = "C0" if i else "C1"
+        if acc["mean"] >= floor:
+            ax.errorbar(i, acc["mean"], yerr=acc["std"] or 0, fmt="o", color=color, capsize=4)
+        below = [r["final_val_acc"] for r in row["runs"] if r["final_val_acc"] < floor]
+        ax.plot([i] * (len(row["runs"]) - len(below)), [r["final_val_acc"] for r in row["runs"]
+                                                        if r["final_val_acc"] >= floor], ".", color="gray")
+        if below:  # off the axis: one triangle on the floor, the values beside it
+            ax.plot(i, floor, "v", color="gray")
+            ax.annotate(f"{len(below)} below: {', '.join(f'{v:.1f}%' for v in below)}", (i, floor),
+                        textcoords="offset points", xytext=(6, 3), fontsize=7, color="gray")
+    base = rows[0]["final_val_acc"]["mean"]
+    ax.axhline(base, color="C1", ls="--", lw=1, label=f"{rows[0]['name']} (base): {base:.2f}%")
+    ax.set_ylim(floor, top)
     # Names wrapped at ~12 characters, so a dozen rows' labels do not run into each other.
     ax.set_xticks(range(len(rows)), [f"{textwrap.fill(r['name'], 12)}\n{r['params']:,} params" for r in rows],
                   fontsize=8)
     # Two title lines: a study of one or two rows is drawn narrow, and its name alone can fill it.
     ax.set_ylabel("final validation accuracy (%)")
     ax.set_title(f"{study['study']}\none change at a time (n = {len(study['seeds'])} seeds)", fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     if path is not None:
