@@ -176,6 +176,7 @@ def test_variants_are_selected_by_name_in_their_listed_order():
         select_variants("09_x", None)
 
 
+@pytest.mark.records
 def test_step4_recipe_is_the_row_its_recorded_dropout_study_adopted():
     # The rule of study 04_capacity-dropout (fixed before seeds 4 and 5 were trained): drop
     # the dropout if "no dropout" has a mean final validation accuracy at least the base's.
@@ -191,6 +192,7 @@ def test_step4_recipe_is_the_row_its_recorded_dropout_study_adopted():
     assert [run["seed"] for run in rows["no dropout"]["runs"]] == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.records
 def test_step4_recipe_is_the_row_its_recorded_augment_study_adopted():
     # The rule of study 04_capacity-augment (fixed before its rows were trained): adopt the
     # row with the highest mean lowest validation accuracy of the last 3 epochs if that beats
@@ -227,6 +229,7 @@ def _two_standard_error_rule(study: str):
 
 @pytest.mark.parametrize(("first", "second_look"), [("04_capacity-lr", "04_capacity-lr10"),
                                                     ("04_capacity-block", "04_capacity-block10")])
+@pytest.mark.records
 def test_step4_recipe_is_what_its_recorded_studies_with_a_second_look_decided(first, second_look):
     # 5 seeds: no row cleared the rule, so its best row had one second look over 10 seeds,
     # under the same rule, which decides.
@@ -239,6 +242,7 @@ def test_step4_recipe_is_what_its_recorded_studies_with_a_second_look_decided(fi
 
 @pytest.mark.parametrize("study", ["04_capacity-clean", "04_capacity-precisebn", "06_teacher-weight",
                                    "06_teacher-precisebn"])
+@pytest.mark.records
 def test_a_recipe_is_what_its_recorded_single_look_studies_decided(study):
     spec = STUDIES[study]
     best, gains = _two_standard_error_rule(study)
@@ -250,6 +254,7 @@ def test_a_recipe_is_what_its_recorded_single_look_studies_decided(study):
     assert RECIPES[spec.notebook] == (apply_changes(base, best.changes) if gains else base)
 
 
+@pytest.mark.records
 def test_step5_study_starts_from_the_recorded_search_winner():
     # The study's base must be the model and training that Step 5's record trained.
     recorded = json.loads((REPO / "reports" / "05_search-5000.json").read_text())
@@ -262,6 +267,7 @@ def test_step5_study_starts_from_the_recorded_search_winner():
         get_model("searched", **{**base.model_kwargs, "after_pool": []})
 
 
+@pytest.mark.records
 def test_the_stretch_study_starts_from_the_recorded_winner_under_4000():
     recorded = json.loads((REPO / "reports" / "05_search-4000.json").read_text())
     spec = STUDIES["05_search-distill4000"]
@@ -275,6 +281,7 @@ def test_the_stretch_study_starts_from_the_recorded_winner_under_4000():
     assert spec.variants[0].changes == STUDIES["05_search-distill"].variants[0].changes
 
 
+@pytest.mark.records
 def test_the_candidates_study_trains_the_recorded_candidates_as_the_search_trained_them():
     recorded = json.loads((REPO / "reports" / "05_search-5000.json").read_text())
     candidates = {c["trial"]: c for c in recorded["candidates"]}

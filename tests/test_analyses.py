@@ -33,6 +33,8 @@ from mnist_course.paths import recorded_reports_dir
 from mnist_course.reporting import compare_with_published, goal_figures, load_reports
 from mnist_course.results import mean_curve
 
+pytestmark = pytest.mark.records  # every test here reads the committed reports/
+
 REPORTS = {r["notebook"]: r for r in load_reports(recorded_reports_dir())}
 NOTEBOOKS = {**step_notebooks(), **reference_notebooks()}
 NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(\s*(?:%|×|x\b|points?\b|s\b|min\b))?")

@@ -41,6 +41,7 @@ def test_seeds_override_is_refused_only_for_single_seed_notebooks(monkeypatch):
     assert ran == ["r1_pytorch_example", "r2_wide_593k"]
 
 
+@pytest.mark.records
 def test_the_studies_notebooks_show_every_recorded_study():
     """notebooks/studies/: one per step with studies, found as s04_capacity ...; together
     they show every study recorded in reports/ablations/ (the evidence one click away)."""

@@ -67,6 +67,7 @@ def test_a_run_with_overrides_is_refused(tmp_path):
         import_device_run.import_run(run_dir, tmp_path / "gpu", recorded_reports_dir())
 
 
+@pytest.mark.records
 def test_the_committed_gpu_recording_is_of_the_recorded_recipes_and_seeds():
     """reports/gpu/: each report was written during its notebook's run on the GPU and
     trained what reports/ records; a changed recipe leaves it stale, and this says so."""

@@ -127,6 +127,7 @@ def test_the_committed_weights_score_their_recorded_test_accuracy(model, mnist_t
     assert meta["final_test_acc"] == meta["test_acc_by_epoch"][-1]  # the final epoch's weights, not a chosen one
 
 
+@pytest.mark.records
 def test_the_searched_winners_load_by_name_and_score_their_recorded_test_accuracy(mnist_test):
     """Step 5's winners (scripts/export_search_weights.py): one per recorded budget, each
     with fewer parameters than its budget, scoring the final-epoch test accuracy that

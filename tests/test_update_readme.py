@@ -19,6 +19,7 @@ def test_blocks_are_replaced_between_their_markers():
         update_readme.replace_block("no markers", update_readme.RESULTS, "new")
 
 
+@pytest.mark.records
 def test_the_committed_readme_and_docs_quote_the_recorded_reports():
     assert update_readme.main(["--check"]) == 0, "README.md or docs/ is out of date with reports/"
     for path, text in update_readme.updated_files(REPO_ROOT, recorded_reports_dir()).items():
