@@ -1,0 +1,41 @@
+"""The lesson first: each step notebook reads in a sitting (issue "The lesson first").
+
+Budgets, counted in words of markdown: a step notebook at most 1,500 (Step 4 and the
+search step, 2,000), its Analysis at most 400; every step notebook states what Run All
+costs before anything trains.
+"""
+
+import nbformat
+import pytest
+
+from mnist_course.course import step_notebooks
+
+WORDS = 1_500
+LONGER = {"04_capacity": 2_000, "05_search": 2_000}  # the step with the most evidence, and the search
+ANALYSIS_WORDS = 400
+
+
+def _markdown(name: str) -> list[str]:
+    nb = nbformat.read(step_notebooks()[name], as_version=4)
+    return [c.source for c in nb.cells if c.cell_type == "markdown"]
+
+
+@pytest.mark.parametrize("name", list(step_notebooks()))
+def test_a_step_notebook_reads_within_its_word_budget(name):
+    words = sum(len(text.split()) for text in _markdown(name))
+    assert words <= LONGER.get(name, WORDS), f"{name}: {words} words of markdown"
+
+
+@pytest.mark.parametrize("name", list(step_notebooks()))
+def test_the_analysis_is_short(name):
+    analyses = [text for text in _markdown(name) if text.startswith("## Analysis")]
+    assert len(analyses) == 1, f"{name}: one Analysis cell"
+    assert len(analyses[0].split()) <= ANALYSIS_WORDS, f"{name}: Analysis of {len(analyses[0].split())} words"
+
+
+@pytest.mark.parametrize("name", list(step_notebooks()))
+def test_run_all_costs_are_stated_before_anything_trains(name):
+    nb = nbformat.read(step_notebooks()[name], as_version=4)
+    first_parameters = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    assert any("What Run All costs" in c.source for c in nb.cells[:first_parameters]), name
+
