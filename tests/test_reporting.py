@@ -239,3 +239,11 @@ def test_the_goal_lines_give_each_goal_steps_verdict_by_the_rule():
     five = goal_lines([make_report("06_teacher", "Step 6", 4_744, shifts=[0.5] * 5)])
     assert "Goal not met: 5 seed(s): a goal claim needs at least 10." in five
     assert goal_lines([make_report("06_teacher", "Step 6", 5_000, shifts=[0.5] * 10)]).count("not fewer than 5,000")
+
+
+def test_the_course_path_lists_the_main_steps_in_order():
+    from mnist_course.reporting import course_path
+
+    reports = [make_report("04_capacity", "Step 4", 7_824), make_report("01_setup", "Step 1", 168_098),
+               make_report("05_search-5000", "Step 5 (5,000 budget)", 4_744)]
+    assert course_path(reports) == "Step 1: 168,098 parameters, 99.00% → Step 4: 7,824 parameters, 99.00%"
