@@ -120,7 +120,7 @@ _STEP4_CANDIDATES = (
             "pooled channels (16 -> 10), 7,980 parameters"),
     Variant("batch 64 + no trans", {"batch_size": 64, "transition": False},
             "the two candidates that gained, together: do their gains add up?"),
-    # Tried after the batch-64 recipe missed the goal on the test set by one epoch of one
+    # Tried after the batch-64 recipe fell below 99.4% on the test set in one epoch of one
     # seed (99.35% at epoch 13, when the one-cycle rate is still ~1/5 of its peak): does a
     # schedule that ends its last epochs at a far smaller rate hold them steadier?
     Variant("batch 64 + 3-phase", {"batch_size": 64, "three_phase": True},
@@ -223,7 +223,7 @@ STUDIES = {
         Variant("no dropout", {"dropout": 0.0}, "today's recipe: no dropout after the blocks after the pool"),
     ), base_changes={"dropout": 0.05, "max_shift": 0}, base_name="dropout 0.05", seeds=(1, 2, 3, 4, 5),
         about="Step 4's dropout over 5 seeds: the decision that removed it"),
-    # Step 4's margin. Its recipe met the goal on the 5 recorded seeds, but trained on
+    # Step 4's margin. Its recipe held 99.4% on the 5 recorded seeds, but trained on
     # seeds 6-10 (issue 8's check on seeds the course was not recorded with) one seed
     # ended at 99.33% on the test set. More margin has to come from the design, chosen
     # here on validation: the GAP -> 1x1 head matched the class-map conv with 1,280 fewer
@@ -251,7 +251,7 @@ STUDIES = {
     ), base_changes={"max_shift": 0}, seeds=(1, 2, 3, 4, 5),
         about="two changes of Step 4's training, each alone, over 5 seeds"),
     # Step 4's margin, continued: neither the width nor the training studies beat the
-    # recipe. Both of its test seeds that miss the goal among seeds 6-10 end near 99.38%,
+    # recipe. Both of its test seeds below 99.4% among seeds 6-10 end near 99.38%,
     # and MNIST's test digits come from other writers than its training digits (MNIST
     # page: "Sets of writers of the training set and test set were disjoint"), so the
     # rows here make the training digits vary more, as other writers' would: small
@@ -269,7 +269,7 @@ STUDIES = {
                 "each training digit also resized by a factor from 0.9 to 1.1"),
     ), base_changes={"max_shift": 0}, seeds=(1, 2, 3, 4, 5),
         about="two more augmentations of Step 4's training digits, each alone, over 5 seeds"),
-    # Step 4's margin, after the shift: recorded with it, the recipe missed the goal on the
+    # Step 4's margin, after the shift: recorded with it, the recipe fell below 99.4% on the
     # test set in one of the last 3 epochs of one recorded seed. On the validation split the
     # shift lowered the loss on all 5 seeds, but the model then fits its shifted training
     # digits less well than the validation digits (training accuracy about 99.5% against 99.7%
@@ -396,7 +396,7 @@ STUDIES = {
     ), seeds=(1, 2, 3, 4, 5),
         about="an elastic distortion of Step 4's training digits, at two strengths, over 5 seeds"),
     # Step 4's margin, after 17 measured levers (architecture, optimisation, regularisation,
-    # augmentation) left every seed's low within noise of the goal: the elastic study's rows
+    # augmentation) left every seed's low within noise of 99.4%: the elastic study's rows
     # fit their training digits less well (last-epoch training accuracy 97.6-99.0% against
     # 99.5%), so at 7,824 parameters the model is short of capacity more than of data. What
     # adds information without parameters is a teacher (Hinton et al. 2015, distill.py): a
@@ -434,7 +434,7 @@ STUDIES = {
                 "temperature 4"),
     ), seeds=tuple(range(1, 11)),
         about="the two nearest levers together, BatchNorm before ReLU and the teacher, over 10 seeds"),
-    # Step 4's last epochs once more, from the side of evaluation. What misses the goal is
+    # Step 4's last epochs once more, from the side of evaluation. What fell below 99.4% is
     # the lowest test accuracy of the last 3 epochs, and each epoch is evaluated with
     # BatchNorm statistics that are a moving average over the last ~10 training batches
     # (momentum 0.1 at batch 64: about 640 images), each digit rotated and shifted, taken
@@ -472,7 +472,7 @@ STUDIES = {
         about="Step 4's design (with dropout 0.05) with one of its choices undone per row"),
     # Does Step 4's shift carry over to Step 5? The winner under 5,000 parameters (4,744)
     # ended at 99.58% on validation (one seed) but at 99.37 ± 0.06% on the test set (5
-    # seeds), below the goal of 99.4% in every one of the last 3 epochs: a model that fits
+    # seeds), below 99.4% in every one of the last 3 epochs: a model that fits
     # its training writers better than new ones, which is what the shift augmentation is
     # for. Rule, fixed before the rows were trained (Step 4's augmentation rule): adopt the
     # shift for Step 5's training if the mean over seeds 1-5 of its lowest validation
