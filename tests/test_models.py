@@ -138,13 +138,23 @@ def test_the_pool_moved_to_rf_7_keeps_the_layers_and_grows_the_maps():
         get_model("step2", head="mlp")
 
 
+def test_the_default_step4_is_the_recorded_recipe():
+    from mnist_course.ablation import RECIPES
+
+    recipe = RECIPES["04_capacity"]
+    assert recipe.model == "step4"
+    default, built = get_model("step4"), get_model("step4", **recipe.model_kwargs)
+    assert str(default) == str(built)  # the same layers, dropout (none) included
+    assert not any(isinstance(m, torch.nn.Dropout) for m in default.modules())
+
+
 def test_the_default_step4_initialises_as_the_recorded_layer_order():
     """The recorded runs drew Step 4's initial weights in this layer order; the ablation
     switches must not change what a seed gives."""
     torch.manual_seed(0)
     recorded = torch.nn.Sequential(conv_bn(1, 8), conv_bn(8, 16), torch.nn.MaxPool2d(2),
-                                   torch.nn.Conv2d(16, 8, 1, bias=False), conv_bn(8, 12, dropout=0.05),
-                                   conv_bn(12, 16, dropout=0.05), conv_bn(16, 16, dropout=0.05),
+                                   torch.nn.Conv2d(16, 8, 1, bias=False), conv_bn(8, 12), conv_bn(12, 16),
+                                   conv_bn(16, 16),
                                    torch.nn.Conv2d(16, 10, 3, padding=1, bias=False))
     torch.manual_seed(0)
     model = get_model("step4")
