@@ -149,7 +149,8 @@ def goal_verdict(stats: dict, params: int, epochs: int, max_params: int = GOAL_M
     lower bound >= the bar. Returns {"met": bool, "checks": [(passed, what is checked,
     why it failed)], "text": "Goal met: ..." or "Goal not met: <every failed check>."}."""
     bound, n = stats["lower_bound"], stats["n"]
-    shown = "–" if bound is None else f"{bound:.2f}%"
+    # two decimals, or three where two would round a bound below the bar up to it
+    shown = "–" if bound is None else f"{bound:.{3 if bound < stats['threshold'] <= round(bound, 2) else 2}f}%"
     bar = f"{stats['threshold']:.2f}%"
     checks = [
         (params < max_params, f"parameters {params:,} < {max_params:,}",
