@@ -436,7 +436,7 @@ def test_precise_bn_changes_what_is_evaluated_not_what_is_trained(small):
     models, histories = [], []
     for precise in (False, True):
         set_seed(0)
-        models.append(get_model("step4"))  # dropout 0.05: draws from the global random state
+        models.append(get_model("step4", dropout=0.05))  # dropout draws from the global random state
         assert any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in models[-1].modules())
         histories.append(fit(models[-1], train, test, TrainConfig(num_epochs=2, batch_size=64, lr=0.05,
                                                                   max_rotation=7, precise_bn=precise), log=None))
