@@ -236,9 +236,10 @@ def test_the_goal_lines_give_each_goal_steps_verdict_by_the_rule():
     line = goal_lines(ten + [make_report("01_setup", "Step 1", 168_000)])
     assert line.startswith("- **Step 4** (7,824 parameters, budget under 8,000): Goal met: the 95% lower bound ")
     assert "(n = 10), 95% lower bound" in line and "0 of 10 seeds held 99.4%" in line  # epoch 1 is in the last 3
-    five = goal_lines([make_report("06_teacher", "Step 6", 4_744, shifts=[0.5] * 5)])
+    five = goal_lines([make_report("04_capacity", "Step 4", 7_824, shifts=[0.5] * 5)])
     assert "Goal not met: 5 seed(s): a goal claim needs at least 10." in five
-    assert goal_lines([make_report("06_teacher", "Step 6", 5_000, shifts=[0.5] * 10)]).count("not fewer than 5,000")
+    assert "8,000 parameters, not fewer than 8,000" in goal_lines([make_report("04_capacity", "Step 4", 8_000,
+                                                                               shifts=[0.5] * 10)])
 
 
 def test_the_course_path_lists_the_main_steps_in_order():
