@@ -3,6 +3,7 @@
 import ast
 import json
 import os
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -12,6 +13,7 @@ from mnist_course.course import (
     NOTEBOOKS_DIR,
     _promote,
     main,
+    recording_seeds,
     reference_notebooks,
     run_course,
     select_steps,
@@ -39,6 +41,25 @@ def test_seeds_override_is_refused_only_for_single_seed_notebooks(monkeypatch):
     assert ran == []  # refused before anything ran
     run_course(["r1", "r2"], seeds=[3])  # both have a `seeds` parameter
     assert ran == ["r1_pytorch_example", "r2_wide_593k"]
+
+
+def test_a_recording_injects_each_steps_recorded_seeds(monkeypatch):
+    """A learner's Run All trains the parameters cell's one seed; the course command's
+    recording trains seeds 1-10 for a goal step and 1-5 for the others (papermill's
+    injected-parameters cell), and injects nothing into the reference notebooks."""
+    monkeypatch.delenv("MNIST_COURSE_QUICK", raising=False)
+    assert recording_seeds("04_capacity") == list(range(1, 11))
+    assert recording_seeds("03_batchnorm") == [1, 2, 3, 4, 5]
+    assert recording_seeds("r1_pytorch_example") is None and recording_seeds("no_such") is None
+    given = {}
+    monkeypatch.setattr(mnist_course.course, "_execute",
+                        lambda name, source, target, parameters, *a: given.update({name: parameters}) or
+                        {"error": "not run"})
+    run_course(["03", "04", "r1"], output_dir=Path("/nonexistent-out"))
+    assert given["03_batchnorm"]["seeds"] == [1, 2, 3, 4, 5] and given["04_capacity"]["seeds"] == list(range(1, 11))
+    assert "seeds" not in (given["r1_pytorch_example"] or {})
+    run_course(["04"], seeds=[3], output_dir=Path("/nonexistent-out"))  # an override is not a recording
+    assert given["04_capacity"]["seeds"] == [3]
 
 
 @pytest.mark.records

@@ -11,7 +11,7 @@
     python -m mnist_course.course --ablations --steps 04   # Step 4's ablation (validation split)
 
 Who writes ``reports/``: only this command, and only for a **recording** (full data,
-the notebooks' own epochs and seeds). Every notebook records to ``runs/reports/``
+the notebooks' own epochs, the recorded seeds of :func:`recording_seeds`). Every notebook records to ``runs/reports/``
 unless told otherwise; after a recorded notebook succeeds, this command copies what it
 recorded into ``reports/`` and refreshes ``reports/summary.md``. A run with ``--quick``,
 ``--epochs`` or ``--seeds`` records only beside its executed copies (``runs/reports/``
@@ -56,6 +56,7 @@ from .paths import (
     trial_reports_dir,
 )
 from .reporting import load_reports, summary_table, write_summary
+from .results import GOAL_MIN_SEEDS, GOAL_STEPS
 from .settings import QUICK_EPOCHS, QUICK_TRAIN_IMAGES, quick_from_env
 from .training import resolve_device
 
@@ -77,6 +78,24 @@ def studies_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
     """The companion notebooks of the recorded studies by name ("s04_capacity" ...):
     ``notebooks/studies/NN_*.ipynb``. They show ``reports/ablations/`` and record nothing."""
     return {f"s{p.stem}": p for p in sorted((notebooks_dir / "studies").glob("[0-9][0-9]_*.ipynb"))}
+
+
+RECORDED_SEEDS = 5  # a step that claims no goal is recorded over seeds 1-5
+
+
+def recording_seeds(name: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[int] | None:
+    """The seeds a recording of step notebook ``name`` trains, injected as its ``seeds``
+    parameter: 1-10 (``results.GOAL_MIN_SEEDS``) for a goal step (``results.GOAL_STEPS``),
+    1-5 for the other steps. None for a notebook without a ``seeds`` parameter and for
+    the reference and studies notebooks, which record with their own parameters cell.
+
+    The steps' parameters cells default to one seed, so a learner's Run All trains one
+    model; the recording's seeds are set here, in one place, and papermill shows them in
+    the executed notebook's injected-parameters cell."""
+    path = step_notebooks(notebooks_dir).get(name)
+    if path is None or "seeds" not in pm.inspect_notebook(str(path)):
+        return None
+    return list(range(1, (GOAL_MIN_SEEDS if name in GOAL_STEPS else RECORDED_SEEDS) + 1))
 
 
 def select_steps(requested: list[str] | None, available: dict[str, Path]) -> list[str]:
@@ -134,8 +153,8 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
         raise ValueError("MNIST_COURSE_QUICK is set to quick mode in this shell: a recording would train on a "
                          "slice; unset it (or pass --quick for a check)")
     output_dir = Path(output_dir) if output_dir else runs_dir()
-    # Only the overrides given are passed, so a recording leaves the notebooks' own
-    # parameters cells as they are (and injects nothing into committed notebooks).
+    # Only the overrides given are passed; a recording adds each step's recorded seeds
+    # (recording_seeds) and otherwise leaves the notebooks' parameters cells as they are.
     parameters: dict = {"quick": True} if quick else {}
     if epochs is not None:
         parameters["epochs"] = epochs
@@ -165,7 +184,9 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
             results[name] = {**done, "skipped": True}
             continue
         started = time.time()
-        results[name] = _execute(name, source, target, parameters, notebooks_dir)
+        recorded_seeds = recording_seeds(name, notebooks_dir) if recording else None
+        notebook_parameters = {**parameters, "seeds": recorded_seeds} if recorded_seeds else parameters
+        results[name] = _execute(name, source, target, notebook_parameters, notebooks_dir)
         if (results[name]["error"] is None and recording and name not in shows_studies
                 and not _promote(name, trial_dir, recorded_dir, started)):
             results[name]["error"] = f"recorded nothing in {trial_dir} (is quick mode on in its parameters?)"
