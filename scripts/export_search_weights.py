@@ -32,7 +32,7 @@ from mnist_course.data import load_mnist
 from mnist_course.models import Architecture, SearchNet, count_params
 from mnist_course.paths import atomic_write_text, recorded_reports_dir, runs_dir
 from mnist_course.predict import WEIGHTS_DIR
-from mnist_course.search import run_settings, trained_weights
+from mnist_course.search_stages import run_settings, trained_weights
 from mnist_course.training import TrainConfig, evaluate
 
 SEED = 1  # the first recorded seed, as for Step 4's committed weights

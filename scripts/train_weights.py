@@ -4,7 +4,7 @@
     python scripts/train_weights.py --device cuda --data-dir ../shared/data
 
 Trains Step 4's model exactly as its notebook trains the first seed (the recipe
-``ablation.RECIPES["04_capacity"]``: all 60,000 training images, its fixed number of
+``recipes.RECIPES["04_capacity"]``: all 60,000 training images, its fixed number of
 epochs) and keeps the **final epoch's** weights: nothing is chosen on the test set,
 which is evaluated after every epoch only for the record. Writes
 ``lib/mnist_course/weights/step4_capacity.pt`` (a state_dict, loaded with
@@ -25,12 +25,12 @@ from pathlib import Path
 
 import torch
 
-from mnist_course.ablation import RECIPES
 from mnist_course.checkpoints import save_weights
 from mnist_course.data import load_mnist
 from mnist_course.models import count_params
 from mnist_course.paths import atomic_write_text
 from mnist_course.predict import WEIGHTS_DIR
+from mnist_course.recipes import RECIPES
 from mnist_course.steps import build_model
 from mnist_course.training import config_dict, device_name, evaluate, fit, resolve_device
 

@@ -10,26 +10,28 @@ import pytest
 import torch
 
 from mnist_course.ablation import (
-    RECIPES,
-    SEARCH_4000,
-    SEARCH_5000,
-    STUDIES,
-    Variant,
     _base_changed,
-    apply_changes,
     format_ablation_table,
     format_training_fit,
     prime_cache,
-    recipe_for_run,
     run_ablation,
     save_ablation,
     select_variants,
     show_ablation,
-    what_changed,
+)
+from mnist_course.ablation_plans import (
+    ABLATIONS,
+    NOT_WORSE,
+    ONE_IMAGE,
+    TWO_STANDARD_ERRORS,
+    Rule,
+    Variant,
+    decide,
 )
 from mnist_course.data import validation_split
 from mnist_course.models import count_params, get_model
-from mnist_course.search import STEP4
+from mnist_course.recipes import RECIPES, SEARCH_4000, SEARCH_5000, apply_changes, recipe_for_run, what_changed
+from mnist_course.search_space import STEP4
 from mnist_course.settings import check_params
 from mnist_course.training import TrainConfig
 
@@ -50,7 +52,7 @@ def test_an_unknown_change_names_itself_and_the_valid_names():
 
 
 def test_every_listed_variant_is_a_valid_change_of_its_recipe():
-    for study in STUDIES.values():
+    for study in ABLATIONS.values():
         for variant in study.variants:
             changed = apply_changes(study.start(), variant.changes)
             assert count_params(get_model(changed.model, **changed.model_kwargs)) > 0
@@ -169,62 +171,110 @@ def test_what_changed_is_computed_from_the_models_and_configs():
 def test_variants_are_selected_by_name_in_their_listed_order():
     names = [v.name for v in select_variants("04_capacity", ["no rotation", "no dropout"])]
     assert names == ["no dropout", "no rotation"]
-    assert select_variants("04_capacity", None) == list(STUDIES["04_capacity"].variants)
+    assert select_variants("04_capacity", None) == list(ABLATIONS["04_capacity"].variants)
     with pytest.raises(ValueError, match=r"\['no dropuot'\].*'no dropout'"):
         select_variants("04_capacity", ["no dropuot"])
     with pytest.raises(ValueError, match="'09_x'.*04_capacity"):
         select_variants("09_x", None)
 
 
+def _recorded(name: str) -> dict:
+    return json.loads((REPO / "reports" / "ablations" / f"{name}.json").read_text())
+
+
 @pytest.mark.records
 def test_step4_recipe_is_the_row_its_recorded_dropout_study_adopted():
-    # The rule of study 04_capacity-dropout (fixed before seeds 4 and 5 were trained): drop
-    # the dropout if "no dropout" has a mean final validation accuracy at least the base's.
-    spec = STUDIES["04_capacity-dropout"]
+    # Rule "not worse" (fixed before seeds 4 and 5 were trained): a part that does not
+    # raise the mean final validation accuracy goes.
+    spec = ABLATIONS["04_capacity-dropout"]
     base = apply_changes(RECIPES["04_capacity"], spec.base_changes)
+    recorded = _recorded("04_capacity-dropout")
+    assert recorded["seeds"] == list(spec.seeds) == [1, 2, 3, 4, 5] and spec.rule == NOT_WORSE
+    decision = decide(recorded, spec.rule)
+    assert decision["cleared"] and decision["row"] == "no dropout"
     adopted = apply_changes(base, spec.variants[0].changes)
     # today's recipe is that row, with the shift that the later augment study added
     assert apply_changes(adopted, {"max_shift": 2}) == RECIPES["04_capacity"] and base != adopted
-    recorded = json.loads((REPO / "reports" / "ablations" / "04_capacity-dropout.json").read_text())
-    assert recorded["seeds"] == list(spec.seeds) == [1, 2, 3, 4, 5]
-    rows = {row["name"]: row for row in recorded["rows"]}
-    assert rows["no dropout"]["final_val_acc"]["mean"] >= rows[spec.base_name]["final_val_acc"]["mean"]
-    assert [run["seed"] for run in rows["no dropout"]["runs"]] == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.records
 def test_step4_recipe_is_the_row_its_recorded_augment_study_adopted():
-    # The rule of study 04_capacity-augment (fixed before its rows were trained): adopt the
-    # row with the highest mean lowest validation accuracy of the last 3 epochs if that beats
-    # the base's by more than 0.02 points and its mean final validation accuracy is not below.
-    spec = STUDIES["04_capacity-augment"]
-    recorded = json.loads((REPO / "reports" / "ablations" / "04_capacity-augment.json").read_text())
-    assert recorded["seeds"] == list(spec.seeds) == [1, 2, 3, 4, 5]
-    rows = {row["name"]: row for row in recorded["rows"]}
-    base = rows[spec.base_name]
-    best = max(spec.variants, key=lambda v: rows[v.name]["last3_min_val_acc"]["mean"])
-    gains = (rows[best.name]["last3_min_val_acc"]["mean"] - base["last3_min_val_acc"]["mean"] > 0.02
-             and rows[best.name]["final_val_acc"]["mean"] >= base["final_val_acc"]["mean"])
+    spec = ABLATIONS["04_capacity-augment"]
+    recorded = _recorded("04_capacity-augment")
+    assert recorded["seeds"] == list(spec.seeds) == [1, 2, 3, 4, 5] and spec.rule == ONE_IMAGE
+    decision = decide(recorded, spec.rule)
+    best = next(v for v in spec.variants if v.name == decision["row"])
     base_recipe = apply_changes(RECIPES["04_capacity"], spec.base_changes)
-    adopted = apply_changes(base_recipe, best.changes) if gains else base_recipe
+    adopted = apply_changes(base_recipe, best.changes) if decision["cleared"] else base_recipe
     assert adopted == RECIPES["04_capacity"] and base_recipe != adopted  # today's recipe is that row
 
 
-def _two_standard_error_rule(study: str):
-    """The rule of the studies since 04_capacity-lr (fixed before their rows were trained):
-    the row with the highest mean final validation accuracy is adopted if it beats the
-    base's by more than twice the standard error of the difference and the mean of its
-    lowest validation accuracy in the last 3 epochs is not below the base's. Returns
-    (that row's Variant, whether it is adopted), from the recorded study."""
-    spec = STUDIES[study]
-    recorded = json.loads((REPO / "reports" / "ablations" / f"{study}.json").read_text())
-    assert recorded["seeds"] == list(spec.seeds)
-    rows = {row["name"]: row for row in recorded["rows"]}
-    base, best = rows[spec.base_name], max(spec.variants, key=lambda v: rows[v.name]["final_val_acc"]["mean"])
-    row = rows[best.name]
-    assert row["diff"] == pytest.approx(row["final_val_acc"]["mean"] - base["final_val_acc"]["mean"])
-    gains = row["diff"] > 2 * row["diff_se"] and row["last3_min_val_acc"]["mean"] >= base["last3_min_val_acc"]["mean"]
-    return best, gains
+def _decision_of(study: str):
+    """(the candidate row's Variant, whether it clears the rule) of a recorded ablation
+    decided by rule "two standard errors" (library: ablation_plans.decide)."""
+    spec = ABLATIONS[study]
+    recorded = _recorded(study)
+    assert recorded["seeds"] == list(spec.seeds) and spec.rule == TWO_STANDARD_ERRORS
+    decision = decide(recorded, spec.rule)
+    row = next(r for r in recorded["rows"] if r["name"] == decision["row"])
+    assert row["diff"] == pytest.approx(decision["gain"])  # the record's difference is the rule's
+    return next(v for v in spec.variants if v.name == decision["row"]), decision["cleared"]
+
+
+def _record(rows: list[tuple]) -> dict:
+    """A constructed ablation record: rows of (name, final mean, final std, last-3 mean), base first, 5 seeds."""
+    out = []
+    for name, final, std, last3 in rows:
+        base_final, base_std = rows[0][1], rows[0][2]
+        out.append({"name": name, "final_val_acc": {"mean": final, "std": std, "n": 5},
+                    "last3_min_val_acc": {"mean": last3, "std": 0.05, "n": 5}, "diff": final - base_final,
+                    "diff_se": math.sqrt(std ** 2 / 5 + base_std ** 2 / 5)})
+    return {"study": "constructed", "rows": out}
+
+
+def test_the_two_standard_errors_rule_decides_on_either_side_of_its_bar():
+    # se = sqrt(0.05^2/5 * 2) = 0.0316: the bar is 0.063 points
+    base = ("base", 99.40, 0.05, 99.30)
+    decision = decide(_record([base, ("a", 99.47, 0.05, 99.30), ("b", 99.45, 0.05, 99.40)]), TWO_STANDARD_ERRORS)
+    assert decision | {"text": ""} == {"row": "a", "cleared": True, "gain": pytest.approx(0.07), "text": "",
+                                       "se": pytest.approx(0.0316, abs=1e-4), "guard_gain": pytest.approx(0.0)}
+    assert not decide(_record([base, ("a", 99.46, 0.05, 99.35)]), TWO_STANDARD_ERRORS)["cleared"]  # 0.06 < 0.063
+    assert not decide(_record([base, ("a", 99.50, 0.05, 99.29)]), TWO_STANDARD_ERRORS)["cleared"]  # the guard
+    text = decide(_record([base, ("a", 99.50, 0.05, 99.29)]), TWO_STANDARD_ERRORS)["text"]
+    assert "'a'" in text and "+0.10 ± 0.03" in text and "-0.01" in text and "does not clear" in text
+
+
+def test_the_one_image_and_not_worse_rules():
+    base = ("base", 99.40, 0.05, 99.30)
+    assert decide(_record([base, ("a", 99.40, 0.05, 99.33)]), ONE_IMAGE)["cleared"]       # +0.03 > 0.02, final equal
+    assert not decide(_record([base, ("a", 99.41, 0.05, 99.32)]), ONE_IMAGE)["cleared"]   # +0.02 is not more
+    assert not decide(_record([base, ("a", 99.39, 0.05, 99.40)]), ONE_IMAGE)["cleared"]   # final below
+    assert decide(_record([base, ("a", 99.40, 0.05, 99.20)]), NOT_WORSE)["cleared"]       # a tie adopts
+    assert not decide(_record([base, ("a", 99.39, 0.05, 99.50)]), NOT_WORSE)["cleared"]
+
+
+def test_a_rule_refuses_what_it_cannot_decide():
+    with pytest.raises(ValueError, match="no row besides its base"):
+        decide(_record([("base", 99.4, 0.05, 99.3)]), ONE_IMAGE)
+    one_seed = _record([("base", 99.4, 0.05, 99.3), ("a", 99.5, 0.05, 99.4)])
+    one_seed["rows"][1]["diff_se"] = None
+    with pytest.raises(ValueError, match="more than one seed"):
+        decide(one_seed, TWO_STANDARD_ERRORS)
+    with pytest.raises(ValueError, match="metric='best'.*valid metrics final, last3"):
+        Rule("x", metric="best")
+
+
+@pytest.mark.records
+def test_every_recorded_ablation_with_a_rule_is_decided_from_its_record():
+    decided = {}
+    for name, spec in ABLATIONS.items():
+        path = REPO / "reports" / "ablations" / f"{name}.json"
+        if spec.rule is not None and path.is_file():
+            decided[name] = decide(json.loads(path.read_text()), spec.rule)["cleared"]
+    # The teacher is the one lever that cleared its rule on a searched winner (Steps 6 and 7 train with it).
+    assert decided["05_search-distill"] and decided["05_search-distill4000"]
+    assert {n for n, cleared in decided.items() if cleared} == {"04_capacity-dropout", "04_capacity-augment",
+                                                                 "05_search-distill", "05_search-distill4000"}
 
 
 @pytest.mark.parametrize(("first", "second_look"), [("04_capacity-lr", "04_capacity-lr10"),
@@ -233,10 +283,10 @@ def _two_standard_error_rule(study: str):
 def test_step4_recipe_is_what_its_recorded_studies_with_a_second_look_decided(first, second_look):
     # 5 seeds: no row cleared the rule, so its best row had one second look over 10 seeds,
     # under the same rule, which decides.
-    best, gains = _two_standard_error_rule(first)
-    assert not gains and STUDIES[second_look].variants[0].changes == best.changes
-    second, gains = _two_standard_error_rule(second_look)
-    base = STUDIES[second_look].start()
+    best, gains = _decision_of(first)
+    assert not gains and ABLATIONS[second_look].variants[0].changes == best.changes
+    second, gains = _decision_of(second_look)
+    base = ABLATIONS[second_look].start()
     assert RECIPES["04_capacity"] == (apply_changes(base, second.changes) if gains else base)
 
 
@@ -244,8 +294,8 @@ def test_step4_recipe_is_what_its_recorded_studies_with_a_second_look_decided(fi
                                    "06_teacher-precisebn"])
 @pytest.mark.records
 def test_a_recipe_is_what_its_recorded_single_look_studies_decided(study):
-    spec = STUDIES[study]
-    best, gains = _two_standard_error_rule(study)
+    spec = ABLATIONS[study]
+    best, gains = _decision_of(study)
     # the recorded base is today's recipe, on the study's fold (else a row adopted into the
     # recipe would pass unseen)
     recorded = json.loads((REPO / "reports" / "ablations" / f"{study}.json").read_text())
@@ -258,7 +308,7 @@ def test_a_recipe_is_what_its_recorded_single_look_studies_decided(study):
 def test_step5_study_starts_from_the_recorded_search_winner():
     # The study's base must be the model and training that Step 5's record trained.
     recorded = json.loads((REPO / "reports" / "05_search-5000.json").read_text())
-    base = STUDIES["05_search-augment"].start()
+    base = ABLATIONS["05_search-augment"].start()
     assert base == SEARCH_5000 and base.model_kwargs == recorded["architecture"]
     assert count_params(get_model(base.model, **base.model_kwargs)) == recorded["params"] < 5000
     # fields added to TrainConfig since the recording take their defaults, which keep its behaviour
@@ -270,7 +320,7 @@ def test_step5_study_starts_from_the_recorded_search_winner():
 @pytest.mark.records
 def test_the_stretch_study_starts_from_the_recorded_winner_under_4000():
     recorded = json.loads((REPO / "reports" / "05_search-4000.json").read_text())
-    spec = STUDIES["05_search-distill4000"]
+    spec = ABLATIONS["05_search-distill4000"]
     base = spec.start()
     assert base == SEARCH_4000 and spec.val_fold == 1 and len(spec.seeds) == 5
     model = get_model(base.model, **base.model_kwargs)
@@ -278,14 +328,14 @@ def test_the_stretch_study_starts_from_the_recorded_winner_under_4000():
     assert repr(get_model("searched", **recorded["architecture"])) == repr(model)
     assert replace(base.config, seed=1) == TrainConfig(**{**recorded["config"], "seed": 1})
     # the row is Step 6's teacher, nothing else
-    assert spec.variants[0].changes == STUDIES["05_search-distill"].variants[0].changes
+    assert spec.variants[0].changes == ABLATIONS["05_search-distill"].variants[0].changes
 
 
 @pytest.mark.records
 def test_the_candidates_study_trains_the_recorded_candidates_as_the_search_trained_them():
     recorded = json.loads((REPO / "reports" / "05_search-5000.json").read_text())
     candidates = {c["trial"]: c for c in recorded["candidates"]}
-    spec = STUDIES["05_search-candidates"]
+    spec = ABLATIONS["05_search-candidates"]
     assert spec.val_fold == 1 and spec.start() == SEARCH_5000
     trials = {"Step 4 separable": 75, "Step 4 narrowed": 0, "trial 54": 54}
     assert [v.name for v in spec.variants] == list(trials)
@@ -302,7 +352,7 @@ def test_the_candidates_study_trains_the_recorded_candidates_as_the_search_train
 def test_the_winners_block_study_changes_only_the_order_of_its_blocks():
     # The row of 05_search-block: the recorded winner, the same parameters and initial
     # weights for a seed, every block (separable ones too) conv -> BatchNorm -> ReLU.
-    spec = STUDIES["05_search-block"]
+    spec = ABLATIONS["05_search-block"]
     assert spec.start() == SEARCH_5000 and spec.val_fold == 1 and spec.variants[0].changes == {"bn_first": True}
     recipe = apply_changes(spec.start(), spec.variants[0].changes)
     assert recipe.config == SEARCH_5000.config
@@ -321,7 +371,7 @@ def test_the_winners_block_study_changes_only_the_order_of_its_blocks():
 
 
 def test_the_fold_1_study_compares_the_winner_with_step4_on_other_images(mnist_train, tmp_path):
-    spec = STUDIES["05_search-fold1"]
+    spec = ABLATIONS["05_search-fold1"]
     step4 = apply_changes(spec.start(), spec.variants[0].changes)
     as_fields = {k: tuple(v) if isinstance(v, list) else v for k, v in step4.model_kwargs.items()}
     assert as_fields == asdict(STEP4) and step4.config == SEARCH_5000.config  # one change: the model
@@ -345,7 +395,7 @@ def test_a_run_recorded_in_one_study_serves_another_with_the_same_training(mnist
     # The course primes the cache from every recorded study of a notebook: the row that a
     # recipe adopted (augment study, "shift ±2 px") is the base of a later study (width).
     train, val = validation_split(type(mnist_train)(mnist_train.X[:600], mnist_train.y[:600]), 100)
-    shift = [v for v in STUDIES["04_capacity-augment"].variants if v.name == "shift ±2 px"]
+    shift = [v for v in ABLATIONS["04_capacity-augment"].variants if v.name == "shift ±2 px"]
     recorded = run_ablation("04_capacity-augment", [1], train, val, tmp_path / "a", variants=shift, log=None,
                             num_epochs=1)
     recorded["base"]["config"]["num_epochs"] = 15  # as if recorded with today's 15 epochs

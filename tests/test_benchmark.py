@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from mnist_course.ablation import RECIPES
 from mnist_course.benchmark import STEP_KWARGS, readme_excerpt, recorded_step_configs, render, throughput
+from mnist_course.recipes import RECIPES
 from mnist_course.reporting import build_report, save_report
 from mnist_course.results import summarize_run
 from mnist_course.training import TrainConfig, config_dict

@@ -156,7 +156,7 @@ def test_logits_of_is_the_eval_mode_forward_pass_row_for_row(small):
 def test_step_6_is_step_5s_winner_unchanged_but_for_the_teacher():
     from dataclasses import asdict
 
-    from mnist_course.ablation import RECIPES, SEARCH_5000
+    from mnist_course.recipes import RECIPES, SEARCH_5000
     from mnist_course.steps import build_model
 
     step6 = RECIPES["06_teacher"]
@@ -169,7 +169,7 @@ def test_step_6_is_step_5s_winner_unchanged_but_for_the_teacher():
 def test_step_7_is_step_5s_winner_under_4000_taught_as_step_6_teaches():
     from dataclasses import asdict
 
-    from mnist_course.ablation import RECIPES, SEARCH_4000
+    from mnist_course.recipes import RECIPES, SEARCH_4000
     from mnist_course.steps import build_model
 
     step6, step7 = RECIPES["06_teacher"], RECIPES["07_stretch"]
@@ -182,9 +182,10 @@ def test_step_7_is_step_5s_winner_under_4000_taught_as_step_6_teaches():
 
 
 def test_the_weight_study_changes_only_the_teachers_share_of_step_6s_recipe():
-    from mnist_course.ablation import RECIPES, STUDIES
+    from mnist_course.ablation_plans import ABLATIONS
+    from mnist_course.recipes import RECIPES
 
-    spec = STUDIES["06_teacher-weight"]
+    spec = ABLATIONS["06_teacher-weight"]
     assert spec.start() == RECIPES["06_teacher"] and spec.val_fold == 1 and spec.seeds == (1, 2, 3, 4, 5)
     assert [v.changes for v in spec.variants] == [{"distill_weight": 0.9}]
 

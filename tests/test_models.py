@@ -104,7 +104,7 @@ def test_ablation_variants_change_one_thing(name, key, value):
     assert sum(r["params"] for r in rows) == count_params(model)
 
 
-# The margin study's candidates (ablation.STUDIES["04_capacity-margin"]), counted by hand:
+# The margin study's candidates (ablation_plans.ABLATIONS["04_capacity-margin"]), counted by hand:
 # conv1 1 -> C1: 9 C1 + 2 C1; conv2 C1 -> 16: 144 C1 + 32; trans1 16 -> S: 16 S; conv3 S -> C3:
 # 9 S C3 + 2 C3; conv4 C3 -> 16: 144 C3 + 32; conv5 2,336; GAP -> 1x1 16 -> 10: 160.
 MARGIN_PARAMS = {
@@ -139,7 +139,7 @@ def test_the_pool_moved_to_rf_7_keeps_the_layers_and_grows_the_maps():
 
 
 def test_the_default_step4_is_the_recorded_recipe():
-    from mnist_course.ablation import RECIPES
+    from mnist_course.recipes import RECIPES
 
     recipe = RECIPES["04_capacity"]
     assert recipe.model == "step4"
@@ -165,7 +165,7 @@ def test_the_default_step4_initialises_as_the_recorded_layer_order():
 
 
 def test_the_block_study_changes_only_the_order_or_the_nonlinearity():
-    """The block study's rows (ablation.STUDIES["04_capacity-block"]): same parameters and
+    """The block study's rows (ablation_plans.ABLATIONS["04_capacity-block"]): same parameters and
     the same initial weights for a seed as the recipe; only each block's layers differ."""
     torch.manual_seed(0)
     recipe = get_model("step4", dropout=0.0)

@@ -10,34 +10,37 @@ import pytest
 import torch
 
 import mnist_course.search as search
+import mnist_course.search_space as search_space
+import mnist_course.search_stages as search_stages
 from mnist_course.data import MNISTSplit
-from mnist_course.models import count_params, get_model, layer_table
+from mnist_course.models import Architecture, SearchNet, architecture_params, count_params, get_model, layer_table
 from mnist_course.search import (
-    STEP4,
-    Architecture,
-    SearchNet,
-    architecture_of,
-    architecture_params,
     check_search,
-    confirm,
-    format_candidates,
-    format_space,
     objective,
     plot_front,
     plot_search,
-    retrain,
     run_search,
     search_budget,
+    trained_trials,
+)
+from mnist_course.search_space import (
+    STEP4,
+    architecture_of,
+    format_candidates,
+    format_space,
     step4_all_separable,
     step4_narrowed,
     step4_separable,
-    study_counts,
-    top_trials,
-    trained_model,
-    trained_trials,
     training_of,
     trial_params,
     warm_start_of,
+)
+from mnist_course.search_stages import (
+    confirm,
+    retrain,
+    study_counts,
+    top_trials,
+    trained_model,
 )
 from mnist_course.training import evaluate
 
@@ -404,7 +407,7 @@ def test_an_enqueued_point_is_sampled_back_exactly(arch):
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial(trial_params(arch, {"lr": 0.1, "batch_size": 64, "max_rotation": 7.0}))
     trial = study.ask()
-    assert search.suggest_architecture(trial) == arch
+    assert search_space.suggest_architecture(trial) == arch
     assert ("after_0_sep" in trial.params) == (arch.separable != "none") != ("after_0" in trial.params)
 
 
@@ -473,8 +476,9 @@ def test_a_search_with_a_teacher_trains_every_stage_with_it(mnist_train, mnist_t
     monkeypatch.setattr(distill, "runs_dir", lambda: tmp_path)
     given = []  # (images trained on, teacher logits given) of every run
     real_fit = search.fit
-    monkeypatch.setattr(search, "fit", lambda model, X, *a, teacher_logits=None, **k: given.append(
-        (len(X), teacher_logits)) or real_fit(model, X, *a, teacher_logits=teacher_logits, **k))
+    for module in (search, search_stages):  # the proxy runs (search), confirmation and record (search_stages)
+        monkeypatch.setattr(module, "fit", lambda model, X, *a, teacher_logits=None, **k: given.append(
+            (len(X), teacher_logits)) or real_fit(model, X, *a, teacher_logits=teacher_logits, **k))
     settings = check_search(budgets=[6000], trials=3, search_epochs=1, candidates=1, confirm_seeds=[1],
                             teacher="tiny")
     settings = type(settings)(**{**settings.__dict__, "storage": "memory", "cache_dir": tmp_path / "runs",
@@ -482,9 +486,9 @@ def test_a_search_with_a_teacher_trains_every_stage_with_it(mnist_train, mnist_t
     result = search_budget(6_000, settings, train, val, train, test, seeds=[1], num_epochs=1, log=None)
     assert result["study"].study_name == "budget-6000-tiny" and "teacher=tiny" in settings.describe()
     trained = [t for t in result["study"].trials if t.intermediate_values]
-    assert trained and all(t.user_attrs["distillation"] == {"teacher": "tiny", **search.DISTILLATION}
+    assert trained and all(t.user_attrs["distillation"] == {"teacher": "tiny", **search_space.DISTILLATION}
                            for t in trained)
-    assert search.DISTILLATION == {"distill_weight": 0.5, "distill_temperature": 4.0}  # Step 6's
+    assert search_space.DISTILLATION == {"distill_weight": 0.5, "distill_temperature": 4.0}  # Step 6's
     assert result["config"].teacher == "tiny" and result["config"].distill_weight == 0.5
     # the student runs (proxy, confirmation, record) all had the teacher's logits of their own images
     students = given[1:]  # the first fit trained the teacher itself

@@ -38,11 +38,11 @@ import torch
 import torch.nn.functional as F
 from torchvision import datasets, transforms
 
-from .ablation import RECIPES
 from .course import run_course
 from .data import MNIST_MEAN, MNIST_STD, batches, ensure_mnist, load_mnist, random_rotate
 from .models import MODELS, get_model
 from .paths import atomic_write_text, recorded_reports_dir
+from .recipes import RECIPES
 from .reporting import load_reports
 from .settings import quick_from_env
 from .training import TrainConfig, device_name, fit, resolve_device

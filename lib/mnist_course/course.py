@@ -44,7 +44,8 @@ import nbformat
 import papermill as pm
 from papermill.exceptions import PapermillExecutionError
 
-from .ablation import SEEDS, STUDIES, format_ablation_table, prime_cache, run_ablation, select_variants
+from .ablation import format_ablation_table, prime_cache, run_ablation, select_variants
+from .ablation_plans import ABLATIONS, SEEDS
 from .data import course_validation_split, load_mnist
 from .paths import (
     REPO_ROOT,
@@ -286,21 +287,21 @@ def _relative_paths(notebook: Path) -> None:
 def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = None, device: str | None = None,
                   data_dir: str | None = None, quick: bool = False, recorded_dir: Path | None = None,
                   cache_dir: Path | None = None, variants: list[str] | None = None) -> dict[str, dict]:
-    """Run the studies (``ablation.STUDIES``) of the selected step notebooks (default: all).
+    """Run the studies (``ablation_plans.ABLATIONS``) of the selected step notebooks (default: all).
 
     Full runs train on 55,000 images and validate on the fixed 5,000 (``seeds`` default:
-    the study's own, else ``ablation.SEEDS``); a recording (no ``seeds`` override, not quick) saves each study
+    the study's own, else ``ablation_plans.SEEDS``); a recording (no ``seeds`` override, not quick) saves each study
     in ``recorded_dir`` (default ``reports/ablations/``). Quick mode trains the recipe
     alone, one seed, one epoch on the first 2,000 training images (the first 166 as
     validation) and saves in a temp folder. ``variants``: names of the rows to train
     (default: all of each study's; the base row always). Returns {notebook: study}. Raises
     ValueError for a step without an ablation, or a recording while MNIST_COURSE_QUICK is set.
     """
-    names = select_steps(steps, {name: Path(name) for name in STUDIES}) if steps else list(STUDIES)
+    names = select_steps(steps, {name: Path(name) for name in ABLATIONS}) if steps else list(ABLATIONS)
     if not quick and seeds is None and quick_from_env():
         raise ValueError("MNIST_COURSE_QUICK is set to quick mode in this shell: a recorded ablation would "
                          "train on a slice; unset it (or pass --quick for a check)")
-    known = {v.name for name in names for v in STUDIES[name].variants}
+    known = {v.name for name in names for v in ABLATIONS[name].variants}
     if variants and set(variants) - known:
         raise ValueError(f"variants {sorted(set(variants) - known)} are in none of the studies {names}; valid: "
                          f"{', '.join(sorted(known))}")
@@ -315,16 +316,16 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
         cache = Path(cache_dir) if cache_dir else runs_dir() / "ablations"
     studies = {}
     for name in names:
-        study_seeds = seeds or list(STUDIES[name].seeds) or SEEDS  # a study may record more seeds than 3
-        train, val = course_validation_split(full, quick, STUDIES[name].val_fold)
+        study_seeds = seeds or list(ABLATIONS[name].seeds) or SEEDS  # a study may record more seeds than 3
+        train, val = course_validation_split(full, quick, ABLATIONS[name].val_fold)
         print(f"=== ablation of {name}: seeds {study_seeds}, {len(train):,} training / {len(val):,} validation "
-              f"images (fold {STUDIES[name].val_fold})", flush=True)
-        listed = {v.name for v in STUDIES[name].variants}
+              f"images (fold {ABLATIONS[name].val_fold})", flush=True)
+        listed = {v.name for v in ABLATIONS[name].variants}
         rows = [] if quick else select_variants(name, [v for v in variants if v in listed] if variants else None)
         # Runs recorded earlier are not trained again: the cache is keyed by what was
         # trained, so a run recorded in another study of the same notebook (e.g. the row a
         # later recipe adopted, now a base) serves this one too.
-        for other in (n for n in STUDIES if STUDIES[n].notebook == STUDIES[name].notebook) if recording else ():
+        for other in (n for n in ABLATIONS if ABLATIONS[n].notebook == ABLATIONS[name].notebook) if recording else ():
             recorded = folder / f"{other}.json"
             primed = prime_cache(other, json.loads(recorded.read_text()), cache, train, val) \
                 if recorded.is_file() else 0
@@ -360,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablations", action="store_true",
                         help="run the selected steps' ablation studies (validation split) instead of the notebooks")
     parser.add_argument("--variants", nargs="+", help="with --ablations: only these rows (names as in "
-                        "mnist_course.ablation.STUDIES; the base row always)")
+                        "mnist_course.ablation_plans.ABLATIONS; the base row always)")
     args = parser.parse_args(argv)
     if args.ablations:
         if (args.reference or args.studies or args.epochs is not None or args.in_place or args.resume

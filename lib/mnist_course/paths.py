@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -119,3 +120,31 @@ def cached_run(folder: str | os.PathLike, settings: dict, seed: int, train) -> t
     run = train()
     atomic_write_text(path, json.dumps({"settings": settings, "run": run}) + "\n")
     return run, True
+
+
+# The modules whose code decides a run's numbers: a run cached by steps.train_seeds is
+# reused only while all three read as they did when it was trained, and a record names them.
+RUN_CODE = ("models.py", "training.py", "data.py")
+
+
+def code_fingerprint() -> str:
+    """The first 12 hex digits of the SHA-256 of the library's ``RUN_CODE`` files: part
+    of a cached run's key, so that editing the model, the training loop or the data path
+    retrains instead of replaying a run of other code; named in every new record."""
+    digest = hashlib.sha256()
+    for name in RUN_CODE:
+        digest.update((Path(__file__).with_name(name)).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (40 hex digits, "+changes" when tracked files differ from it),
+    or None outside a git checkout or without git: what a record was made with."""
+    try:
+        run = lambda *args: subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,  # noqa: E731
+                                           timeout=10, check=True).stdout.strip()
+        commit = run("rev-parse", "HEAD")
+        return commit + ("+changes" if run("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+

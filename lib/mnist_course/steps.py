@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import replace
@@ -35,7 +34,7 @@ from .models import (
     get_reference_model,
     layer_table,
 )
-from .paths import cached_run, cached_run_path, quick_dir, recorded_reports_dir
+from .paths import cached_run, cached_run_path, code_fingerprint, quick_dir, recorded_reports_dir
 from .reporting import build_report, plot_runs, run_selected_on_validation, save_report
 from .results import (
     GOAL_MAX_PARAMS,
@@ -121,21 +120,6 @@ def _seed_line(r: dict) -> str:
     return (f"seed {r['seed']}: final test accuracy {r['final_test_acc']:.2f}%, lowest of the last "
             f"{LAST_EPOCHS} epochs {r['last3_min_test_acc']:.2f}%, best {r['best_test_acc']:.2f}% "
             f"(epoch {r['best_epoch']}), {r['seconds']:.0f} s")
-
-
-# The modules whose code decides a run's numbers: a run cached by train_seeds is reused
-# only while all three read as they did when it was trained.
-RUN_CODE = ("models.py", "training.py", "data.py")
-
-
-def code_fingerprint() -> str:
-    """The first 12 hex digits of the SHA-256 of the library's ``RUN_CODE`` files: part
-    of a cached run's key, so that editing the model, the training loop or the data path
-    retrains instead of replaying a run of other code."""
-    digest = hashlib.sha256()
-    for name in RUN_CODE:
-        digest.update((Path(__file__).with_name(name)).read_bytes())
-    return digest.hexdigest()[:12]
 
 
 def seed_run_settings(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainConfig,

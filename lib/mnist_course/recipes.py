@@ -1,0 +1,151 @@
+"""Recipes: each step's model and training settings as data, one source for the step
+notebooks, the ablations, the search, the benchmark and the scripts.
+
+A **recipe** is a model (a key of ``models.BUILDERS`` and its keywords) and a
+``TrainConfig``. ``RECIPES[notebook]`` is what that step notebook trains and records;
+``apply_changes`` derives a variant from it by named changes, e.g. ``{"dropout": 0.0}``
+(a keyword of the model class) or ``{"max_rotation": 0.0}`` (a field of ``TrainConfig``).
+Which ablation chose each setting is named beside it; its outcome is computed from
+its record (``reports/ablations/<name>.json``, ``ablation.show_ablation``), not written here.
+
+    recipe = RECIPES["04_capacity"]
+    model = get_model(recipe.model, **recipe.model_kwargs)   # Step 4 as recorded, 7,824 parameters
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field, fields, replace
+
+from torch import nn
+
+from .models import BUILDERS, count_params, get_model, layer_table
+from .settings import RunSettings
+from .training import TrainConfig
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A step's model and training settings, as its notebook uses them."""
+
+    model: str                                        # a key of models.BUILDERS ("step4", "searched")
+    config: TrainConfig                               # epochs, batch, lr, schedule, augmentation
+    model_kwargs: dict = field(default_factory=dict)  # keywords of the model class (dropout=...)
+
+
+# The step notebooks' recipes: their parameters cells' defaults and the TrainConfig of
+# their Training cells (notebooks/0N_*.ipynb).
+RECIPES = {
+    "01_setup": Recipe("step1", TrainConfig(num_epochs=15, batch_size=128, lr=0.02, momentum=0.9)),
+    "02_skeleton": Recipe("step2", TrainConfig(num_epochs=15, batch_size=128, lr=0.02, momentum=0.9)),
+    "03_batchnorm": Recipe("step3", TrainConfig(num_epochs=15, batch_size=128, lr=0.05, momentum=0.9)),
+    # Chosen on the validation split: batch 64 (ablation 04_capacity-design), no dropout
+    # (04_capacity-dropout), the shift of ±2 pixels (04_capacity-augment).
+    "04_capacity": Recipe("step4", TrainConfig(num_epochs=15, batch_size=64, lr=0.1, momentum=0.9,
+                                               schedule="onecycle", max_rotation=7.0, max_shift=2),
+                          {"dropout": 0.0}),
+}
+
+# Step 5's winner under 5,000 parameters (reports/05_search-5000.json, its "architecture";
+# tests/test_ablation.py checks the two agree), trained as the search's stage 3 trained it:
+# Step 4's recipe of that time (one-cycle peak 0.1, batch 64, rotation ±7°, no shift).
+SEARCH_5000 = Recipe("searched", TrainConfig(num_epochs=15, batch_size=64, lr=0.1, momentum=0.9,
+                                             schedule="onecycle", max_rotation=7.0),
+                     {"before_pool": [16, 32], "transition": 0, "after_pool": [24, 32, 32], "last_padding": 0,
+                      "dropout": 0.0, "head": "gap", "separable": "all"})
+# Step 5's winner under 4,000 parameters (reports/05_search-4000.json; 3,914 parameters, no
+# separable convolutions), trained the same way.
+SEARCH_4000 = Recipe("searched", SEARCH_5000.config,
+                     {"before_pool": [6, 12], "transition": 6, "after_pool": [10, 12, 12], "last_padding": 0,
+                      "dropout": 0.0, "head": "gap"})
+# Step 6: that winner, unchanged, taught by distill.py's wide57k (half the loss from its
+# logits at temperature 4), as ablation 05_search-distill measured it on fold 1.
+RECIPES["06_teacher"] = Recipe(SEARCH_5000.model, replace(SEARCH_5000.config, teacher="wide57k", distill_weight=0.5,
+                                                          distill_temperature=4.0), SEARCH_5000.model_kwargs)
+# Step 7: the winner under 4,000 parameters, unchanged, taught as Step 6 teaches
+# (ablation 05_search-distill4000 measured it on fold 1).
+RECIPES["07_stretch"] = Recipe(SEARCH_4000.model, replace(
+    SEARCH_4000.config, **{k: getattr(RECIPES["06_teacher"].config, k)
+                           for k in ("teacher", "distill_weight", "distill_temperature")}), SEARCH_4000.model_kwargs)
+
+
+def recipe_for_run(notebook: str, run: RunSettings) -> Recipe:
+    """The recipe of ``notebook`` with the run's parameters (epochs, batch_size, lr), as
+    its Training cell uses it. Raises ValueError for a notebook without a recipe."""
+    if notebook not in RECIPES:
+        raise ValueError(f"notebook={notebook!r} has no recipe; valid: {', '.join(RECIPES)}")
+    return apply_changes(RECIPES[notebook], {"num_epochs": run.epochs, "batch_size": run.batch_size,
+                                             "lr": run.lr})
+
+
+def apply_changes(recipe: Recipe, changes: dict) -> Recipe:
+    """The recipe with ``changes`` applied (model keywords first, then TrainConfig fields).
+
+    Raises ValueError naming a change that is neither a keyword of the recipe's model
+    class nor a field of TrainConfig, with the valid names.
+    """
+    model_keys = [p for p in inspect.signature(BUILDERS[recipe.model]).parameters if p != "self"]
+    config_keys = [f.name for f in fields(TrainConfig) if f.name != "seed"]
+    model_kwargs, config_changes = dict(recipe.model_kwargs), {}
+    for key, value in changes.items():
+        if key in model_keys:
+            model_kwargs[key] = value
+        elif key in config_keys:
+            config_changes[key] = value
+        else:
+            raise ValueError(f"change {key!r} is invalid for {recipe.model}; valid: model keywords "
+                             f"{', '.join(model_keys) or '(none)'}; TrainConfig fields {', '.join(config_keys)}")
+    return Recipe(recipe.model, replace(recipe.config, **config_changes), model_kwargs)
+
+
+def describe_recipe(notebook: str) -> dict:
+    """What a "what changed" table compares, computed from the recipe's model and
+    TrainConfig: {property: text}. Layers list each named layer with its output
+    channels; "RF before GAP" is the receptive field (pixels) of the last map that GAP
+    averages ("no GAP" for a fully connected head); "MaxPool after RF" the RF of the map
+    that the first MaxPool receives."""
+    recipe = RECIPES[notebook]
+    model = get_model(recipe.model, **recipe.model_kwargs)
+    rows = layer_table(model)
+    names = [r["name"] for r in rows]
+    pools = [i for i, (_, layer) in enumerate(model.named_children()) if isinstance(layer, nn.MaxPool2d)]
+    dropouts = [m.p for m in model.modules() if isinstance(m, (nn.Dropout, nn.Dropout2d))]
+    config = recipe.config
+    onecycle = ("three-phase one-cycle" if config.three_phase else "one-cycle") + (
+        " (peak = lr)" if config.pct_start == 0.3 else f" (peak = lr at {config.pct_start:.0%} of the optimizer steps)")
+    schedule = {"constant": "constant", "onecycle": onecycle,
+                "step": f"StepLR ×{config.gamma} every {config.step_size} epochs"}[config.schedule]
+    return {
+        "layers (output channels)": " → ".join(
+            r["name"] if r["name"].startswith(("pool", "gap")) else f"{r['name']} {r['shape'][0]}" for r in rows),
+        "parameters": f"{count_params(model):,}",
+        "BatchNorm": ", ".join(sorted({"yes" if m.momentum == 0.1 else f"yes, momentum {m.momentum:g}"
+                                       for m in model.modules() if isinstance(m, nn.BatchNorm2d)})) or "no",
+        "MaxPool after RF": ", ".join(str(rows[i - 1]["rf"]) for i in pools) or "none",
+        "RF before GAP": str(rows[names.index("gap") - 1]["rf"]) if "gap" in names else "no GAP (fully connected head)",
+        "dropout": ", ".join(sorted({f"{p:g}" for p in dropouts})) or "none",
+        "optimizer": f"{config.optimizer.upper()}" + (f", momentum {config.momentum}" if config.optimizer == "sgd"
+                                                        else ""),
+        "learning rate": f"{config.lr:g}, {schedule}",
+        "batch size, epochs": f"{config.batch_size}, {config.num_epochs}",
+        "augmentation": ", ".join(
+            ([f"random rotation ±{config.max_rotation:g}°"] if config.max_rotation else [])
+            + ([f"shift ±{config.max_shift} px"] if config.max_shift else [])
+            + ([f"scale ±{config.max_scale:.0%}"] if config.max_scale else [])
+            + ([f"elastic α {config.elastic_alpha:g} px, σ {config.elastic_sigma:g} px"]
+               if config.elastic_alpha else [])) or "none",
+    }
+
+
+def what_changed(before: str, after: str) -> str:
+    """A markdown table of :func:`describe_recipe` for two step notebooks side by side,
+    changed properties in bold. Raises ValueError for a notebook without a recipe."""
+    for name in (before, after):
+        if name not in RECIPES:
+            raise ValueError(f"notebook={name!r} has no recipe; valid: {', '.join(RECIPES)}")
+    a, b = describe_recipe(before), describe_recipe(after)
+    lines = [f"| | {before} | {after} |", "|---|---|---|"]
+    for key in a:
+        mark = "**" if a[key] != b[key] else ""
+        lines.append(f"| {mark}{key}{mark} | {a[key]} | {mark}{b[key]}{mark} |")
+    return "\n".join(lines)
