@@ -3,13 +3,15 @@
     python scripts/update_readme.py            # rewrite README.md and docs/*.md in place
     python scripts/update_readme.py --check    # exit 1 if any of them is out of date
 
-Four blocks, each between its marker lines:
+Five blocks, each between its marker lines:
 - results (README.md): the steps table, as in reports/summary.md, and the goal steps'
   verdicts under the course goal (mnist_course.reporting.goal_lines);
 - published (docs/reference-setups.md): the published-vs-reproduced table;
 - benchmark (docs/speed.md): the speed figures of reports/benchmark.json;
 - gpu (docs/speed.md): the recording on a GPU in reports/gpu/ (scripts/import_device_run.py)
-  beside the record in reports/, and that machine's benchmark.
+  beside the record in reports/, and that machine's benchmark;
+- ablations (docs/ablations.md): every ablation with its rule and the decision computed
+  from its record in reports/ablations/ (mnist_course.ablation.decisions_markdown).
 The library never edits these files; a maintainer runs this after a recording.
 """
 
@@ -20,6 +22,7 @@ import json
 import sys
 from pathlib import Path
 
+from mnist_course.ablation import decisions_markdown
 from mnist_course.benchmark import readme_excerpt
 from mnist_course.paths import REPO_ROOT, atomic_write_text, recorded_reports_dir
 from mnist_course.reporting import device_comparison_table, load_reports, published_table, results_markdown
@@ -28,6 +31,8 @@ RESULTS = ("<!-- results:start (generated from reports/ by scripts/update_readme
 BENCHMARK = ("<!-- benchmark:start (generated from reports/benchmark.json by scripts/update_readme.py) -->",
              "<!-- benchmark:end -->")
 PUBLISHED = ("<!-- published:start (generated from reports/ by scripts/update_readme.py) -->", "<!-- published:end -->")
+ABLATIONS = ("<!-- ablations:start (generated from reports/ablations/ by scripts/update_readme.py) -->",
+             "<!-- ablations:end -->")
 GPU = ("<!-- gpu:start (generated from reports/gpu/ by scripts/update_readme.py) -->", "<!-- gpu:end -->")
 
 
@@ -72,10 +77,11 @@ def updated_readme(readme: str, reports_dir: Path) -> str:
 
 def updated_files(root: Path, reports_dir: Path) -> dict[Path, str]:
     """{file: its text with every generated block regenerated from ``reports_dir``} for
-    README.md, docs/reference-setups.md and docs/speed.md under ``root``. Raises
+    README.md, docs/reference-setups.md, docs/speed.md and docs/ablations.md under ``root``. Raises
     FileNotFoundError when there is no benchmark.json to quote (run the benchmark)."""
     reports = load_reports(reports_dir)
     readme, reference, speed = root / "README.md", root / "docs" / "reference-setups.md", root / "docs" / "speed.md"
+    ablations = root / "docs" / "ablations.md"
     benchmark = reports_dir / "benchmark.json"
     if not benchmark.is_file():
         raise FileNotFoundError(f"{benchmark} does not exist: run `python -m mnist_course.benchmark` first")
@@ -85,6 +91,7 @@ def updated_files(root: Path, reports_dir: Path) -> dict[Path, str]:
         reference: replace_block(reference.read_text(), PUBLISHED,
                                  published_table([r for r in reports if "published" in r])),
         speed: replace_block(speed_text, GPU, gpu_block(reports_dir)),
+        ablations: replace_block(ablations.read_text(), ABLATIONS, decisions_markdown(reports_dir / "ablations")),
     }
 
 

@@ -280,7 +280,7 @@ def test_every_recorded_ablation_with_a_rule_is_decided_from_its_record():
 @pytest.mark.parametrize(("first", "second_look"), [("04_capacity-lr", "04_capacity-lr10"),
                                                     ("04_capacity-block", "04_capacity-block10")])
 @pytest.mark.records
-def test_step4_recipe_is_what_its_recorded_studies_with_a_second_look_decided(first, second_look):
+def test_step4_recipe_is_what_its_recorded_ablations_with_a_second_look_decided(first, second_look):
     # 5 seeds: no row cleared the rule, so its best row had one second look over 10 seeds,
     # under the same rule, which decides.
     best, gains = _decision_of(first)
@@ -293,7 +293,7 @@ def test_step4_recipe_is_what_its_recorded_studies_with_a_second_look_decided(fi
 @pytest.mark.parametrize("study", ["04_capacity-clean", "04_capacity-precisebn", "06_teacher-weight",
                                    "06_teacher-precisebn"])
 @pytest.mark.records
-def test_a_recipe_is_what_its_recorded_single_look_studies_decided(study):
+def test_a_recipe_is_what_its_recorded_single_look_ablations_decided(study):
     spec = ABLATIONS[study]
     best, gains = _decision_of(study)
     # the recorded base is today's recipe, on the study's fold (else a row adopted into the

@@ -5,7 +5,7 @@ For each notebook, the numbers in its Analysis markdown are looked up in what th
 recorded run produced: the values of its report(s) in reports/ (per-epoch histories
 only for single-seed notebooks: a multi-seed Analysis quotes figures over seeds, such
 as the per-epoch means over seeds that its curves show) and of its recorded ablation
-studies in reports/ablations/ (each seed's validation accuracy, the means, the
+ablations in reports/ablations/ (each seed's validation accuracy, the means, the
 differences), the
 lines its code cells printed (not the per-epoch lines), the headline figures of the
 other recorded notebooks (for comparisons) and differences and ratios between them.
@@ -182,7 +182,7 @@ def _pairs(value):
 
 def allowed_pairs(name: str, nb) -> list[tuple[float, float]]:
     """The (mean, std) pairs an Analysis may quote as "mean ± std": the aggregates of its
-    own reports and recorded studies, every report's headline, and the pairs its code
+    own reports and recorded ablations, every report's headline, and the pairs its code
     cells printed."""
     pairs = [p for r in _reports_of(name) for p in _pairs(r)]
     for study in sorted((recorded_reports_dir() / "ablations").glob(f"{name}*.json")):

@@ -12,13 +12,13 @@ import mnist_course.course
 from mnist_course.course import (
     NOTEBOOKS_DIR,
     _promote,
+    ablation_notebooks,
     main,
     recording_seeds,
     reference_notebooks,
     run_course,
     select_steps,
     step_notebooks,
-    studies_notebooks,
 )
 from mnist_course.reporting import build_report, save_report
 from mnist_course.results import summarize_run
@@ -63,12 +63,12 @@ def test_a_recording_injects_each_steps_recorded_seeds(monkeypatch):
 
 
 @pytest.mark.records
-def test_the_studies_notebooks_show_every_recorded_study():
-    """notebooks/studies/: one per step with studies, found as s04_capacity ...; together
-    they show every study recorded in reports/ablations/ (the evidence one click away)."""
-    found = studies_notebooks()
-    assert list(found) == ["s04_capacity", "s05_search", "s06_teacher"]
-    assert select_steps(["s04"], {**step_notebooks(), **found}) == ["s04_capacity"]
+def test_the_ablation_notebooks_show_every_recorded_ablation():
+    """notebooks/ablations/: one per step with ablations, found as a04_capacity ...; together
+    they show every ablation recorded in reports/ablations/ (the evidence one click away)."""
+    found = ablation_notebooks()
+    assert list(found) == ["a04_capacity", "a05_search", "a06_teacher"]
+    assert select_steps(["a04"], {**step_notebooks(), **found}) == ["a04_capacity"]
     assert select_steps(["04"], {**step_notebooks(), **found}) == ["04_capacity"]
     shown = set()
     for path in found.values():
@@ -77,7 +77,7 @@ def test_the_studies_notebooks_show_every_recorded_study():
                   for call in ast.walk(ast.parse(cell.source))
                   if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "show_ablation"}
     recorded = {p.stem for p in (NOTEBOOKS_DIR.parent / "reports" / "ablations").glob("*.json")}
-    assert recorded - {"02_skeleton", "03_batchnorm"} <= shown, "recorded studies no studies notebook shows"
+    assert recorded - {"02_skeleton", "03_batchnorm"} <= shown, "recorded ablations no ablation notebook shows"
 
 
 def test_steps_by_number_or_name_and_unknown_names_listed():
@@ -116,7 +116,7 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path, monkeypatch):
 STEP_PARAMETERS = {"epochs", "batch_size", "lr", "seeds", "device", "data_dir", "reports_dir", "quick"}
 REFERENCE_PARAMETERS = {"epochs", "batch_size", "lr", "device", "data_dir", "quick"}  # and seed or seeds
 SEARCH_PARAMETERS = {"budgets", "trials", "epochs", "seeds", "storage", "device", "data_dir", "reports_dir", "quick"}
-STUDIES_PARAMETERS = {"epochs", "seeds", "device", "data_dir", "quick"}  # the studies notebooks: quick mode only
+ABLATIONS_PARAMETERS = {"epochs", "seeds", "device", "data_dir", "quick"}  # quick mode only
 
 
 ALL_NOTEBOOKS = sorted(p for p in NOTEBOOKS_DIR.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
@@ -134,13 +134,14 @@ def test_notebook_has_literal_parameters_then_the_check(path):
         names.add((node.target if isinstance(node, ast.AnnAssign) else node.targets[0]).id)
     is_step = path.parent == NOTEBOOKS_DIR
     is_search = "budgets" in names  # Step 5: a search over parameter budgets, not one training
-    is_studies = path.parent.name == "studies"
-    assert (SEARCH_PARAMETERS if is_search else STEP_PARAMETERS if is_step else STUDIES_PARAMETERS if is_studies
-            else REFERENCE_PARAMETERS) <= names
+    is_ablations = path.parent.name == "ablations"
+    assert (SEARCH_PARAMETERS if is_search else STEP_PARAMETERS if is_step
+            else ABLATIONS_PARAMETERS if is_ablations else REFERENCE_PARAMETERS) <= names
     assert is_step or len(names & {"seed", "seeds"}) == 1
-    if is_step or is_studies:  # typed, so that `papermill --help-notebook` shows the types
+    if is_step or is_ablations:  # typed, so that `papermill --help-notebook` shows the types
         assert all(isinstance(node, ast.AnnAssign) for node in ast.parse(code[index].source).body)
-    assert ("check_search(" if is_search else "check_params(") in code[index + 1].source
+    after = [c for c in code[index + 1:] if "injected-parameters" not in c.metadata.get("tags", [])]
+    assert ("check_search(" if is_search else "check_params(") in after[0].source  # a recording injects seeds
     assert any(c.source.startswith("# NBVAL_CHECK_OUTPUT") for c in code)
     assert "/work/" not in json.dumps(nb) and "../shared" not in json.dumps(nb)
 

@@ -57,3 +57,29 @@ def test_no_import_cycles_and_no_imports_inside_functions():
 
     cycles = [m for m in MODULES if reaches(m, m)]
     assert not cycles, f"modules on an import cycle: {cycles}"
+
+
+# The library's layers, lowest first: a module imports modules of its own layer or below,
+# never above (docs/layout.md draws them). A new module must be placed in one.
+LAYERS = {
+    "engine": ["paths", "results", "data", "models", "reference_models", "checkpoints", "training", "settings",
+               "plots", "reporting"],
+    "experiments": ["recipes", "ablation_plans", "distill", "ablation", "search_space", "search_stages", "search",
+                    "search_plots", "reference"],
+    "course": ["inspection", "steps"],
+    "applications": ["course", "benchmark", "predict", "cli"],
+}
+
+
+def test_every_module_has_a_layer_and_imports_only_downward():
+    level = {module: i for i, modules in enumerate(LAYERS.values()) for module in modules}
+    assert sorted(level) == MODULES, f"modules without a layer: {sorted(set(MODULES) - set(level))}"
+    upward = [f"{module} ({name}) imports {other} ({list(LAYERS)[level[other]]})"
+              for name, modules in LAYERS.items() for module in modules
+              for other in sorted(_imports(module)[0]) if level.get(other, -1) > level[module]]
+    assert not upward, upward
+
+
+def test_no_module_is_over_500_lines():
+    long = {m: n for m in MODULES if (n := len((PACKAGE / f"{m}.py").read_text().splitlines())) > 500}
+    assert not long, f"modules over 500 lines: {long}"

@@ -6,6 +6,7 @@ import pytest
 
 from mnist_course import paths
 from mnist_course.paths import atomic_write_text
+from mnist_course.plots import plot_history, plot_runs, plot_setups
 from mnist_course.reporting import (
     REPORT_KEYS,
     build_report,
@@ -13,9 +14,6 @@ from mnist_course.reporting import (
     format_published_comparison,
     format_seeds_at_epochs,
     load_reports,
-    plot_history,
-    plot_runs,
-    plot_setups,
     run_selected_on_validation,
     save_report,
     summary_table,
@@ -174,7 +172,7 @@ def test_point_labels_of_a_dense_cluster_do_not_overlap():
     winners beside Step 4): every label stays inside the axes and clear of the others."""
     import matplotlib.pyplot as plt
 
-    from mnist_course.reporting import label_points
+    from mnist_course.plots import label_points
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     points = [(7_824, 99.49, "04_capacity (n=5)"), (5_464, 99.39, "05_search-6000 (n=5)"),

@@ -17,12 +17,11 @@ from mnist_course.models import Architecture, SearchNet, architecture_params, co
 from mnist_course.search import (
     check_search,
     objective,
-    plot_front,
-    plot_search,
     run_search,
     search_budget,
     trained_trials,
 )
+from mnist_course.search_plots import plot_front, plot_search
 from mnist_course.search_space import (
     STEP4,
     architecture_of,

@@ -23,8 +23,8 @@ difference from the base is given with its standard error sqrt(s_a^2 / n_a + s_b
 of one run at 99.4% is about 0.11 points, so differences below ~0.1 point over 3 seeds
 are not resolved; the tables say so.
 
-The records (and these functions' ``study`` arguments) keep the word "study" for an
-ablation's name, from before the word was kept for Optuna's studies.
+A record keeps its name under the key "study", from before the word was kept for
+Optuna's studies; the functions here take it as ``name``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from .ablation_plans import ABLATIONS, Variant, decide
+from .ablation_plans import ABLATIONS, SEEDS, Variant, decide
 from .data import MNISTSplit, course_validation_split
 from .distill import logits_for, train_teacher
 from .models import BUILDERS, count_params, get_model
@@ -52,8 +52,8 @@ from .paths import (
     quick_dir,
     recorded_reports_dir,
 )
+from .plots import save_figure
 from .recipes import Recipe, apply_changes
-from .reporting import save_figure
 from .results import LAST_EPOCHS, aggregate, format_mean_std
 from .settings import RunSettings
 from .training import TrainConfig, changed_fields, fit, set_seed
@@ -85,41 +85,41 @@ def train_variant(recipe: Recipe, seed: int, train: MNISTSplit, val: MNISTSplit,
             "seconds": round(time.perf_counter() - start, 1), "history": history}
 
 
-def select_variants(study: str, names: list[str] | None) -> list[Variant]:
-    """The variants of ``ABLATIONS[study]`` named in ``names`` (all when None), in the
-    order listed there. Raises ValueError naming an unknown study or variant and the valid ones."""
-    if study not in ABLATIONS:
-        raise ValueError(f"study={study!r} is unknown; valid: {', '.join(ABLATIONS)}")
-    listed = ABLATIONS[study].variants
+def select_variants(name: str, names: list[str] | None) -> list[Variant]:
+    """The variants of ``ABLATIONS[name]`` named in ``names`` (all when None), in the
+    order listed there. Raises ValueError naming an unknown ablation or variant and the valid ones."""
+    if name not in ABLATIONS:
+        raise ValueError(f"ablation={name!r} is unknown; valid: {', '.join(ABLATIONS)}")
+    listed = ABLATIONS[name].variants
     if names is None:
         return list(listed)
     unknown = [n for n in names if n not in {v.name for v in listed}]
     if unknown:
-        raise ValueError(f"variants {unknown} are not in the study {study}; valid: "
+        raise ValueError(f"variants {unknown} are not in the ablation {name}; valid: "
                          f"{', '.join(repr(v.name) for v in listed)}")
     return [v for v in listed if v.name in names]
 
 
-def run_ablation(study: str, seeds: list[int], train: MNISTSplit, val: MNISTSplit, cache_dir: Path,
+def run_ablation(name: str, seeds: list[int], train: MNISTSplit, val: MNISTSplit, cache_dir: Path,
                  variants: list[Variant] | None = None, log=print, num_epochs: int | None = None,
                  save_to: str | Path | None = None) -> dict:
-    """Train the base of ``ABLATIONS[study]`` and each variant once per seed; return the study.
+    """Train the base of ``ABLATIONS[name]`` and each variant once per seed; return its record.
 
-    train, val: the study's validation fold, ``data.course_validation_split(training
-    images, quick, ABLATIONS[study].val_fold)`` (runs are cached under that fold).
-    variants: default all of the study's; num_epochs: overrides the recipe's (quick
+    train, val: the ablation's validation fold, ``data.course_validation_split(training
+    images, quick, ABLATIONS[name].val_fold)`` (runs are cached under that fold).
+    variants: default all of the ablation's; num_epochs: overrides the recipe's (quick
     checks). Runs found in ``cache_dir`` with the same settings are reused. ``log`` gets
     one line per finished run. Returns {"study", "notebook", "about", "seeds",
     "train_images", "val_images", "base": {name, model, model_kwargs, config}, "rows": [one
     per variant, the base first: name, changes, why, params, final_val_acc (aggregate),
     last3_min_val_acc (aggregate), final_val_loss (aggregate), seconds_per_epoch (mean),
     diff (mean difference from the base, points) and diff_se (its standard error, None
-    with one seed), runs]}. save_to: a folder where :func:`save_ablation` writes the study
-    after every finished row. Raises ValueError for an unknown study or change.
+    with one seed), runs]}. save_to: a folder where :func:`save_ablation` writes the record
+    after every finished row. Raises ValueError for an unknown ablation or change.
     """
-    if study not in ABLATIONS:
-        raise ValueError(f"study={study!r} is unknown; valid: {', '.join(ABLATIONS)}")
-    spec = ABLATIONS[study]
+    if name not in ABLATIONS:
+        raise ValueError(f"ablation={name!r} is unknown; valid: {', '.join(ABLATIONS)}")
+    spec = ABLATIONS[name]
     recipe = spec.start()
     if num_epochs is not None:
         recipe = apply_changes(recipe, {"num_epochs": num_epochs})
@@ -136,7 +136,7 @@ def run_ablation(study: str, seeds: list[int], train: MNISTSplit, val: MNISTSpli
             run, trained = cached_run(Path(cache_dir) / spec.notebook, settings, seed,
                                       lambda changed=changed, seed=seed: train_variant(changed, seed, train, val))
             if trained and log is not None:
-                log(f"{study} / {variant.name} / seed {seed}: final validation accuracy "
+                log(f"{name} / {variant.name} / seed {seed}: final validation accuracy "
                     f"{run['final_val_acc']:.2f}%, lowest of the last {LAST_EPOCHS} epochs "
                     f"{run['last3_min_val_acc']:.2f}%, {run['seconds']:.0f} s")
             runs.append(run)
@@ -148,15 +148,15 @@ def run_ablation(study: str, seeds: list[int], train: MNISTSplit, val: MNISTSpli
                      "seconds_per_epoch": sum(r["seconds"] / len(r["history"]) for r in runs) / len(runs),
                      "runs": runs})
         teacher = changed.config.teacher
-        if teacher and teacher not in teachers:  # once per study: the record loads and hashes the images
+        if teacher and teacher not in teachers:  # once per ablation: the record loads and hashes the images
             teachers[teacher] = _teacher_record(teacher, train, val)
-        result = _study(study, recipe, seeds, train, val, rows) | ({"teachers": dict(teachers)} if teachers else {})
-        if save_to is not None:  # after every row, so an interrupted study shows what it has
+        result = _record(name, recipe, seeds, train, val, rows) | ({"teachers": dict(teachers)} if teachers else {})
+        if save_to is not None:  # after every row, so an interrupted ablation shows what it has
             save_ablation(result, save_to)
     return result
 
 
-def _study(study: str, base: Recipe, seeds: list[int], train: MNISTSplit, val: MNISTSplit,
+def _record(name: str, base: Recipe, seeds: list[int], train: MNISTSplit, val: MNISTSplit,
            rows: list[dict]) -> dict:
     """The dict of :func:`run_ablation` from its rows (the base first): adds each row's
     difference from the base and its standard error."""
@@ -166,8 +166,8 @@ def _study(study: str, base: Recipe, seeds: list[int], train: MNISTSplit, val: M
         row["diff"] = acc["mean"] - first["mean"]
         row["diff_se"] = (math.sqrt(acc["std"] ** 2 / acc["n"] + first["std"] ** 2 / first["n"])
                           if acc["std"] is not None and first["std"] is not None else None)
-    spec = ABLATIONS[study]
-    return {"study": study, "notebook": spec.notebook, "about": spec.about, "seeds": list(seeds),
+    spec = ABLATIONS[name]
+    return {"study": name, "notebook": spec.notebook, "about": spec.about, "seeds": list(seeds),
             "commit": git_commit(), "code": code_fingerprint(),
             "train_images": len(train), "val_images": len(val), "val_fold": spec.val_fold,
             "base": {"name": spec.base_name, "model": base.model, "model_kwargs": base.model_kwargs,
@@ -177,7 +177,7 @@ def _study(study: str, base: Recipe, seeds: list[int], train: MNISTSplit, val: M
 
 def _teacher_record(name: str, train: MNISTSplit, val: MNISTSplit) -> dict:
     """{params, train_images, seconds, final_val_acc} of the teacher ``name`` (distill.py)
-    as trained on the study's training images (loaded from its cache): what a distilled
+    as trained on the ablation's training images (loaded from its cache): what a distilled
     row cost beside its own epochs, and how good its teacher was."""
     _, record = train_teacher(name, train, val, log=None)
     return {k: record[k] for k in ("params", "train_images", "seconds", "final_val_acc")}
@@ -187,58 +187,58 @@ def _changes_text(changes: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in changes.items()) or "(none)"
 
 
-def format_training_fit(study: dict) -> str:
-    """One line per row of a study (:func:`run_ablation`'s dict or its recorded JSON): the
+def format_training_fit(record: dict) -> str:
+    """One line per row of a record (:func:`run_ablation`'s dict or its recorded JSON): the
     training accuracy of the last epoch, mean ± std over seeds, beside the final
     validation accuracy. The training accuracy is counted over that epoch's batches as
     they were trained on (augmented unless the row's ``clean_last_epochs`` covers the
     last epoch): how well a row fits what it trains on, e.g. whether a stronger
     augmentation leaves a small model fitting less."""
     lines = []
-    for row in study["rows"]:
+    for row in record["rows"]:
         fit_acc = aggregate([run["history"][-1]["train_acc"] for run in row["runs"]])
         lines.append(f"{row['name']}: training accuracy in the last epoch {format_mean_std(fit_acc, unit='%')}, "
                      f"final validation accuracy {format_mean_std(row['final_val_acc'], unit='%')}")
     return "\n".join(lines)
 
 
-def format_ablation_table(study: dict) -> str:
-    """The study as a text table: variant, change, parameters, final validation accuracy
+def format_ablation_table(record: dict) -> str:
+    """The record as a text table: variant, change, parameters, final validation accuracy
     mean ± std (n), each seed's final validation accuracy (a mean can hide one seed that
     failed), lowest of the last 3 epochs (mean), difference from the recipe ± its
     standard error (points), seconds per epoch."""
-    name = max([len("variant")] + [len(row["name"]) for row in study["rows"]])  # column widths that fit
-    change = max([len("change")] + [len(_changes_text(row["changes"])) for row in study["rows"]])
-    per_seed = {row["name"]: " ".join(f"{r['final_val_acc']:.2f}" for r in row["runs"]) for row in study["rows"]}
+    name = max([len("variant")] + [len(row["name"]) for row in record["rows"]])  # column widths that fit
+    change = max([len("change")] + [len(_changes_text(row["changes"])) for row in record["rows"]])
+    per_seed = {row["name"]: " ".join(f"{r['final_val_acc']:.2f}" for r in row["runs"]) for row in record["rows"]}
     seeds = max([len("per seed (%)")] + [len(text) for text in per_seed.values()])
-    fold = study.get("val_fold", 0)  # studies recorded before folds existed validated on fold 0
-    where = f" (images {fold * study['val_images']:,}-{(fold + 1) * study['val_images'] - 1:,}, fold {fold})" \
+    fold = record.get("val_fold", 0)  # ablations recorded before folds existed validated on fold 0
+    where = f" (images {fold * record['val_images']:,}-{(fold + 1) * record['val_images'] - 1:,}, fold {fold})" \
         if fold else ""
-    lines = [f"{study['study']}: {study['about'] or 'one change per row'}; {study['train_images']:,} training / "
-             f"{study['val_images']:,} validation images{where}, seeds {study['seeds']}",
+    lines = [f"{record['study']}: {record['about'] or 'one change per row'}; {record['train_images']:,} training / "
+             f"{record['val_images']:,} validation images{where}, seeds {record['seeds']}",
              f"{'variant':<{name}} {'change':<{change}} {'params':>7} {'final val acc':>24} "
              f"{'per seed (%)':<{seeds}} {'min last 3':>11} {'diff (points)':>15} {'s/epoch':>8}"]
-    for row in study["rows"]:
-        diff = "–" if row is study["rows"][0] else (
+    for row in record["rows"]:
+        diff = "–" if row is record["rows"][0] else (
             f"{row['diff']:+.2f}" + (f" ± {row['diff_se']:.2f}" if row["diff_se"] is not None else ""))
         lines.append(f"{row['name']:<{name}} {_changes_text(row['changes']):<{change}} {row['params']:>7,} "
                      f"{format_mean_std(row['final_val_acc'], unit='%'):>24} {per_seed[row['name']]:<{seeds}} "
                      f"{row['last3_min_val_acc']['mean']:>10.2f}% {diff:>15} {row['seconds_per_epoch']:>8.1f}")
-    for name, t in study.get("teachers", {}).items():  # what a distilled row cost beside its own epochs
+    for name, t in record.get("teachers", {}).items():  # what a distilled row cost beside its own epochs
         lines.append(f"teacher {name}: {t['params']:,} parameters, trained once on the same {t['train_images']:,} "
                      f"images in {t['seconds']:.0f} s; final validation accuracy "
                      + ("–" if t["final_val_acc"] is None else f"{t['final_val_acc']:.2f}%"))
     return "\n".join(lines)
 
 
-def plot_ablation(study: dict, path: str | Path | None = None):
+def plot_ablation(record: dict, path: str | Path | None = None):
     """Final validation accuracy per variant: the mean with a ±1 std bar and each seed's
     value as a dot, the base row's mean as a dashed line (named in the legend, so it is
     not read as the goal). The axis fits the rows within 5 points of the best mean; a
     row or seed far below (a network that failed to train) is drawn as a triangle on the
     axis's floor with its value written beside it. Saved as PNG at ``path`` if given.
     Returns the figure."""
-    rows = study["rows"]
+    rows = record["rows"]
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(rows), 3.6))
     best = max(row["final_val_acc"]["mean"] for row in rows)
     near = [v for row in rows if row["final_val_acc"]["mean"] >= best - 5
@@ -265,9 +265,9 @@ def plot_ablation(study: dict, path: str | Path | None = None):
     # Names wrapped at ~12 characters, so a dozen rows' labels do not run into each other.
     ax.set_xticks(range(len(rows)), [f"{textwrap.fill(r['name'], 12)}\n{r['params']:,} params" for r in rows],
                   fontsize=8)
-    # Two title lines: a study of one or two rows is drawn narrow, and its name alone can fill it.
+    # Two title lines: a record of one or two rows is drawn narrow, and its name alone can fill it.
     ax.set_ylabel("final validation accuracy (%)")
-    ax.set_title(f"{study['study']}\none change at a time (n = {len(study['seeds'])} seeds)", fontsize=10)
+    ax.set_title(f"{record['study']}\none change at a time (n = {len(record['seeds'])} seeds)", fontsize=10)
     ax.legend(fontsize=7, loc="lower left")
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
@@ -276,18 +276,18 @@ def plot_ablation(study: dict, path: str | Path | None = None):
     return fig
 
 
-def save_ablation(study: dict, folder: str | Path) -> Path:
-    """Write ``<folder>/<study>.json`` (atomic) and its PNG chart; returns the JSON path."""
+def save_ablation(record: dict, folder: str | Path) -> Path:
+    """Write ``<folder>/<name>.json`` (atomic) and its PNG chart; returns the JSON path."""
     folder = Path(folder)
-    path = atomic_write_text(folder / f"{study['study']}.json", json.dumps(study, indent=1) + "\n")
-    plt.close(plot_ablation(study, folder / f"{study['study']}.png"))
+    path = atomic_write_text(folder / f"{record['study']}.json", json.dumps(record, indent=1) + "\n")
+    plt.close(plot_ablation(record, folder / f"{record['study']}.png"))
     return path
 
 
-def _base_changed(study: str, recorded: dict) -> list[str]:
-    """The settings (model keywords, TrainConfig fields) in which a recorded study's base
+def _base_changed(name: str, recorded: dict) -> list[str]:
+    """The settings (model keywords, TrainConfig fields) in which a recorded ablation's base
     differs from the base its recipe gives today; [] when it is current."""
-    spec = ABLATIONS[study]
+    spec = ABLATIONS[name]
     base = spec.start()
     now = {"model": base.model, **base.model_kwargs,
            **{k: v for k, v in asdict(base.config).items() if k != "seed"}}
@@ -298,19 +298,19 @@ def _base_changed(study: str, recorded: dict) -> list[str]:
     return sorted(k for k in now.keys() | then.keys() if now.get(k, defaults.get(k)) != then.get(k, defaults.get(k)))
 
 
-def prime_cache(study: str, recorded: dict, cache_dir: str | Path, train: MNISTSplit, val: MNISTSplit) -> int:
-    """Put the runs of a recorded study (``reports/ablations/<study>.json``) into the run
-    cache of :func:`run_ablation`, so that a fresh clone adding one row to a study trains
+def prime_cache(name: str, recorded: dict, cache_dir: str | Path, train: MNISTSplit, val: MNISTSplit) -> int:
+    """Put the runs of a recorded ablation (``reports/ablations/<name>.json``) into the run
+    cache of :func:`run_ablation`, so that a fresh clone adding one row to an ablation trains
     that row alone instead of every row again (runs/ is not committed).
 
-    A row is taken only when its name and changes are the study's today, its base is
-    today's (see :func:`_base_changed`), it was validated on the study's fold and trained
+    A row is taken only when its name and changes are the ablation's today, its base is
+    today's (see :func:`_base_changed`), it was validated on the ablation's fold and trained
     on as many training and validation images as ``train`` and ``val``; files already in
     the cache are kept.
     Returns the number of runs written.
     """
-    spec = ABLATIONS[study]
-    if _base_changed(study, recorded) or recorded.get("val_fold", 0) != spec.val_fold or \
+    spec = ABLATIONS[name]
+    if _base_changed(name, recorded) or recorded.get("val_fold", 0) != spec.val_fold or \
             (recorded["train_images"], recorded["val_images"]) != (len(train), len(val)):
         return 0
     recipe = spec.start()
@@ -329,38 +329,63 @@ def prime_cache(study: str, recorded: dict, cache_dir: str | Path, train: MNISTS
     return written
 
 
-def show_ablation(study: str, run: RunSettings, train: MNISTSplit | None = None,
-                  recorded_dir: str | Path | None = None) -> dict | None:
-    """A step notebook's Ablation section: print the study's table and draw its chart.
+def decisions_markdown(folder: str | Path | None = None) -> str:
+    """A markdown table of every ablation of ``ABLATIONS``: what it asks, its seeds and
+    fold, its rule, and the rule's decision computed from its record in ``folder``
+    (default ``reports/ablations/``), or "not recorded". For docs/ablations.md
+    (``scripts/update_readme.py``)."""
+    folder = Path(folder or recorded_reports_dir() / "ablations")
+    lines = ["| ablation | what it asks | seeds, fold | rule | computed from the record |", "|---|---|---|---|---|"]
+    for name, spec in ABLATIONS.items():
+        path = folder / f"{name}.json"
+        seeds = spec.seeds or tuple(SEEDS)
+        if not path.is_file():
+            decision = "not recorded"
+        elif spec.rule is None:
+            decision = "a measurement: no rule"
+        else:
+            d = decide(json.loads(path.read_text()), spec.rule)
+            se = f" ± {d['se']:.2f}" if d["se"] is not None and spec.rule.metric == "final" else ""
+            decision = (f"{d['row']}: {d['gain']:+.2f}{se} points, "
+                        + ("**clears the rule**" if d["cleared"] else "does not clear it"))
+        lines.append(f"| `{name}` | {spec.question or spec.about} | {seeds[0]}–{seeds[-1]}, fold {spec.val_fold} | "
+                     f"{spec.rule.name if spec.rule else '–'} | {decision} |")
+    return "\n".join(lines)
 
-    A full run shows the study recorded by ``python -m mnist_course.course --ablations``
+
+def show_ablation(name: str, run: RunSettings, train: MNISTSplit | None = None,
+                  recorded_dir: str | Path | None = None) -> dict | None:
+    """A step notebook's Ablation section: print the ablation's table, its question, rule and
+    decision, and draw its chart.
+
+    A full run shows the ablation recorded by ``python -m mnist_course.course --ablations``
     in ``recorded_dir`` (default ``reports/ablations/``): an hour of training on a CPU
     is not repeated inside the notebook. In quick mode (``run.quick``) the base row
     alone is trained on the slice ``train`` (first 1/12 as validation, one seed, the
-    run's epochs), so that the code path runs under nbval. Returns the study, or None
+    run's epochs), so that the code path runs under nbval. Returns the record, or None
     (with a message naming the command) when nothing is recorded yet.
     """
     if run.quick:
         if train is None:
             raise ValueError("quick mode trains the base row on the slice: pass train=")
-        small_train, small_val = course_validation_split(train, quick=True, fold=ABLATIONS[study].val_fold)
-        result = run_ablation(study, run.seeds[:1], small_train, small_val, quick_dir("ablations"),
+        small_train, small_val = course_validation_split(train, quick=True, fold=ABLATIONS[name].val_fold)
+        result = run_ablation(name, run.seeds[:1], small_train, small_val, quick_dir("ablations"),
                               variants=[], log=None, num_epochs=run.epochs)
         print("QUICK MODE: the base row alone, one seed, on a slice (a check of the code, not a measurement)")
     else:
-        path = Path(recorded_dir or recorded_reports_dir() / "ablations") / f"{study}.json"
+        path = Path(recorded_dir or recorded_reports_dir() / "ablations") / f"{name}.json"
         if not path.is_file():
-            print(f"No recorded study at {path.name}: record it with "
-                  f"`python -m mnist_course.course --ablations --steps {study[:2]}`")
+            print(f"No recorded ablation at {path.name}: record it with "
+                  f"`python -m mnist_course.course --ablations --steps {name[:2]}`")
             return None
         result = json.loads(path.read_text())
         print(f"Recorded by the course command (reports/ablations/{path.name}).")
-        changed = _base_changed(study, result)
+        changed = _base_changed(name, result)
         if changed:
             print(f"NOTE: recorded for an earlier base; it differs from today's in {', '.join(changed)}. "
-                  f"Re-record with `python -m mnist_course.course --ablations --steps {study}`.")
+                  f"Re-record with `python -m mnist_course.course --ablations --steps {name}`.")
     print(format_ablation_table(result))
-    spec = ABLATIONS[study]
+    spec = ABLATIONS[name]
     if spec.question:
         print(f"Question: {spec.question}")
     if spec.rule is None:

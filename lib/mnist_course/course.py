@@ -7,7 +7,7 @@
     python -m mnist_course.course --quick         # a quick check; reports go to a temp folder
     python -m mnist_course.course --reference     # the steps, then the reference set-ups
     python -m mnist_course.course --steps r2      # one reference notebook
-    python -m mnist_course.course --studies --steps s04 --in-place   # Step 4's studies notebook
+    python -m mnist_course.course --ablation-notebooks --steps a04 --in-place   # Step 4's ablations notebook
     python -m mnist_course.course --ablations --steps 04   # Step 4's ablation (validation split)
 
 Who writes ``reports/``: only this command, and only for a **recording** (full data,
@@ -23,10 +23,10 @@ A notebook that fails does not stop the others; the command then exits with 1 an
 names the failed notebook and cell. ``--resume`` skips the notebooks that the
 previous run with the same settings finished and that have not changed since
 (``<output>/course_progress.json`` keeps a hash of each finished notebook).
-``--ablations`` runs the studies of the selected steps instead of their notebooks
+``--ablations`` trains the ablations of the selected steps instead of running their notebooks
 (:mod:`mnist_course.ablation`: each variant over 3 seeds on the validation split); a
-recording writes ``reports/ablations/<study>.json`` and ``.png``,
-and the per-run cache in ``runs/ablations/`` makes an interrupted study resumable.
+recording writes ``reports/ablations/<name>.json`` and ``.png``,
+and the per-run cache in ``runs/ablations/`` makes an interrupted ablation resumable.
 The README's generated blocks are refreshed separately: ``python scripts/update_readme.py``.
 """
 
@@ -75,10 +75,10 @@ def reference_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
     return {p.stem: p for p in sorted((notebooks_dir / "reference").glob("r[0-9]_*.ipynb"))}
 
 
-def studies_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
-    """The companion notebooks of the recorded studies by name ("s04_capacity" ...):
-    ``notebooks/studies/NN_*.ipynb``. They show ``reports/ablations/`` and record nothing."""
-    return {f"s{p.stem}": p for p in sorted((notebooks_dir / "studies").glob("[0-9][0-9]_*.ipynb"))}
+def ablation_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
+    """The companion notebooks of the recorded ablations by name ("a04_capacity" ...):
+    ``notebooks/ablations/NN_*.ipynb``. They show ``reports/ablations/`` and record nothing."""
+    return {f"a{p.stem}": p for p in sorted((notebooks_dir / "ablations").glob("[0-9][0-9]_*.ipynb"))}
 
 
 RECORDED_SEEDS = 5  # a step that claims no goal is recorded over seeds 1-5
@@ -88,7 +88,7 @@ def recording_seeds(name: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[int]
     """The seeds a recording of step notebook ``name`` trains, injected as its ``seeds``
     parameter: 1-10 (``results.GOAL_MIN_SEEDS``) for a goal step (``results.GOAL_STEPS``),
     1-5 for the other steps. None for a notebook without a ``seeds`` parameter and for
-    the reference and studies notebooks, which record with their own parameters cell.
+    the reference and ablation notebooks, which record with their own parameters cell.
 
     The steps' parameters cells default to one seed, so a learner's Run All trains one
     model; the recording's seeds are set here, in one place, and papermill shows them in
@@ -101,7 +101,7 @@ def recording_seeds(name: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[int]
 
 def select_steps(requested: list[str] | None, available: dict[str, Path]) -> list[str]:
     """Notebook names for ``requested`` items, each a full name ("04_capacity") or its
-    prefix ("04", "4", "r2", or "s04" for Step 4's studies). Raises ValueError listing the valid names."""
+    prefix ("04", "4", "r2", or "a04" for Step 4's ablations notebook). Raises ValueError listing the valid names."""
     if not requested:
         return list(available)
     chosen = []
@@ -118,11 +118,11 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
                device: str | None = None, data_dir: str | None = None, quick: bool = False,
                in_place: bool = False, output_dir: Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR,
                reference: bool = False, resume: bool = False, recorded_dir: Path | None = None,
-               trial_dir: Path | None = None, studies: bool = False) -> dict[str, dict]:
+               trial_dir: Path | None = None, with_ablation_notebooks: bool = False) -> dict[str, dict]:
     """Execute notebooks with papermill: the step notebooks (plus the reference set-ups
-    with ``reference``, the studies notebooks with ``studies``), or those named in
-    ``steps`` (steps, reference or studies notebooks). A studies notebook reads the
-    recorded studies and records nothing, so nothing is copied for it.
+    with ``reference``, the ablation notebooks with ``with_ablation_notebooks``), or those named
+    in ``steps`` (steps, reference or ablation notebooks). An ablation notebook reads the
+    recorded ablations and records nothing, so nothing is copied for it.
 
     A run without quick/epochs/seeds overrides is a recording: each notebook that
     succeeds has the full-data reports it wrote during this run in ``trial_dir`` copied
@@ -135,13 +135,13 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
     takes one seed (a `seed` parameter, not `seeds`), or for a recording while
     MNIST_COURSE_QUICK asks for quick mode.
     """
-    shows_studies = studies_notebooks(notebooks_dir)
-    available = {**step_notebooks(notebooks_dir), **reference_notebooks(notebooks_dir), **shows_studies}
+    shows_records = ablation_notebooks(notebooks_dir)
+    available = {**step_notebooks(notebooks_dir), **reference_notebooks(notebooks_dir), **shows_records}
     if steps:
         names = select_steps(steps, available)
     else:
         names = (list(step_notebooks(notebooks_dir)) + (list(reference_notebooks(notebooks_dir)) if reference else [])
-                 + (list(shows_studies) if studies else []))
+                 + (list(shows_records) if with_ablation_notebooks else []))
     recording = not quick and epochs is None and seeds is None
     single_seed = [name for name in names if "seeds" not in pm.inspect_notebook(str(available[name]))]
     if seeds is not None and single_seed:
@@ -188,7 +188,7 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
         recorded_seeds = recording_seeds(name, notebooks_dir) if recording else None
         notebook_parameters = {**parameters, "seeds": recorded_seeds} if recorded_seeds else parameters
         results[name] = _execute(name, source, target, notebook_parameters, notebooks_dir)
-        if (results[name]["error"] is None and recording and name not in shows_studies
+        if (results[name]["error"] is None and recording and name not in shows_records
                 and not _promote(name, trial_dir, recorded_dir, started)):
             results[name]["error"] = f"recorded nothing in {trial_dir} (is quick mode on in its parameters?)"
         if results[name]["error"] is None:
@@ -287,15 +287,16 @@ def _relative_paths(notebook: Path) -> None:
 def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = None, device: str | None = None,
                   data_dir: str | None = None, quick: bool = False, recorded_dir: Path | None = None,
                   cache_dir: Path | None = None, variants: list[str] | None = None) -> dict[str, dict]:
-    """Run the studies (``ablation_plans.ABLATIONS``) of the selected step notebooks (default: all).
+    """Train the ablations (``ablation_plans.ABLATIONS``) of the selected step notebooks (default: all).
 
-    Full runs train on 55,000 images and validate on the fixed 5,000 (``seeds`` default:
-    the study's own, else ``ablation_plans.SEEDS``); a recording (no ``seeds`` override, not quick) saves each study
-    in ``recorded_dir`` (default ``reports/ablations/``). Quick mode trains the recipe
-    alone, one seed, one epoch on the first 2,000 training images (the first 166 as
-    validation) and saves in a temp folder. ``variants``: names of the rows to train
-    (default: all of each study's; the base row always). Returns {notebook: study}. Raises
-    ValueError for a step without an ablation, or a recording while MNIST_COURSE_QUICK is set.
+    Full runs train on 55,000 images and validate on the fixed 5,000 (``seeds``
+    default: the ablation's own, else ``ablation_plans.SEEDS``); a recording (no
+    ``seeds`` override, not quick) saves each ablation in ``recorded_dir`` (default
+    ``reports/ablations/``). Quick mode trains the recipe alone, one seed, one epoch
+    on the first 2,000 training images (the first 166 as validation) and saves in a
+    temp folder. ``variants``: names of the rows to train (default: all of each
+    ablation's; the base row always). Returns {name: record}. Raises ValueError for a
+    step without an ablation, or a recording while MNIST_COURSE_QUICK is set.
     """
     names = select_steps(steps, {name: Path(name) for name in ABLATIONS}) if steps else list(ABLATIONS)
     if not quick and seeds is None and quick_from_env():
@@ -303,7 +304,7 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
                          "train on a slice; unset it (or pass --quick for a check)")
     known = {v.name for name in names for v in ABLATIONS[name].variants}
     if variants and set(variants) - known:
-        raise ValueError(f"variants {sorted(set(variants) - known)} are in none of the studies {names}; valid: "
+        raise ValueError(f"variants {sorted(set(variants) - known)} are in none of the ablations {names}; valid: "
                          f"{', '.join(sorted(known))}")
     recording = not quick and seeds is None
     device = resolve_device(device or "auto", verbose=True)
@@ -314,16 +315,16 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
         folder = (Path(recorded_dir) if recorded_dir else recorded_reports_dir() / "ablations") if recording \
             else runs_dir() / "reports" / "ablations"
         cache = Path(cache_dir) if cache_dir else runs_dir() / "ablations"
-    studies = {}
+    records = {}
     for name in names:
-        study_seeds = seeds or list(ABLATIONS[name].seeds) or SEEDS  # a study may record more seeds than 3
+        seeds_of = seeds or list(ABLATIONS[name].seeds) or SEEDS  # an ablation may record more seeds than 3
         train, val = course_validation_split(full, quick, ABLATIONS[name].val_fold)
-        print(f"=== ablation of {name}: seeds {study_seeds}, {len(train):,} training / {len(val):,} validation "
+        print(f"=== ablation of {name}: seeds {seeds_of}, {len(train):,} training / {len(val):,} validation "
               f"images (fold {ABLATIONS[name].val_fold})", flush=True)
         listed = {v.name for v in ABLATIONS[name].variants}
         rows = [] if quick else select_variants(name, [v for v in variants if v in listed] if variants else None)
         # Runs recorded earlier are not trained again: the cache is keyed by what was
-        # trained, so a run recorded in another study of the same notebook (e.g. the row a
+        # trained, so a run recorded in another ablation of the same notebook (e.g. the row a
         # later recipe adopted, now a base) serves this one too.
         for other in (n for n in ABLATIONS if ABLATIONS[n].notebook == ABLATIONS[name].notebook) if recording else ():
             recorded = folder / f"{other}.json"
@@ -331,10 +332,10 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
                 if recorded.is_file() else 0
             if primed:
                 print(f"{primed} runs of the recorded {recorded.name} put into the run cache", flush=True)
-        studies[name] = run_ablation(name, study_seeds, train, val, cache, variants=rows, log=print,
+        records[name] = run_ablation(name, seeds_of, train, val, cache, variants=rows, log=print,
                                      num_epochs=QUICK_EPOCHS if quick else None, save_to=folder)
-        print(format_ablation_table(studies[name]), flush=True)
-    return studies
+        print(format_ablation_table(records[name]), flush=True)
+    return records
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,8 +344,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="notebooks to run, e.g. 01 04 r2 or 02_skeleton (default: all steps)")
     parser.add_argument("--reference", action="store_true",
                         help="also run the reference set-ups (notebooks/reference/)")
-    parser.add_argument("--studies", action="store_true",
-                        help="also run the studies notebooks (notebooks/studies/: the recorded studies, no training)")
+    parser.add_argument("--ablation-notebooks", action="store_true",
+                        help="also run the ablation notebooks (notebooks/ablations/: the recorded ablations, "
+                             "no training)")
     parser.add_argument("--epochs", type=int, help="override every notebook's epochs (not recorded in reports/)")
     parser.add_argument("--seeds", type=int, nargs="+",
                         help="override the seeds of every selected notebook that has a `seeds` parameter "
@@ -359,12 +361,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip notebooks the previous run with the same settings finished")
     parser.add_argument("--output-dir", type=Path, help="folder for executed copies (default: runs/)")
     parser.add_argument("--ablations", action="store_true",
-                        help="run the selected steps' ablation studies (validation split) instead of the notebooks")
+                        help="train the selected steps' ablations (validation split) instead of running the notebooks")
     parser.add_argument("--variants", nargs="+", help="with --ablations: only these rows (names as in "
                         "mnist_course.ablation_plans.ABLATIONS; the base row always)")
     args = parser.parse_args(argv)
     if args.ablations:
-        if (args.reference or args.studies or args.epochs is not None or args.in_place or args.resume
+        if (args.reference or args.ablation_notebooks or args.epochs is not None or args.in_place or args.resume
                 or args.output_dir):
             parser.error("--ablations takes --steps, --variants, --seeds, --device, --data-dir and --quick only "
                          "(it always resumes from its per-run cache)")
@@ -378,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         results = run_course(args.steps, epochs=args.epochs, seeds=args.seeds, device=args.device,
                              data_dir=args.data_dir, quick=args.quick, in_place=args.in_place,
                              output_dir=args.output_dir, reference=args.reference, resume=args.resume,
-                             studies=args.studies)
+                             with_ablation_notebooks=args.ablation_notebooks)
     except ValueError as e:
         parser.error(str(e))
     recording = not args.quick and args.epochs is None and args.seeds is None
@@ -389,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         reports_dir = (args.output_dir or runs_dir()) / "reports"
     total = sum(r["seconds"] for r in results.values())
-    if (recording and not args.steps and not args.reference and not args.studies
+    if (recording and not args.steps and not args.reference and not args.ablation_notebooks
             and not any(r["error"] for r in results.values())):
         atomic_write_text(reports_dir / "course_run.json", json.dumps({
             "notebooks": results, "total_seconds": round(total, 1), "device_override": args.device,

@@ -11,7 +11,7 @@ design space, several times wider than Step 4, trained once per training split w
 Step 4's training and a seed of its own. Its logits on that split's images as they are
 (not augmented) become ``fit``'s ``teacher_logits``, so the student's epochs cost what
 they cost without a teacher. The teacher sees only the training images it is given
-(55,000 for a validation study, all 60,000 for a recording): nothing is chosen on the
+(55,000 for an ablation, all 60,000 for a recording): nothing is chosen on the
 test set, and the teacher is not chosen at all (one recipe, fixed before any student
 trained). Its weights are cached per split under ``runs/teachers/`` (git-ignored):
 

@@ -13,10 +13,8 @@ Step 4  Capacity       MaxPool moved to RF 5 and the saved budget spent after it
 Step 5  Search         ``SearchNet(Architecture(...))``: any point of the design space that
                        generalises Steps 2-4 (``mnist_course.search`` searches it).
 
-The reference set-ups' architectures (notebooks/reference/) follow the step models,
-so that every architecture of the course is in this file. Each follows its published
-description layer for layer; outputs are logits (N, 10), except ``IsThreeCNN``, which
-returns one logit per image (N,) for "is it a 3?" (sigmoid(logit) > 0.5 <=> logit > 0).
+The reference set-ups' networks (notebooks/reference/) are in
+:mod:`mnist_course.reference_models`.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .data import CLASSES, IMAGE_SIZE
@@ -182,8 +179,8 @@ class Step4Capacity(nn.Module):
     this saves at full resolution is spent after the pool, where a layer costs a quarter
     as much compute, and the last conv (padded) maps straight to the 10 classes before GAP.
     The defaults build Step 4 as recorded (``RECIPES["04_capacity"]``): no dropout, which
-    the validation split found did not help (study ``04_capacity-dropout``; ``dropout``
-    stays for the rows of the studies that measured it).
+    the validation split found did not help (ablation ``04_capacity-dropout``; ``dropout``
+    stays for the rows of the ablations that measured it).
 
     Ablations, one change each (the layer comments describe the default):
     ``pool_after_rf=7`` moves the MaxPool one conv later (after conv3, RF 7) with the
@@ -193,7 +190,7 @@ class Step4Capacity(nn.Module):
     7,980 parameters; ``dropout`` sets the fraction of activations zeroed in training;
     ``bn_momentum`` the BatchNorm momentum of every block, ``bn_first`` and
     ``activation`` the order and the nonlinearity of every block (see :func:`conv_bn`).
-    ``head`` (design-study candidates): ``"conv"`` (default) is the padded 3x3 conv to
+    ``head`` (design-ablation candidates): ``"conv"`` (default) is the padded 3x3 conv to
     10 class maps, then GAP. Conv and GAP are both linear, so away from the border
     GAP(conv6(x)) = (sum of conv6's nine 16 -> 10 kernels) applied to GAP(x): its 1,440
     parameters act almost like a 16 -> 10 linear layer on the 16 averages. ``"gap"`` is
@@ -201,7 +198,7 @@ class Step4Capacity(nn.Module):
     ``"block"`` spends the 1,280 parameters this frees on a fourth BatchNorm block
     (conv6 16 -> 16, padded, RF 22) before GAP -> 1x1, with conv3/conv4 trimmed to
     10/14 channels to stay under 8,000 (7,972 parameters).
-    ``width1``, ``squeeze`` and ``width3`` (margin-study candidates) set the output
+    ``width1``, ``squeeze`` and ``width3`` (margin-ablation candidates) set the output
     channels of conv1 (8), of the 1x1 transition (8) and of conv3 (12; 10 without the
     transition or with ``head="block"``): where the 1,280 parameters freed by the
     ``"gap"`` head are spent, before the pool or after it.
@@ -390,154 +387,12 @@ class SearchNet(nn.Module):
 # The reference set-ups' architectures
 # ---------------------------------------------------------------------------
 
-class PyTorchExampleNet(nn.Module):
-    """The classic pytorch/examples MNIST network (2 conv + 2 fully connected layers).
-
-    Returns log-probabilities (N, 10), as the original does for its NLL loss; since
-    log_softmax is idempotent, cross-entropy on them equals NLL on them.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)   # 28 -> 24
-        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)  # 12 -> 8
-        self.conv2_drop = nn.Dropout2d()               # drops whole feature maps, p = 0.5
-        self.fc1 = nn.Linear(320, 50)                  # 320 = 20 channels x 4 x 4
-        self.fc2 = nn.Linear(50, 10)
-
-    def forward(self, x):                                             # (N, 1, 28, 28)
-        x = F.relu(F.max_pool2d(self.conv1(x), 2))                    # (N, 10, 12, 12)
-        x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))   # (N, 20, 4, 4)
-        x = x.flatten(1)                                              # (N, 320)
-        x = F.relu(self.fc1(x))                                       # (N, 50)
-        x = F.dropout(x, training=self.training)                      # p = 0.5
-        return F.log_softmax(self.fc2(x), dim=1)                      # (N, 10) log-probabilities
-
-
-class SladebotConvNet(nn.Module):
-    """The network behind reference 1's published log: repository sladebot/MNIST,
-    ``model.py`` at commit 7b2a21d (2021-07-16, the commit that added the README with the
-    log). The same layers and 21,840 parameters as :class:`PyTorchExampleNet`, wired
-    differently: each MaxPool comes before its ReLU, the only dropout (p = 0.5, on single
-    activations) sits on the 320 flattened features, there is no Dropout2d, and there
-    is **no activation between the two linear layers**, so fc2(fc1(x)) is one linear
-    map of rank <= 50. Returns log-probabilities (N, 10), as the original does.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)   # 28 -> 24
-        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)  # 12 -> 8
-        self.mp = nn.MaxPool2d(2)
-        self.drop_out = nn.Dropout()                   # p = 0.5
-        self.fc1 = nn.Linear(320, 50)                  # 320 = 20 channels x 4 x 4
-        self.fc2 = nn.Linear(50, 10)
-
-    def forward(self, x):                              # (N, 1, 28, 28)
-        x = F.relu(self.mp(self.conv1(x)))             # (N, 10, 12, 12)
-        x = F.relu(self.mp(self.conv2(x)))             # (N, 20, 4, 4)
-        x = self.drop_out(x.flatten(1))                # (N, 320)
-        x = self.fc2(self.fc1(x))                      # (N, 10): no ReLU between, as published
-        return F.log_softmax(x, dim=1)                 # (N, 10) log-probabilities
-
-
-class Wide593K(nn.Module):
-    """The wide 593,200-parameter network: four 3x3 convs (32-64-128-256), two MaxPools,
-    and a 4096 -> 50 -> 10 fully connected head."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3)     # 28 -> 26
-        self.conv2 = nn.Conv2d(32, 64, 3)    # 26 -> 24
-        self.pool1 = nn.MaxPool2d(2)         # 24 -> 12
-        self.conv3 = nn.Conv2d(64, 128, 3)   # 12 -> 10
-        self.conv4 = nn.Conv2d(128, 256, 3)  # 10 -> 8
-        self.pool2 = nn.MaxPool2d(2)         # 8 -> 4
-        self.fc1 = nn.Linear(4096, 50)       # 4096 = 256 channels x 4 x 4
-        self.fc2 = nn.Linear(50, 10)
-
-    def forward(self, x):                                  # (N, 1, 28, 28)
-        x = F.relu(self.conv2(F.relu(self.conv1(x))))      # (N, 64, 24, 24)
-        x = self.pool1(x)                                  # (N, 64, 12, 12)
-        x = F.relu(self.conv4(F.relu(self.conv3(x))))      # (N, 256, 8, 8)
-        x = self.pool2(x).flatten(1)                       # (N, 4096)
-        return self.fc2(F.relu(self.fc1(x)))               # (N, 10) logits
-
-
-class FullyConnected(nn.Module):
-    """A fully connected network 784 -> 512 -> 256 -> 10 with dropout 0.2."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(28 * 28, 512)
-        self.fc2 = nn.Linear(512, 256)
-        self.fc3 = nn.Linear(256, 10)
-        self.drop = nn.Dropout(0.2)
-
-    def forward(self, x):                          # (N, 1, 28, 28)
-        x = x.flatten(1)                           # (N, 784)
-        x = self.drop(F.relu(self.fc1(x)))         # (N, 512)
-        x = self.drop(F.relu(self.fc2(x)))         # (N, 256)
-        return self.fc3(x)                         # (N, 10) logits
-
-
-class SmallCNN(nn.Module):
-    """Two padded 3x3 convs (16, 32 maps) with MaxPool, then 1568 -> 128 -> 64 -> 10
-    with dropout 0.2."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)   # 28 -> 28
-        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)  # 14 -> 14
-        self.fc1 = nn.Linear(32 * 7 * 7, 128)         # 1568 = 32 channels x 7 x 7
-        self.fc2 = nn.Linear(128, 64)
-        self.fc3 = nn.Linear(64, 10)
-        self.drop = nn.Dropout(0.2)
-
-    def forward(self, x):                                  # (N, 1, 28, 28)
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)         # (N, 16, 14, 14)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)         # (N, 32, 7, 7)
-        x = x.flatten(1)                                   # (N, 1568)
-        x = self.drop(F.relu(self.fc1(x)))                 # (N, 128)
-        x = self.drop(F.relu(self.fc2(x)))                 # (N, 64)
-        return self.fc3(x)                                 # (N, 10) logits
-
-
-class IsThreeCNN(nn.Module):
-    """One-vs-rest "is it a 3?": 5x5 convs with 16 and 32 maps, MaxPool and ReLU,
-    dropout, a 256-unit fully connected layer and one output logit per image."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 5)      # 28 -> 24
-        self.conv2 = nn.Conv2d(16, 32, 5)     # 12 -> 8
-        self.drop = nn.Dropout(0.5)
-        self.fc1 = nn.Linear(32 * 4 * 4, 256)  # 512 = 32 channels x 4 x 4
-        self.fc2 = nn.Linear(256, 1)
-
-    def forward(self, x):                                  # (N, 1, 28, 28)
-        x = F.relu(F.max_pool2d(self.conv1(x), 2))         # (N, 16, 12, 12)
-        x = F.relu(F.max_pool2d(self.conv2(x), 2))         # (N, 32, 4, 4)
-        x = self.drop(x.flatten(1))                        # (N, 512)
-        x = self.drop(F.relu(self.fc1(x)))                 # (N, 256)
-        return self.fc2(x).squeeze(1)                      # (N,) logit of "is a 3"
-
-
-REFERENCE_MODELS = {
-    "pytorch_example": PyTorchExampleNet,
-    "wide593k": Wide593K,
-    "fcnn": FullyConnected,
-    "small_cnn": SmallCNN,
-    "is_three": IsThreeCNN,
-    "sladebot": SladebotConvNet,
-}
-
 
 def searched(before_pool, transition: int, after_pool, last_padding: int = 1, dropout: float = 0.0,
              head: str = "conv", separable: str = "none", bn_first: bool = False) -> SearchNet:
     """Step 5's network from the fields of an :class:`Architecture` as keywords (lists,
     as JSON leaves them, are taken for the widths): the form in which a searched model is
-    a recipe (``ablation.STUDIES``' Step 5 study) and ``get_model("searched", ...)``
+    a recipe (``recipes.SEARCH_5000``) and ``get_model("searched", ...)``
     builds it. ``bn_first``: see :class:`SearchNet`. Raises ValueError as
     :class:`Architecture` does."""
     return SearchNet(Architecture(tuple(before_pool), transition, tuple(after_pool), last_padding, dropout,
@@ -561,13 +416,6 @@ def get_model(name: str, **kwargs) -> nn.Module:
     if name not in BUILDERS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(BUILDERS)}")
     return BUILDERS[name](**kwargs)
-
-
-def get_reference_model(name: str) -> nn.Module:
-    """A fresh reference model by name; raises ValueError listing the valid names."""
-    if name not in REFERENCE_MODELS:
-        raise ValueError(f"unknown reference model {name!r}; valid names: {', '.join(REFERENCE_MODELS)}")
-    return REFERENCE_MODELS[name]()
 
 
 def count_params(model: nn.Module) -> int:

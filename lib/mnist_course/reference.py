@@ -19,7 +19,7 @@ from torchmetrics.classification import (
 
 from .checkpoints import load_weights
 from .data import MNISTSplit, batches
-from .models import REFERENCE_MODELS, get_reference_model
+from .reference_models import REFERENCE_MODELS, get_reference_model
 from .reporting import compare_with_published
 from .results import best_epoch
 from .training import TrainConfig, default_eval_batch_size, evaluate, fit

@@ -80,6 +80,12 @@ def aggregate(values: list[float]) -> dict:
     return {"mean": mean, "std": std, "min": min(values), "max": max(values), "n": n}
 
 
+def headline(report: dict) -> dict:
+    """The report's final-epoch test accuracy over seeds as ``results.aggregate`` returns it."""
+    return {"mean": report["final_test_acc_mean"], "std": report["final_test_acc_std"],
+            "min": report["final_test_acc_min"], "max": report["final_test_acc_max"], "n": len(report["seeds"])}
+
+
 def format_mean_std(stats: dict, decimals: int = 2, unit: str = "") -> str:
     """"99.50 ± 0.03% (n = 5)" (with unit="%") from :func:`aggregate`'s dict; one value
     shows "99.46% (n = 1)"."""

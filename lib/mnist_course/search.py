@@ -4,7 +4,7 @@ The design space generalises the skeleton of Steps 2-4: a block of 3x3 convoluti
 (each conv -> ReLU -> BatchNorm) at full resolution, a 2x2 MaxPool, an optional 1x1
 transition, a second block whose convolutions end with dropout, and a head: a 3x3
 convolution to the 10 class maps then GAP (as in Steps 3-4), or GAP then a 1x1
-convolution to the 10 classes (Step 4's design study measured the two as equal,
+convolution to the 10 classes (Step 4's design ablation measured the two as equal,
 reports/ablations/04_capacity-design.json, and the second costs C x 10 parameters
 instead of 9 x C x 10). The 3x3 convolutions after the pool, or all of them but the
 first, may be depthwise-separable (``models.separable_conv_bn``: the same window for
@@ -39,17 +39,14 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
-from optuna.visualization.matplotlib import plot_optimization_history, plot_param_importances
 
 from .data import FOLDS, course_validation_split, load_mnist
 from .distill import TEACHERS
 from .models import SearchNet, architecture_params
 from .paths import REPO_ROOT, quick_dir, runs_dir
-from .reporting import save_figure
 from .search_space import (
     DISTILLATION,
     DROPOUTS,
@@ -387,7 +384,7 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
             starts[kind] = t
     # Stage 2 on a fold no proxy run scored (confirm_fold > 0): the candidates are the best
     # of many on fold 0's images, so part of their lead there is luck on those images (the
-    # winner's curse; study 05_search-fold1 measured it on the recorded winner).
+    # winner's curse; ablation 05_search-fold1 measured it on the recorded winner).
     fold = settings.confirm_fold
     confirm_train, confirm_val = (train, val) if fold == 0 else course_validation_split(full_train, settings.quick,
                                                                                          fold)
@@ -404,64 +401,6 @@ def search_budget(budget: int, settings: SearchSettings, train, val, full_train,
                                                                                 test, "test"), seed)
                         for seed in seeds},
             "study": study}
-
-
-def plot_search(study: optuna.Study, path: str | Path | None = None) -> list:
-    """Optuna's own matplotlib plots of one study: the optimisation history (each
-    completed proxy run's final validation accuracy, and the best so far) and, with at
-    least 2 completed trials, the parameter importances (Optuna's default evaluator;
-    its warnings about settings tried fewer than twice are silenced). With ``path`` each is
-    also saved as ``<path>_history.png`` / ``<path>_importances.png``. Returns the figures."""
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    plots = [("history", plot_optimization_history)] + ([("importances", plot_param_importances)]
-                                                        if len(done) >= 2 else [])
-    figures = []
-    for name, plot in plots:
-        with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            warnings.filterwarnings("ignore", "Some regimes for parameter", UserWarning)
-            ax = plot(study)
-        ax.set_title(f"{study.study_name}: {ax.get_title().lower()}")
-        fig = ax.figure
-        fig.set_size_inches(7, 3.6)
-        fig.tight_layout()
-        if path is not None:
-            save_figure(fig, f"{path}_{name}.png")
-        figures.append(fig)
-    return figures
-
-
-def plot_front(results: dict, reference: dict | None = None, path: str | Path | None = None):
-    """What each budget bought. Left: every completed proxy run of every study,
-    parameters (log scale) against final validation accuracy, a dashed line at each
-    budget. Right: each budget's winner trained on all 60,000 images, final-epoch test
-    accuracy mean with min-max bars over its seeds, and ``reference`` (a step's report,
-    e.g. Step 4's) for comparison; the 99.4% goal dashed. results: {budget:
-    :func:`search_budget`'s result}. Saved as PNG at ``path`` if given. Returns the figure."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for budget, result in sorted(results.items()):
-        done = [t for t in result["study"].trials if t.state == optuna.trial.TrialState.COMPLETE]
-        line = left.scatter([t.user_attrs["params"] for t in done], [t.value for t in done], s=14,
-                            label=f"budget {budget:,}")
-        left.axvline(budget, ls="--", lw=0.8, color=line.get_facecolor()[0])
-        accs = [r["final_test_acc"] for r in result["runs"]]
-        mean = sum(accs) / len(accs)
-        right.errorbar([result["winner"]["params"]], [mean], yerr=[[mean - min(accs)], [max(accs) - mean]],
-                       fmt="o", capsize=3, label=f"budget {budget:,} (n = {len(accs)})")
-    if reference is not None:
-        accs = [r["final_test_acc"] for r in reference["runs"]]
-        mean = sum(accs) / len(accs)
-        right.errorbar([reference["params"]], [mean], yerr=[[mean - min(accs)], [max(accs) - mean]], fmt="s",
-                       color="black", capsize=3, label=f"{reference['step']} (n = {len(accs)})")
-    right.axhline(99.4, ls="--", lw=0.8, color="grey")
-    for ax, ylabel, title in ((left, "final validation accuracy (%)", "the search: proxy runs"),
-                              (right, "final test accuracy (%)", "the record: winners, all 60,000 images")):
-        ax.set(xscale="log", xlabel="parameters (log scale)", ylabel=ylabel, title=title)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path)
-    return fig
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,22 +36,22 @@ TRANSITIONS = (0, 6, 8, 10, 12)             # 1x1 transition widths; 0 = no tran
 
 
 # Step 4 as a point of the space (models.Step4Capacity with its recipe's keywords: no
-# dropout since study 04_capacity-dropout): a check of the formula and a reference for
+# dropout since ablation 04_capacity-dropout): a check of the formula and a reference for
 # the searched models.
 STEP4 = Architecture(before_pool=(8, 16), transition=8, after_pool=(12, 16, 16), last_padding=1,
                      dropout=RECIPES["04_capacity"].model_kwargs["dropout"])
 
 
 # Step 4's training knobs, from its recipe: the one-cycle peak rate, the batch its
-# design study chose on validation, and the rotation. Not the shift of ±2 pixels that
-# Step 4 adopted after the recorded search (study 04_capacity-augment): the stored
-# studies were searched without it, and study 05_search-augment measures it on the
+# design ablation chose on validation, and the rotation. Not the shift of ±2 pixels that
+# Step 4 adopted after the recorded search (ablation 04_capacity-augment): the stored
+# studies were searched without it, and ablation 05_search-augment measures it on the
 # winner under 5,000 parameters before the search takes it.
 STEP4_TRAINING = {k: getattr(RECIPES["04_capacity"].config, k) for k in ("lr", "batch_size", "max_rotation")}
 
 
 # How a search with a teacher (``run_search(teacher=...)``) trains every run: Step 6's
-# distillation (half the loss from the teacher's logits at temperature 4), which study
+# distillation (half the loss from the teacher's logits at temperature 4), which ablation
 # 05_search-distill chose on validation for the winner under 5,000 parameters.
 DISTILLATION = {k: getattr(RECIPES["06_teacher"].config, k) for k in ("distill_weight", "distill_temperature")}
 

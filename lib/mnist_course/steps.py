@@ -27,15 +27,15 @@ from .distill import logits_for, logits_of, train_teacher
 from .models import (
     BUILDERS,
     MODELS,
-    REFERENCE_MODELS,
     count_params,
     format_layer_table,
     get_model,
-    get_reference_model,
     layer_table,
 )
 from .paths import cached_run, cached_run_path, code_fingerprint, quick_dir, recorded_reports_dir
-from .reporting import build_report, plot_runs, run_selected_on_validation, save_report
+from .plots import plot_runs
+from .reference_models import REFERENCE_MODELS, get_reference_model
+from .reporting import build_report, run_selected_on_validation, save_report
 from .results import (
     GOAL_MAX_PARAMS,
     GOAL_MIN_TEST_ACC,
@@ -83,7 +83,7 @@ def load_data(run: RunSettings) -> tuple[torch.device, MNISTSplit, MNISTSplit]:
 def build_model(name: str, seed: int, **kwargs) -> nn.Module:
     """A freshly initialised model ``name`` (a step model, "step1" ... "step4", with its
     keywords; "searched" with an Architecture's fields, as Step 6 trains Step 5's winner;
-    or a reference model of ``models.REFERENCE_MODELS``) with torch seeded by ``seed``.
+    or a reference model of ``reference_models.REFERENCE_MODELS``) with torch seeded by ``seed``.
     Raises ValueError naming an unknown model and the valid names."""
     set_seed(seed)
     if name in REFERENCE_MODELS and not kwargs:
