@@ -455,3 +455,40 @@ def test_precise_bn_with_frozen_batchnorm_is_named_before_training(small):
         fit(model, train, test, TrainConfig(num_epochs=1, precise_bn=True, train_mode_first_epoch_only=True),
             log=None)
     assert model.seen == []
+
+
+def test_an_augmentation_passed_in_replaces_the_configs_and_draws_from_the_runs_generator(small):
+    train = MNISTSplit(small[0].X[:64], small[0].y[:64])
+    calls = []
+
+    def flip(X, generator):  # a pipeline its owner brings: here a horizontal flip and one draw
+        calls.append(torch.rand((), generator=generator).item())
+        return X.flip(-1)
+
+    def seen(seed, augment):
+        torch.manual_seed(0)
+        model = _Recorder()
+        fit(model, train, None, TrainConfig(num_epochs=2, batch_size=64, seed=seed, clean_last_epochs=1), log=None,
+            augment=augment)
+        return model.seen
+
+    flipped = seen(3, flip)
+    assert torch.equal(flipped[0], train.X[_first_batch_order(train, 3)].flip(-1))  # trained on its output
+    assert torch.equal(flipped[1], train.X[_second_batch_order(train, 3)])  # a clean last epoch: not called
+    first = list(calls)
+    seen(3, flip)
+    assert calls[len(first):] == first  # the run's generator, seeded by config.seed: reproducible
+    with pytest.raises(ValueError, match=r"augment given with the config's augmentation \{'max_rotation': 7\.0\}"):
+        fit(get_model("step1"), train, None, TrainConfig(num_epochs=1, max_rotation=7.0), log=None, augment=flip)
+
+
+def _first_batch_order(train, seed):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(len(train), generator=generator)
+
+
+def _second_batch_order(train, seed):  # after epoch 1's permutation and the flip's one draw
+    generator = torch.Generator().manual_seed(seed)
+    torch.randperm(len(train), generator=generator)
+    torch.rand((), generator=generator)
+    return torch.randperm(len(train), generator=generator)

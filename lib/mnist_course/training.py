@@ -305,6 +305,15 @@ def check_augmentation(config: TrainConfig, image_size: int = IMAGE_SIZE) -> Non
                          f"decay from 0 to below 1, e.g. 0.999")
 
 
+AUGMENTATION_FIELDS = ("crop_resize_p", "max_rotation", "max_shift", "max_scale", "elastic_alpha")
+
+
+def augment_settings(config: TrainConfig) -> dict:
+    """The augmentation fields of ``config`` that are switched on ({} when it trains on the
+    images as they are)."""
+    return {k: getattr(config, k) for k in AUGMENTATION_FIELDS if getattr(config, k)}
+
+
 def augment_batch(X: torch.Tensor, config: TrainConfig, generator: torch.Generator | None = None) -> torch.Tensor:
     """A training batch as :func:`fit` augments it in an augmented epoch: the centre crop
     (``crop_resize_p``), then the rotation, shift and scale in one resampling, then the
@@ -324,7 +333,7 @@ def augment_batch(X: torch.Tensor, config: TrainConfig, generator: torch.Generat
 
 def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: TrainConfig,
         log=print, val: MNISTSplit | None = None, best_weights: str | os.PathLike | None = None,
-        on_epoch=None, teacher_logits: torch.Tensor | None = None) -> list[dict]:
+        on_epoch=None, teacher_logits: torch.Tensor | None = None, augment=None) -> list[dict]:
     """Train ``model`` on ``train`` and evaluate it after every epoch.
 
     The model is moved to the device of ``train.X`` (load the data with the device from
@@ -348,28 +357,26 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     given, is called with each epoch's history row as soon as it is complete; an
     exception it raises stops training there (a search's pruner uses this).
     teacher_logits: (len(train), C) float, a teacher's logits on ``train``'s images as
-    they are (row i for image i; :func:`mnist_course.distill.teacher_logits` makes them),
-    needed exactly when ``config.teacher`` is set: each batch is then trained on
-    (1 - distill_weight) x cross-entropy + distill_weight x :func:`distillation_loss`
-    against its images' rows, whether or not the batch is augmented (rotation and shift
-    keep a digit's identity; computing the targets once keeps distillation nearly free).
-    train_loss is then that mixed loss. Raises ValueError when they are missing, given
-    without a teacher, or of the wrong shape.
-    With ``config.ema_decay > 0`` the evaluated model is an exponential moving average
-    of the trained weights and BatchNorm statistics (``torch.optim.swa_utils.AveragedModel``
-    with ``use_buffers=True``, updated after every optimizer step): validation and test
-    figures, the saved best weights and ``model`` itself after ``fit`` returns are the
-    averaged ones; training accuracy is still that of the trained weights.
-    With ``config.precise_bn`` the evaluated model's BatchNorm statistics are recomputed
-    after every epoch over ``train``'s images as they are (:func:`recompute_batchnorm`),
-    before validation and test; the trained weights are those of a run without it.
-    Raises ValueError for precise_bn with train_mode_first_epoch_only (whose BatchNorm
-    trains on its running statistics).
+    they are (:func:`mnist_course.distill.teacher_logits`), needed exactly when
+    ``config.teacher`` is set: each batch is then trained on (1 - distill_weight) x
+    cross-entropy + distill_weight x :func:`distillation_loss` against its images' rows
+    (also when the batch is augmented: the digit's identity is kept); train_loss is that
+    mixed loss. Raises ValueError when they are missing, unasked for or misshapen.
+    ``config.ema_decay`` and ``config.precise_bn`` change what is evaluated (see their
+    fields): with EMA, ``model`` itself is the averaged one after ``fit`` returns.
+    Raises ValueError for precise_bn with train_mode_first_epoch_only.
+    augment: a function (X (N, 1, H, W) normalised batch, generator) -> X of the same
+    shape, applied to every training batch instead of the config's augmentation (whose
+    fields must then be at their defaults): how a set-up with its own pipeline (a
+    reference set-up's) brings it without adding fields to TrainConfig. Its random draws
+    come from ``generator`` (seeded by ``config.seed``), so runs are reproducible.
     """
     if best_weights is not None and val is None:
         raise ValueError("best_weights needs a validation split (val=...): weights are chosen on "
                          "validation, never on the test set")
     check_augmentation(config, min(train.X.shape[-2:]))
+    if augment is not None and augment_settings(config):
+        raise ValueError(f"augment given with the config's augmentation {augment_settings(config)}; use one of them")
     check_label_smoothing(config.label_smoothing, config.loss)
     check_distillation(config)
     if config.precise_bn and config.train_mode_first_epoch_only:
@@ -402,11 +409,11 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
         model.train(epoch == 1 or not config.train_mode_first_epoch_only)
         batch_losses = torch.empty(steps_per_epoch, device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
-        augment = epoch <= config.num_epochs - config.clean_last_epochs
+        augment_this_epoch = epoch <= config.num_epochs - config.clean_last_epochs
         for i, idx in enumerate(batch_indices(len(train), config.batch_size, device, generator)):
             X, y = train.X[idx], train.y[idx]
-            if augment:
-                X = augment_batch(X, config, generator)
+            if augment_this_epoch:
+                X = augment(X, generator) if augment is not None else augment_batch(X, config, generator)
             logits = model(X)
             loss, batch_correct = loss_and_correct(logits, y, config.loss, label_smoothing=config.label_smoothing)
             if teacher_logits is not None:
