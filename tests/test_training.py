@@ -8,13 +8,13 @@ import torch.nn.functional as F
 
 from mnist_course.data import MNISTSplit, affine, center_crop_resize, elastic, elastic_displacement, rotate
 from mnist_course.models import get_model
+from mnist_course.optim import make_optimizer
 from mnist_course.training import (
     TrainConfig,
     changed_fields,
     evaluate,
     fit,
     loss_and_correct,
-    make_optimizer,
     resolve_device,
     set_seed,
 )
@@ -492,3 +492,14 @@ def _second_batch_order(train, seed):  # after epoch 1's permutation and the fli
     torch.randperm(len(train), generator=generator)
     torch.rand((), generator=generator)
     return torch.randperm(len(train), generator=generator)
+
+
+def test_a_schedule_of_one_rate_per_epoch_sets_each_epochs_rate(small):
+    train = MNISTSplit(small[0].X[:64], small[0].y[:64])
+    rates = (0.05, 0.1, 0.0)
+    history = fit(get_model("step1"), train, None, TrainConfig(num_epochs=3, batch_size=32, lr=0.05, schedule=rates),
+                  log=None)
+    assert [row["lr"] for row in history] == pytest.approx(list(rates))
+    with pytest.raises(ValueError, match=r"schedule=\(0\.05, 0\.1\) is invalid; give one learning rate >= 0 per "
+                                         r"epoch \(3\), the first equal to lr=0\.05"):
+        fit(get_model("step1"), train, None, TrainConfig(num_epochs=3, lr=0.05, schedule=(0.05, 0.1)), log=None)

@@ -11,6 +11,7 @@ Engine: data, models, training and how a run is judged
     models            the step models and Step 5's searched network; parameter counts; RF tables
     reference_models  the reference set-ups' networks, each as its source describes it
     checkpoints       saving and safely loading state_dict files
+    optim             the optimizer and learning-rate schedule of a TrainConfig
     training          fit (per-epoch history) and evaluate; devices and seeds
     settings          checking notebook parameters; quick mode; where a run records
     plots             training curves, the parameters-vs-accuracy chart, set-up comparisons

@@ -33,10 +33,9 @@ from .data import (
     random_center_crop_resize,
     random_elastic,
 )
+from .optim import make_optimizer
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-SCHEDULES = ("constant", "onecycle", "step")
-OPTIMIZERS = ("sgd", "adam")
 LOSSES = ("cross_entropy", "binary")
 
 
@@ -52,8 +51,9 @@ class TrainConfig:
     weight_decay: float = 0.0    # L2 penalty per optimizer step (torch's weight_decay: the gradient
                                  # gains weight_decay x weight), on every parameter; 0 = none
     optimizer: str = "sgd"       # "sgd" (with momentum) or "adam" (momentum unused)
-    schedule: str = "constant"   # "constant", "onecycle" (warm-up then anneal, per batch) or
-                                 # "step" (multiply by gamma every step_size epochs)
+    schedule: str | tuple = "constant"  # "constant", "onecycle" (warm-up then anneal, per batch),
+                                 # "step" (multiply by gamma every step_size epochs), or one learning
+                                 # rate per epoch (a tuple of num_epochs rates; lr = the first)
     pct_start: float = 0.3       # onecycle: fraction of the optimizer steps spent warming up
     three_phase: bool = False    # onecycle: Smith's original 1cycle, with a symmetric cool-down to
                                  # lr / 25 by 2 * pct_start, then annihilation to ~0 (torch's OneCycleLR)
@@ -254,32 +254,6 @@ def recompute_batchnorm(model: nn.Module, split: MNISTSplit, batch_size: int) ->
     accelerators = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=accelerators):
         update_bn(batches(split, batch_size, shuffle=False), model)  # restores the model's mode
-
-
-def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
-    """The optimizer and the learning-rate scheduler with how often it steps: ("batch" or
-    "epoch"). Raises ValueError naming an unknown optimizer or schedule, or a negative
-    weight decay."""
-    if not config.weight_decay >= 0:
-        raise ValueError(f"weight_decay={config.weight_decay!r} is invalid; use 0 (none) or a positive L2 factor")
-    if config.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                    weight_decay=config.weight_decay)
-    elif config.optimizer == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    else:
-        raise ValueError(f"optimizer={config.optimizer!r} is invalid; valid: {', '.join(OPTIMIZERS)}")
-    if config.schedule == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, epochs=config.num_epochs, steps_per_epoch=steps_per_epoch,
-            pct_start=config.pct_start, three_phase=config.three_phase)
-        return optimizer, scheduler, "batch"
-    if config.schedule == "step":
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
-        return optimizer, scheduler, "epoch"
-    if config.schedule == "constant":
-        return optimizer, None, None
-    raise ValueError(f"schedule={config.schedule!r} is invalid; valid: {', '.join(SCHEDULES)}")
 
 
 def check_augmentation(config: TrainConfig, image_size: int = IMAGE_SIZE) -> None:
