@@ -9,10 +9,13 @@ from mnist_course.data import MNISTSplit
 from mnist_course.models import count_params
 from mnist_course.reference import (
     REFERENCE_MODELS,
+    ShiftScaleRotateBrightnessContrast,
     binary_metrics,
+    brightness_contrast,
     get_reference_model,
     one_vs_rest,
     select_on_validation,
+    shift_scale_rotate,
     train_val_split,
 )
 from mnist_course.training import TrainConfig, evaluate
@@ -27,6 +30,10 @@ EXPECTED = {
     "fcnn": (784 * 512 + 512) + (512 * 256 + 256) + (256 * 10 + 10),
     "small_cnn": (16 * 9 + 16) + (16 * 32 * 9 + 32) + (1568 * 128 + 128) + (128 * 64 + 64) + (64 * 10 + 10),
     "is_three": (16 * 25 + 16) + (16 * 32 * 25 + 32) + (512 * 256 + 256) + (256 + 1),
+    # three blocks of three 3x3 convs with biases, each + BatchNorm (2 per channel): 1-4-4-4 | 4-8-8-8 | 8-8-8-8;
+    # a 1x1 conv 8 -> 10 with bias
+    "woolly3762": (1 * 4 * 9 + 4 + 8) + 2 * (4 * 4 * 9 + 4 + 8) + (4 * 8 * 9 + 8 + 16) + 5 * (8 * 8 * 9 + 8 + 16)
+                  + (8 * 10 + 10),
 }
 
 
@@ -117,3 +124,59 @@ def test_select_on_validation_reloads_the_best_weights(mnist_train, mnist_test, 
     # The model handed back is the chosen epoch's: it reproduces that epoch's validation accuracy.
     assert evaluate(model, val)["acc"] == result["best_val_acc"]
     assert evaluate(model, test)["acc"] == result["test"]["acc"]
+
+
+def test_the_woolly_network_is_the_published_3762():
+    """adilsammar/woolly-of-cv, torchsummary in MNIST_ALBUMENTATION_3762_99.52.ipynb: "Total params: 3,762"."""
+    assert EXPECTED["woolly3762"] == 3_762
+    model = get_reference_model("woolly3762")
+    kinds = [type(m).__name__ for m in model.features]
+    assert kinds.count("Conv2d") == 9 and kinds.count("BatchNorm2d") == 9 and kinds.count("MaxPool2d") == 2
+    assert [m.p for m in model.features if isinstance(m, torch.nn.Dropout)] == [0.01, 0.01]
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(m.bias is not None for m in convs) and [m.padding for m in convs] == [(1, 1)] * 9 + [(0, 0)]
+
+
+def _digits(mnist_train, n=6):
+    """The first training digits as the source's 8-bit images: (n, 1, 28, 28) floats 0-255."""
+    from mnist_course.data import MNIST_MEAN, MNIST_STD
+    return ((mnist_train.X[:n] * MNIST_STD + MNIST_MEAN) * 255).round()
+
+
+def test_shift_scale_rotate_is_opencvs_warp_affine(mnist_train):
+    """Against OpenCV, the library albumentations' ShiftScaleRotate calls: the same
+    matrix (getRotationMatrix2D about the image centre, plus the shift), bilinear."""
+    cv2 = pytest.importorskip("cv2")
+    import numpy as np
+
+    pixels = _digits(mnist_train)
+    angle, scale = torch.tensor([7.0, -7.0, 3.0, 0.0, -5.5, 6.0]), torch.tensor([1.09, 0.91, 1.0, 1.05, 0.95, 1.0])
+    shift = torch.tensor([[0.09, -0.09], [-0.05, 0.02], [0.0, 0.09], [0.03, 0.0], [0.0, 0.0], [-0.09, -0.09]])
+    ours = shift_scale_rotate(pixels, angle, scale, shift)
+    for i in range(len(pixels)):
+        matrix = cv2.getRotationMatrix2D((13.5, 13.5), float(angle[i]), float(scale[i]))
+        matrix[:, 2] += 28 * shift[i].numpy()
+        theirs = cv2.warpAffine(pixels[i, 0].numpy().astype(np.uint8), matrix, (28, 28), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REFLECT_101)
+        assert np.abs(ours[i, 0].numpy() - theirs).max() <= 1  # OpenCV's fixed-point interpolation: one level
+
+
+def test_brightness_contrast_is_albumentations(mnist_train):
+    A = pytest.importorskip("albumentations")
+    pixels = _digits(mnist_train, 3)
+    for alpha, beta in ((1.2, -0.2), (0.8, 0.2), (1.05, 0.1)):
+        theirs = A.RandomBrightnessContrast(brightness_limit=(beta, beta), contrast_limit=(alpha - 1, alpha - 1),
+                                            p=1.0)(image=pixels[0, 0].numpy().astype("uint8"))["image"]
+        ours = brightness_contrast(pixels[:1], torch.tensor([alpha]), torch.tensor([beta]))
+        assert torch.equal(ours[0, 0], torch.from_numpy(theirs).float())
+
+
+def test_reference_5s_augmentation_applies_each_transform_to_about_half_the_images(mnist_train):
+    X = mnist_train.X[:2000]
+    augment = ShiftScaleRotateBrightnessContrast()
+    out = augment(X, torch.Generator().manual_seed(1))
+    changed = (out - X).abs().flatten(1).amax(1) > 1e-4
+    assert 0.65 < changed.float().mean() < 0.85  # 1 - 0.5 x 0.5 of the images: one transform or both
+    assert torch.equal(out, augment(X, torch.Generator().manual_seed(1)))  # the run's generator decides
+    none = ShiftScaleRotateBrightnessContrast(p_affine=0.0, p_colour=0.0)(X, torch.Generator().manual_seed(1))
+    assert torch.allclose(none, X, atol=1e-5)  # nothing drawn to apply: the images as they are

@@ -1,13 +1,16 @@
 """Helpers of the reference set-ups (notebooks/reference/): the well-known MNIST
 set-ups that the course compares itself with. Their architectures are in
-:mod:`mnist_course.models` beside the step models.
+:mod:`mnist_course.reference_models`; a set-up's own augmentation pipeline is here
+(:class:`ShiftScaleRotateBrightnessContrast`), passed to ``fit(augment=...)``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import (
     BinaryAccuracy,
@@ -18,7 +21,7 @@ from torchmetrics.classification import (
 )
 
 from .checkpoints import load_weights
-from .data import MNISTSplit, batches
+from .data import MNIST_MEAN, MNIST_STD, MNISTSplit, batches
 from .reference_models import REFERENCE_MODELS, get_reference_model
 from .reporting import compare_with_published
 from .results import best_epoch
@@ -26,7 +29,86 @@ from .training import TrainConfig, default_eval_batch_size, evaluate, fit
 
 # Re-exported for the reference notebooks, which import them from here.
 __all__ = ["REFERENCE_MODELS", "get_reference_model", "compare_with_published", "train_val_split",
-           "one_vs_rest", "binary_metrics", "select_on_validation"]
+           "one_vs_rest", "binary_metrics", "select_on_validation", "ShiftScaleRotateBrightnessContrast",
+           "shift_scale_rotate", "brightness_contrast", "WOOLLY_LR_PER_EPOCH"]
+
+# Reference 5's learning rate per epoch (adilsammar/woolly-of-cv, assets/mnist/mnist/scheduler.py
+# at commit 7ade209: np.interp over epochs 0-15 through (0, 0.05), (2, 0.1), (8, 0.01),
+# (12, 0.005), (15, 0)), as its notebook printed it for epochs 1-15.
+WOOLLY_LR_PER_EPOCH = (0.05, 0.075, 0.1, 0.085, 0.07, 0.055, 0.04, 0.025, 0.01, 0.00875, 0.0075, 0.00625,
+                       0.005, 0.0033333333333333335, 0.0016666666666666668)
+
+
+def shift_scale_rotate(pixels: torch.Tensor, angle: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor
+                       ) -> torch.Tensor:
+    """Each image turned by ``angle`` degrees about its centre, scaled by ``scale`` and moved
+    by ``shift`` x its size, as OpenCV's ``warpAffine(getRotationMatrix2D(centre, angle,
+    scale) + translation)`` does for albumentations' ``ShiftScaleRotate`` (bilinear,
+    the border mirrored about the edge pixels: BORDER_REFLECT_101), for a square image,
+    about its centre ((W - 1) / 2; albumentations 0.5 turned about W / 2, half a pixel
+    away, which moves a pixel by at most ~0.1 pixel at these angles and scales).
+
+    pixels: (N, 1, H, W) float, 0-255; angle, scale: (N,); shift: (N, 2), fractions of
+    the width (x) and height (y). Returns (N, 1, H, W) float, rounded to whole levels as
+    OpenCV's 8-bit output is."""
+    rad = torch.deg2rad(angle)
+    cos, sin = torch.cos(rad) / scale, torch.sin(rad) / scale
+    # theta maps each output position (normalised coordinates) to where it reads the input:
+    # the inverse of "rotate by angle (counter-clockwise on screen) and scale, then shift".
+    # align_corners=True: -1 and 1 are the centres of the edge pixels, so torch's reflection
+    # mirrors about them, as BORDER_REFLECT_101 does; a shift of s x W pixels is 2 s W / (W - 1).
+    height, width = pixels.shape[-2:]
+    tx, ty = 2 * shift[:, 0] * width / (width - 1), 2 * shift[:, 1] * height / (height - 1)
+    theta = torch.stack([torch.stack([cos, -sin, -(cos * tx - sin * ty)], 1),
+                         torch.stack([sin, cos, -(sin * tx + cos * ty)], 1)], 1)  # (N, 2, 3)
+    grid = F.affine_grid(theta, list(pixels.shape), align_corners=True)
+    out = F.grid_sample(pixels, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+    return out.round().clamp(0, 255)
+
+
+def brightness_contrast(pixels: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """albumentations' ``RandomBrightnessContrast`` on 8-bit images for given draws:
+    clip(v * alpha + beta * 255, 0, 255), truncated to whole levels (its lookup table's
+    ``astype(uint8)``). pixels: (N, 1, H, W) float, 0-255; alpha, beta: (N,)."""
+    out = pixels * alpha.view(-1, 1, 1, 1) + 255 * beta.view(-1, 1, 1, 1)
+    return out.clamp(0, 255).floor()
+
+
+@dataclass(frozen=True)
+class ShiftScaleRotateBrightnessContrast:
+    """Reference 5's training augmentation on the device, for ``fit(augment=...)``:
+    albumentations' ``ShiftScaleRotate(shift_limit=0.09, scale_limit=0.09,
+    rotate_limit=7, p=0.5)`` then ``RandomBrightnessContrast(p=0.5)`` (limits 0.2) on the
+    8-bit image, then the normalisation (adilsammar/woolly-of-cv,
+    ``assets/mnist/mnist/transform.py`` at commit 7ade209). Each image draws whether each
+    transform applies and its values, uniformly in the limits, from the run's generator.
+
+    Called with X: (N, 1, H, W) normalised images (``data.MNIST_MEAN``, ``data.MNIST_STD``)
+    and a generator; returns them augmented and normalised again."""
+
+    shift: float = 0.09      # fraction of the size, each axis
+    scale: float = 0.09      # the factor within 1 +- scale
+    degrees: float = 7.0
+    p_affine: float = 0.5
+    brightness: float = 0.2  # beta within +-brightness, times 255
+    contrast: float = 0.2    # alpha within 1 +- contrast
+    p_colour: float = 0.5
+
+    def __call__(self, X: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        n, device = len(X), X.device
+
+        def uniform(limit, *shape):
+            return (2 * torch.rand(n, *shape, generator=generator, device=device) - 1) * limit
+
+        pixels = ((X * MNIST_STD + MNIST_MEAN) * 255).round()  # the 8-bit image the source augments
+        moved = torch.rand(n, generator=generator, device=device) < self.p_affine
+        turned = shift_scale_rotate(pixels, uniform(self.degrees), 1 + uniform(self.scale), uniform(self.shift, 2))
+        pixels = torch.where(moved.view(-1, 1, 1, 1), turned, pixels)
+        coloured = torch.rand(n, generator=generator, device=device) < self.p_colour
+        adjusted = brightness_contrast(pixels, 1 + uniform(self.contrast), uniform(self.brightness))
+        pixels = torch.where(coloured.view(-1, 1, 1, 1), adjusted, pixels)
+        return (pixels / 255 - MNIST_MEAN) / MNIST_STD
+
 
 
 def train_val_split(split: MNISTSplit, n_val: int, seed: int) -> tuple[MNISTSplit, MNISTSplit]:
