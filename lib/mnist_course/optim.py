@@ -7,6 +7,8 @@ epoch (``LambdaLR``; a reference set-up's hand-made schedule).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -40,10 +42,11 @@ def make_optimizer(model: nn.Module, config, steps_per_epoch: int):
         return optimizer, None, None
     if isinstance(config.schedule, (tuple, list)):
         rates = [float(r) for r in config.schedule]
-        if len(rates) != config.num_epochs or min(rates) < 0 or rates[0] != config.lr or not config.lr > 0:
+        if (len(rates) != config.num_epochs or min(rates) < 0 or not config.lr > 0
+                or not math.isclose(rates[0], config.lr)):
             raise ValueError(f"schedule={tuple(config.schedule)!r} is invalid; give one learning rate >= 0 per epoch "
                              f"({config.num_epochs}), the first equal to lr={config.lr!r} (> 0)")
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: rates[min(epoch, len(rates) - 1)]
-                                                      / rates[0])
+                                                      / config.lr)
         return optimizer, scheduler, "epoch"
     raise ValueError(f"schedule={config.schedule!r} is invalid; valid: {', '.join(SCHEDULES)}")

@@ -135,7 +135,7 @@ def seed_run_settings(name: str, train: MNISTSplit, test: MNISTSplit, config: Tr
 
 def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainConfig, seeds: list[int],
                 return_models: bool = False, cache_dir: str | Path | None = None,
-                teacher_logits: torch.Tensor | None = None, **model_kwargs):
+                teacher_logits: torch.Tensor | None = None, augment=None, **model_kwargs):
     """Train model ``name`` once per seed and return one ``results.summarize_run`` dict each.
 
     Each seed gives its own initial weights (``build_model``), data order and
@@ -155,12 +155,15 @@ def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainCon
     teacher_logits: with a config that names a teacher (distill.py), its logits on
     ``train`` (e.g. from a teacher the notebook trained and showed); None: the teacher is
     trained or loaded from ``runs/teachers/`` when a seed first needs it.
+    augment: a set-up's own training augmentation, passed to ``fit`` (e.g. reference 5's
+    ``reference.ShiftScaleRotateBrightnessContrast()``); its repr is part of the cache key.
     Raises ValueError for cache_dir together with return_models.
     """
     if cache_dir is not None and return_models:
         raise ValueError("cache_dir replays runs without their weights; it cannot be combined with "
                          "return_models=True (pass cache_dir=None)")
-    settings = seed_run_settings(name, train, test, config, model_kwargs)
+    settings = seed_run_settings(name, train, test, config, model_kwargs) | (
+        {"augment": repr(augment)} if augment is not None else {})
     runs, models = [], []
     teacher = {} if teacher_logits is None else {"logits": teacher_logits}
 
@@ -178,7 +181,8 @@ def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainCon
         def train_one(model=model, seed=seed, log=print if i == 0 else None):
             logits = logits_of_teacher()  # before the clock: the teacher's cost is stated on its own
             start = time.perf_counter()
-            history = fit(model, train, test, replace(config, seed=seed), log=log, teacher_logits=logits)
+            history = fit(model, train, test, replace(config, seed=seed), log=log, teacher_logits=logits,
+                          augment=augment)
             return summarize_run(history, seed, time.perf_counter() - start)
 
         if cache_dir is None:
