@@ -42,7 +42,9 @@ def recorded_run_settings(report: dict) -> dict:
     """The settings the search's stage 3 keyed the recorded runs by, rebuilt from a report."""
     known = TrainConfig.__dataclass_fields__
     config = TrainConfig(**{k: v for k, v in report["config"].items() if k in known})
-    return run_settings(report["architecture"], config, report["train_images"], report["test_images"], "test")
+    device = "cpu" if report["device"].startswith("cpu") else "cuda"  # run on the recording's machine
+    return run_settings(report["architecture"], config, report["train_images"], report["test_images"], "test",
+                        device=device)
 
 
 def main(argv: list[str] | None = None) -> int:

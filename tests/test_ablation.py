@@ -132,6 +132,9 @@ def test_a_recorded_study_primes_the_cache_so_only_new_rows_train(mnist_train, t
     recorded["base"]["config"]["num_epochs"] = 15  # as if recorded with today's base
     small = validation_split(type(mnist_train)(mnist_train.X[:500], mnist_train.y[:500]), 100)
     assert prime_cache("04_capacity-design", recorded, tmp_path / "b", *small) == 0  # other image counts
+    assert prime_cache("04_capacity-design", recorded | {"code": "older-code"}, tmp_path / "b", train, val) == 0
+    assert prime_cache("04_capacity-design", {k: v for k, v in recorded.items() if k != "code"}, tmp_path / "b",
+                       train, val) == 0  # a record made before records named their code: never replayed
     assert prime_cache("04_capacity-design", recorded, tmp_path / "b", train, val) == 2  # base + "no rotation"
     assert prime_cache("04_capacity-design", recorded, tmp_path / "b", train, val) == 0  # already there
     trained = []

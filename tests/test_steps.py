@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from mnist_course import paths
 from mnist_course.models import count_params
 from mnist_course.reporting import build_report
 from mnist_course.results import summarize_run
@@ -89,7 +90,7 @@ def test_train_seeds_replays_a_cached_run_and_retrains_when_anything_differs(mni
     # another learning rate, model keyword or library code: trained again, never replayed
     train_seeds("step3", train, test, TrainConfig(num_epochs=2, batch_size=64, lr=0.02), [1], cache_dir=tmp_path)
     assert "replayed" not in capsys.readouterr().out
-    monkeypatch.setattr(steps, "code_fingerprint", lambda: "edited-code")
+    monkeypatch.setattr(paths, "code_fingerprint", lambda: "edited-code")  # paths.run_key: the one cache key
     train_seeds("step3", train, test, config, [1], cache_dir=tmp_path)
     assert "replayed" not in capsys.readouterr().out
     with pytest.raises(ValueError, match="cache_dir.*return_models"):

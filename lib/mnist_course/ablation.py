@@ -38,6 +38,7 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import torch
 
 from .ablation_plans import ABLATIONS, SEEDS, Variant, decide
 from .data import MNISTSplit, course_validation_split
@@ -51,6 +52,7 @@ from .paths import (
     git_commit,
     quick_dir,
     recorded_reports_dir,
+    run_key,
 )
 from .plots import save_figure
 from .recipes import Recipe, apply_changes
@@ -60,12 +62,13 @@ from .training import TrainConfig, changed_fields, fit, set_seed
 
 
 def _settings(recipe: Recipe, train: MNISTSplit, val: MNISTSplit, fold: int = 0) -> dict:
-    """What a cached run must match to be reused. The config lists the TrainConfig fields
-    that differ from their defaults, so adding a field (at a default that keeps today's
-    behaviour) leaves every cached run valid; the validation fold is named only when it is
-    not the course's (0), for the same reason."""
-    return {"model": recipe.model, "model_kwargs": recipe.model_kwargs, "config": changed_fields(recipe.config),
-            "train_images": len(train), "val_images": len(val)} | ({"val_fold": fold} if fold else {})
+    """What a cached run must match to be reused (``paths.run_key``: with the device type,
+    torch and the code). The config lists the TrainConfig fields that differ from their
+    defaults, so adding a field (at a default that keeps today's behaviour) keeps a
+    run's key; the validation fold is named only when it is not the course's (0)."""
+    return run_key({"model": recipe.model, "model_kwargs": recipe.model_kwargs,
+                    "config": changed_fields(recipe.config), "train_images": len(train), "val_images": len(val)}
+                   | ({"val_fold": fold} if fold else {}), train.X.device.type)
 
 
 def train_variant(recipe: Recipe, seed: int, train: MNISTSplit, val: MNISTSplit, log=None) -> dict:
@@ -168,7 +171,7 @@ def _record(name: str, base: Recipe, seeds: list[int], train: MNISTSplit, val: M
                           if acc["std"] is not None and first["std"] is not None else None)
     spec = ABLATIONS[name]
     return {"study": name, "notebook": spec.notebook, "about": spec.about, "seeds": list(seeds),
-            "commit": git_commit(), "code": code_fingerprint(),
+            "commit": git_commit(), "code": code_fingerprint(), "torch": torch.__version__,
             "train_images": len(train), "val_images": len(val), "val_fold": spec.val_fold,
             "base": {"name": spec.base_name, "model": base.model, "model_kwargs": base.model_kwargs,
                      "config": {k: v for k, v in asdict(base.config).items() if k != "seed"}},
@@ -303,13 +306,17 @@ def prime_cache(name: str, recorded: dict, cache_dir: str | Path, train: MNISTSp
     cache of :func:`run_ablation`, so that a fresh clone adding one row to an ablation trains
     that row alone instead of every row again (runs/ is not committed).
 
-    A row is taken only when its name and changes are the ablation's today, its base is
-    today's (see :func:`_base_changed`), it was validated on the ablation's fold and trained
-    on as many training and validation images as ``train`` and ``val``; files already in
-    the cache are kept.
+    A row is taken only when the record was made with today's code and torch (its
+    "code" and "torch"; records older than those fields are never taken: one cache
+    policy, ``paths.run_key``), its name and changes are the ablation's today, its base
+    is today's (see :func:`_base_changed`), it was validated on the ablation's fold and
+    trained on as many training and validation images as ``train`` and ``val``; files
+    already in the cache are kept.
     Returns the number of runs written.
     """
     spec = ABLATIONS[name]
+    if (recorded.get("code"), recorded.get("torch")) != (code_fingerprint(), torch.__version__):
+        return 0
     if _base_changed(name, recorded) or recorded.get("val_fold", 0) != spec.val_fold or \
             (recorded["train_images"], recorded["val_images"]) != (len(train), len(val)):
         return 0

@@ -36,7 +36,7 @@ import torch
 from .checkpoints import load_weights, save_weights
 from .data import MNISTSplit, batches
 from .models import Architecture, SearchNet, count_params
-from .paths import atomic_write_text, runs_dir
+from .paths import atomic_write_text, run_key, runs_dir
 from .training import TrainConfig, fit, set_seed
 
 
@@ -104,7 +104,8 @@ def _train_or_load(name, train, val, cache_dir, log, num_epochs) -> tuple[torch.
     folder = Path(cache_dir) if cache_dir is not None else runs_dir() / "teachers"
     key = f"{name}-{len(train)}-{split_fingerprint(train)}"
     weights, record_path = folder / f"{key}.pt", folder / f"{key}.json"
-    definition = json.loads(json.dumps({"arch": asdict(teacher.arch), "config": asdict(teacher.config)}))
+    definition = json.loads(json.dumps(run_key({"arch": asdict(teacher.arch), "config": asdict(teacher.config)},
+                                               train.X.device.type)))  # retrained for other code or torch
     set_seed(teacher.config.seed)
     model = SearchNet(teacher.arch)
     if weights.is_file() and record_path.is_file():

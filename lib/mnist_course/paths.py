@@ -12,7 +12,8 @@ else to the working directory):
     <temp>/mnist_course_quick_*   quick-mode reports and weights, never kept
 
 Training runs that may be interrupted are cached one JSON file per run
-(:func:`cached_run`), so ablations and searches continue where they stopped.
+(:func:`cached_run`), so ablations and searches continue where they stopped; every
+cache is keyed by :func:`run_key` (what was trained, the device type, torch and the code).
 
 Every write is atomic: the content goes to a temporary file in the same folder, is
 flushed to disk, and then replaces the old file in one ``os.replace``. A crash or
@@ -27,6 +28,8 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
+
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -135,6 +138,15 @@ def code_fingerprint() -> str:
     for name in RUN_CODE:
         digest.update((Path(__file__).with_name(name)).read_bytes())
     return digest.hexdigest()[:12]
+
+
+def run_key(settings: dict, device_type: str) -> dict:
+    """The one cache key of every cached training in the course (a step's seed, an
+    ablation's row, a search's confirmation and record, a teacher): ``settings`` (what
+    was trained: model, config, images) plus the device type ("cpu", "cuda", "mps"), the
+    torch version and :func:`code_fingerprint`, so that a run of other code, another
+    torch or another kind of device is trained again rather than replayed."""
+    return {**settings, "device": device_type, "torch": torch.__version__, "code": code_fingerprint()}
 
 
 def git_commit() -> str | None:

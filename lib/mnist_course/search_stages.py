@@ -22,7 +22,7 @@ from torch import nn
 from .checkpoints import load_weights, save_weights
 from .distill import teacher_logits
 from .models import Architecture, SearchNet
-from .paths import cached_run, cached_run_path, runs_dir, settings_key
+from .paths import cached_run, cached_run_path, run_key, runs_dir, settings_key
 from .results import LAST_EPOCHS, aggregate, summarize_run
 from .search_space import architecture_of, is_rejected, proxy_value, training_of
 from .training import TrainConfig, changed_fields, fit, set_seed
@@ -65,23 +65,23 @@ def top_trials(study: optuna.Study, k: int, num_epochs: int | None = None) -> li
 
 
 def run_settings(architecture: dict, config: TrainConfig, train_images: int, evaluated_images: int,
-                 split: str, val_fold: int = 0) -> dict:
+                 split: str, val_fold: int = 0, *, device: str) -> dict:
     """What determines a run of stage 2 (``split`` "val") or 3 ("test"): the cache key of
     :func:`paths.cached_run` and of :func:`trained_weights`. architecture: the fields of an
     :class:`Architecture` (as stored); config by its fields that differ from
     TrainConfig's defaults (``changed_fields``); the image counts of the two splits; and
-    the validation fold (``data.validation_split``) when it is not fold 0, so that the
-    runs cached before folds existed keep their keys."""
+    the validation fold (``data.validation_split``) when it is not fold 0; with the
+    device type ("cpu", "cuda"), torch and the code (``paths.run_key``)."""
     settings = {"architecture": architecture, "config": changed_fields(config), "train_images": train_images,
                 f"{split}_images": evaluated_images}
-    return settings | ({"val_fold": val_fold} if val_fold else {})
+    return run_key(settings | ({"val_fold": val_fold} if val_fold else {}), device)
 
 
 def trial_run_settings(trial: optuna.trial.FrozenTrial, num_epochs: int, train, evaluated, split: str,
                   val_fold: int = 0) -> dict:
     """:func:`run_settings` of a trial's design trained for ``num_epochs``."""
     return run_settings(trial.user_attrs["architecture"], training_of(trial, num_epochs), len(train),
-                        len(evaluated), split, val_fold)
+                        len(evaluated), split, val_fold, device=train.X.device.type)
 
 
 def _val_run(arch: Architecture, config: TrainConfig, seed: int, train, val, logits=None) -> dict:

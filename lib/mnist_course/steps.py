@@ -32,7 +32,7 @@ from .models import (
     get_model,
     layer_table,
 )
-from .paths import cached_run, cached_run_path, code_fingerprint, quick_dir, recorded_reports_dir
+from .paths import cached_run, cached_run_path, quick_dir, recorded_reports_dir, run_key
 from .plots import plot_runs
 from .reference_models import REFERENCE_MODELS, get_reference_model
 from .reporting import build_report, run_selected_on_validation, save_report
@@ -126,11 +126,10 @@ def seed_run_settings(name: str, train: MNISTSplit, test: MNISTSplit, config: Tr
                       model_kwargs: dict) -> dict:
     """Everything that determines one seed's run of :func:`train_seeds` but the seed: the
     model and its keywords, the config (without its seed), the numbers of images, the
-    device type, the torch version and :func:`code_fingerprint`."""
-    return {"model": name, "model_kwargs": model_kwargs,
-            "config": {k: v for k, v in config_dict(config).items() if k != "seed"},
-            "train_images": len(train), "test_images": len(test), "device": train.X.device.type,
-            "torch": torch.__version__, "code": code_fingerprint()}
+    device type, the torch version and the code (``paths.run_key``)."""
+    return run_key({"model": name, "model_kwargs": model_kwargs,
+                    "config": {k: v for k, v in config_dict(config).items() if k != "seed"},
+                    "train_images": len(train), "test_images": len(test)}, train.X.device.type)
 
 
 def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainConfig, seeds: list[int],
