@@ -247,3 +247,25 @@ def test_teach_returns_the_teachers_logits_on_every_training_image_and_its_recor
     assert f"teacher wide57k: 56,688 parameters, trained in {record['seconds']:.0f} s" in capsys.readouterr().out
     with pytest.raises(ValueError, match="nope"):
         teach("nope", run, train, test)
+
+
+def test_a_learners_run_is_placed_beside_the_recording(tmp_path):
+    from mnist_course.reporting import save_report
+    from mnist_course.steps import beside_the_recording
+
+    def report(finals, epochs=15, quick=False, first_seed=1):
+        runs = [summarize_run([{"epoch": e, "train_acc": 99.0, "test_acc": acc, "train_loss": 0.1, "test_loss": 0.1,
+                                "lr": 0.1} for e in range(1, epochs + 1)], first_seed + i, 1.0)
+                for i, acc in enumerate(finals)]
+        return build_report(step="Step 4", notebook="04_capacity", model="M", params=1, runs=runs, quick=quick,
+                            device="cpu", config={})
+
+    assert beside_the_recording(report([99.5]), tmp_path) is None  # nothing recorded yet
+    save_report(report([99.40, 99.50, 99.60]), tmp_path)
+    assert beside_the_recording(report([99.40, 99.50, 99.60]), tmp_path) is None  # the recording itself
+    assert beside_the_recording(report([99.45], quick=True), tmp_path) is None  # a slice: not comparable
+    line = beside_the_recording(report([99.45, 99.70], first_seed=4), tmp_path)
+    assert line == ("Your run beside the recording: seed 4: 99.45% (within the recorded range); seed 5: 99.70% "
+                    "(outside the recorded range). Recorded seeds 1-3: 99.50 ± 0.10% (n = 3), min 99.40%, "
+                    "max 99.60%.")
+    assert "(yours trained 3 epochs, the recording 15)" in beside_the_recording(report([99.0], epochs=3), tmp_path)

@@ -260,7 +260,39 @@ def record(run: RunSettings, *, notebook: str, step: str, model_name: str, model
     plt.close(plot_runs(runs, f"{notebook}: {model_name}", run.reports_dir / f"{notebook}_curves.png",
                         show_lr=config.schedule != "constant", goal=GOAL_MIN_TEST_ACC))
     print_results(report)
+    beside = beside_the_recording(report)
+    if beside:
+        print(beside)
     return report
+
+
+def beside_the_recording(report: dict, folder: str | Path | None = None) -> str | None:
+    """One line that places a learner's run beside the recorded one of the same notebook
+    (``folder``, default ``reports/``): each of its seeds' final-epoch test accuracy, the
+    recorded mean ± std (n) with its min and max, and whether each seed lies in that
+    range. None for a quick run (a slice: not comparable), when nothing is recorded, or
+    for the recording itself (the same seeds and epochs as the record)."""
+    path = Path(folder or recorded_reports_dir()) / f"{report['notebook']}.json"
+    if report["quick"] or not path.is_file():
+        return None
+    recorded = json.loads(path.read_text())
+    if (recorded["seeds"], recorded["epochs"]) == (report["seeds"], report["epochs"]):
+        return None
+    low, high = recorded["final_test_acc_min"], recorded["final_test_acc_max"]
+    yours = "; ".join(f"seed {r['seed']}: {r['final_test_acc']:.2f}% ("
+                      + ("within" if low <= r["final_test_acc"] <= high else "outside") + " the recorded range)"
+                      for r in report["runs"])
+    epochs = "" if recorded["epochs"] == report["epochs"] else (
+        f" (yours trained {report['epochs']} epochs, the recording {recorded['epochs']})")
+    stats = {"mean": recorded["final_test_acc_mean"], "std": recorded["final_test_acc_std"],
+             "n": len(recorded["seeds"])}
+    return (f"Your run beside the recording{epochs}: {yours}. Recorded seeds {_seed_range(recorded['seeds'])}: "
+            f"{format_mean_std(stats, unit='%')}, min {low:.2f}%, max {high:.2f}%.")
+
+
+def _seed_range(seeds: list[int]) -> str:
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 1 else \
+        ", ".join(map(str, seeds))
 
 
 def teach(name: str, run: RunSettings, train: MNISTSplit, test: MNISTSplit) -> tuple[torch.Tensor, dict]:
