@@ -42,7 +42,8 @@ def recorded_run_settings(report: dict) -> dict:
     """The settings the search's stage 3 keyed the recorded runs by, rebuilt from a report."""
     known = TrainConfig.__dataclass_fields__
     config = TrainConfig(**{k: v for k, v in report["config"].items() if k in known})
-    device = "cpu" if report["device"].startswith("cpu") else "cuda"  # run on the recording's machine
+    # The key holds today's torch and code (paths.run_key): run this right after the recording.
+    device = "cpu" if report["device"].startswith("cpu") else "mps" if report["device"] == "mps" else "cuda"
     return run_settings(report["architecture"], config, report["train_images"], report["test_images"], "test",
                         device=device)
 

@@ -111,6 +111,10 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path, monkeypatch):
     assert "cell 3" in results["01_fails"]["error"] and "ValueError: bad x=1" in results["01_fails"]["error"]
     executed = nbformat.read(tmp_path / "out" / "02_works.ipynb", as_version=4)
     assert executed.metadata.papermill.input_path == "02_works.ipynb"  # no absolute path
+    # what the run injected is shown as markdown: Run All of the executed copy uses the parameters cell
+    record = [c for c in executed.cells if "injected-parameters-record" in c.metadata.get("tags", [])]
+    assert len(record) == 1 and record[0].cell_type == "markdown" and "epochs = 1" in record[0].source
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells if c.cell_type == "code")
 
 
 STEP_PARAMETERS = {"epochs", "batch_size", "lr", "seeds", "device", "data_dir", "reports_dir", "quick"}
@@ -140,8 +144,7 @@ def test_notebook_has_literal_parameters_then_the_check(path):
     assert is_step or len(names & {"seed", "seeds"}) == 1
     if is_step or is_ablations:  # typed, so that `papermill --help-notebook` shows the types
         assert all(isinstance(node, ast.AnnAssign) for node in ast.parse(code[index].source).body)
-    after = [c for c in code[index + 1:] if "injected-parameters" not in c.metadata.get("tags", [])]
-    assert ("check_search(" if is_search else "check_params(") in after[0].source  # a recording injects seeds
+    assert ("check_search(" if is_search else "check_params(") in code[index + 1].source
     assert any(c.source.startswith("# NBVAL_CHECK_OUTPUT") for c in code)
     assert "/work/" not in json.dumps(nb) and "../shared" not in json.dumps(nb)
 

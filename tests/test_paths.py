@@ -1,7 +1,9 @@
 """The run cache of paths.py: a run is reused only for the very settings it was trained with."""
 
 import json
+from pathlib import Path
 
+from mnist_course import paths
 from mnist_course.paths import cached_run, settings_key
 
 
@@ -31,3 +33,18 @@ def test_a_file_whose_settings_differ_is_not_reused(tmp_path):
     path.write_text(json.dumps({"settings": {"a": 2}, "run": {"acc": 1.0}}))  # e.g. a key collision
     run, trained = cached_run(tmp_path, settings, 1, lambda: {"acc": 2.0})
     assert trained and run == {"acc": 2.0}
+
+
+def test_the_code_fingerprint_covers_the_modules_that_decide_a_runs_numbers():
+    """A cached run is replayed only while these files are unchanged (paths.run_key): the
+    models, the training loop and what it imports to train (optimizer, data path), and the
+    reference set-ups' networks and augmentation."""
+    import ast
+
+    from mnist_course.paths import RUN_CODE
+    package = Path(paths.__file__).parent
+    tree = ast.parse((package / "training.py").read_text())
+    imported = {f"{node.module}.py" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
+    assert imported - {"checkpoints.py"} <= set(RUN_CODE), imported  # saving weights changes no number
+    assert {"models.py", "reference_models.py", "reference.py"} <= set(RUN_CODE)
+    assert all((package / name).is_file() for name in RUN_CODE)

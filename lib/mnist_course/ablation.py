@@ -172,6 +172,7 @@ def _record(name: str, base: Recipe, seeds: list[int], train: MNISTSplit, val: M
     spec = ABLATIONS[name]
     return {"study": name, "notebook": spec.notebook, "about": spec.about, "seeds": list(seeds),
             "commit": git_commit(), "code": code_fingerprint(), "torch": torch.__version__,
+            "device": train.X.device.type,
             "train_images": len(train), "val_images": len(val), "val_fold": spec.val_fold,
             "base": {"name": spec.base_name, "model": base.model, "model_kwargs": base.model_kwargs,
                      "config": {k: v for k, v in asdict(base.config).items() if k != "seed"}},
@@ -306,16 +307,17 @@ def prime_cache(name: str, recorded: dict, cache_dir: str | Path, train: MNISTSp
     cache of :func:`run_ablation`, so that a fresh clone adding one row to an ablation trains
     that row alone instead of every row again (runs/ is not committed).
 
-    A row is taken only when the record was made with today's code and torch (its
-    "code" and "torch"; records older than those fields are never taken: one cache
-    policy, ``paths.run_key``), its name and changes are the ablation's today, its base
+    A row is taken only when the record was made with today's code, torch and device
+    type (its "code", "torch" and "device"; records older than those fields are never
+    taken: one cache policy, ``paths.run_key``), its name and changes are the ablation's today, its base
     is today's (see :func:`_base_changed`), it was validated on the ablation's fold and
     trained on as many training and validation images as ``train`` and ``val``; files
     already in the cache are kept.
     Returns the number of runs written.
     """
     spec = ABLATIONS[name]
-    if (recorded.get("code"), recorded.get("torch")) != (code_fingerprint(), torch.__version__):
+    if ((recorded.get("code"), recorded.get("torch"), recorded.get("device"))
+            != (code_fingerprint(), torch.__version__, train.X.device.type)):
         return 0
     if _base_changed(name, recorded) or recorded.get("val_fold", 0) != spec.val_fold or \
             (recorded["train_images"], recorded["val_images"]) != (len(train), len(val)):
@@ -336,6 +338,15 @@ def prime_cache(name: str, recorded: dict, cache_dir: str | Path, train: MNISTSp
     return written
 
 
+def incomplete(record: dict) -> str:
+    """What a record lacks of its ablation's definition ("" when its rows are the base and
+    every row listed today, in any order): a record saved mid-way or with --variants is
+    shown, never decided."""
+    spec = ABLATIONS[record["study"]]
+    missing = [v.name for v in spec.variants if v.name not in {row["name"] for row in record["rows"]}]
+    return f"rows {', '.join(repr(m) for m in missing)} not recorded" if missing else ""
+
+
 def decisions_markdown(folder: str | Path | None = None) -> str:
     """A markdown table of every ablation of ``ABLATIONS``: what it asks, its seeds and
     fold, its rule, and the rule's decision computed from its record in ``folder``
@@ -348,6 +359,8 @@ def decisions_markdown(folder: str | Path | None = None) -> str:
         seeds = spec.seeds or tuple(SEEDS)
         if not path.is_file():
             decision = "not recorded"
+        elif incomplete(json.loads(path.read_text())):
+            decision = f"incomplete record: {incomplete(json.loads(path.read_text()))}"
         elif spec.rule is None:
             decision = "a measurement: no rule"
         else:
@@ -383,7 +396,7 @@ def show_ablation(name: str, run: RunSettings, train: MNISTSplit | None = None,
         path = Path(recorded_dir or recorded_reports_dir() / "ablations") / f"{name}.json"
         if not path.is_file():
             print(f"No recorded ablation at {path.name}: record it with "
-                  f"`python -m mnist_course.course --ablations --steps {name[:2]}`")
+                  f"`python -m mnist_course.course --ablations --steps {name}`")
             return None
         result = json.loads(path.read_text())
         print(f"Recorded by the course command (reports/ablations/{path.name}).")
@@ -399,7 +412,8 @@ def show_ablation(name: str, run: RunSettings, train: MNISTSplit | None = None,
         print("No rule decides it as a whole: a measurement, or rows decided one at a time (the question says which).")
     elif not run.quick:
         print(f"Rule, fixed before the rows were trained: {spec.rule.text()}")
-        print(decide(result, spec.rule)["text"])
+        missing = incomplete(result)
+        print(f"Not decided: the record is incomplete ({missing})." if missing else decide(result, spec.rule)["text"])
     plot_ablation(result)
     plt.show()
     return result

@@ -72,7 +72,8 @@ class Rule:
                 "last3": "mean over seeds of its lowest validation accuracy in the last 3 epochs"}
         beats = " and ".join(
             ([f"{'at least equals' if self.ties_adopt and not self.margin else 'beats'} the base's"
-              + (f" by more than {self.margin:.2f} points" if self.margin else "")]
+              + (f" by {'at least' if self.ties_adopt else 'more than'} {self.margin:.2f} points"
+                 if self.margin else "")]
              if self.margin or not self.margin_se else [])
             + ([f"beats the base's by more than {self.margin_se:g} standard errors of the difference"]
                if self.margin_se else []))

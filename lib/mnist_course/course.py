@@ -90,9 +90,11 @@ def recording_seeds(name: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[int]
     1-5 for the other steps. None for a notebook without a ``seeds`` parameter and for
     the reference and ablation notebooks, which record with their own parameters cell.
 
-    The steps' parameters cells default to one seed, so a learner's Run All trains one
-    model; the recording's seeds are set here, in one place, and papermill shows them in
-    the executed notebook's injected-parameters cell."""
+    The recording's seeds are set here, in one place, so a step's parameters cell may hold
+    one seed, what a learner's Run All trains (Step 6 does; the other steps still list
+    their recorded seeds until their next recording). After an in-place recording the
+    injected cell becomes a markdown cell (:func:`keep_injected_as_record`), so Run All
+    uses the parameters cell again."""
     path = step_notebooks(notebooks_dir).get(name)
     if path is None or "seeds" not in pm.inspect_notebook(str(path)):
         return None
@@ -226,10 +228,32 @@ def _execute(name: str, source: Path, target: Path, parameters: dict, notebooks_
     seconds = time.perf_counter() - start
     if target.is_file():
         _relative_paths(target)
+        keep_injected_as_record(target)
     print(f"=== {name}: " + (f"FAILED after {seconds:.0f} s in {error}" if error else f"done in {seconds:.0f} s"),
           flush=True)
     return {"error": error, "seconds": round(seconds, 1),
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def keep_injected_as_record(path: Path) -> bool:
+    """Turn papermill's injected-parameters cell of an executed notebook into a markdown
+    cell that shows the same assignments: the executed copy says what it ran with, and
+    Run All of it (a committed notebook, after an in-place recording) uses the
+    parameters cell again, e.g. one seed instead of the recording's ten. papermill keeps
+    the values in the notebook's metadata too. Returns whether a cell was turned."""
+    nb = nbformat.read(path, as_version=4)
+    turned = False
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "injected-parameters" in cell.metadata.get("tags", []):
+            assignments = "\n".join(line for line in cell.source.splitlines() if not line.startswith("#"))
+            nb.cells[i] = nbformat.v4.new_markdown_cell(
+                "**Run with these parameters** (injected by the course command; Run All uses the "
+                f"parameters cell above):\n\n```python\n{assignments.strip()}\n```",
+                metadata={"tags": ["injected-parameters-record"]})
+            turned = True
+    if turned:
+        nbformat.write(nb, path)
+    return turned
 
 
 # The figures a report may have beside it: <report>_<kind>.png (curves of every notebook;

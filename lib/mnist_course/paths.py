@@ -125,9 +125,9 @@ def cached_run(folder: str | os.PathLike, settings: dict, seed: int, train) -> t
     return run, True
 
 
-# The modules whose code decides a run's numbers: a run cached by steps.train_seeds is
-# reused only while all three read as they did when it was trained, and a record names them.
-RUN_CODE = ("models.py", "training.py", "data.py")
+# The modules whose code decides a run's numbers: a cached run is reused only while all
+# of them read as they did when it was trained (tests/test_paths.py keeps the list whole).
+RUN_CODE = ("models.py", "reference_models.py", "training.py", "optim.py", "data.py", "reference.py")
 
 
 def code_fingerprint() -> str:

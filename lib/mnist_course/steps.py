@@ -271,12 +271,13 @@ def beside_the_recording(report: dict, folder: str | Path | None = None) -> str 
     (``folder``, default ``reports/``): each of its seeds' final-epoch test accuracy, the
     recorded mean ± std (n) with its min and max, and whether each seed lies in that
     range. None for a quick run (a slice: not comparable), when nothing is recorded, or
-    for the recording itself (the same seeds and epochs as the record)."""
+    for the recording itself (the same seeds, epochs and training settings)."""
     path = Path(folder or recorded_reports_dir()) / f"{report['notebook']}.json"
     if report["quick"] or not path.is_file():
         return None
     recorded = json.loads(path.read_text())
-    if (recorded["seeds"], recorded["epochs"]) == (report["seeds"], report["epochs"]):
+    if (recorded["seeds"], recorded["epochs"], recorded["config"]) == (report["seeds"], report["epochs"],
+                                                                       report["config"]):
         return None
     low, high = recorded["final_test_acc_min"], recorded["final_test_acc_max"]
     yours = "; ".join(f"seed {r['seed']}: {r['final_test_acc']:.2f}% ("
