@@ -357,14 +357,16 @@ def decisions_markdown(folder: str | Path | None = None) -> str:
     for name, spec in ABLATIONS.items():
         path = folder / f"{name}.json"
         seeds = spec.seeds or tuple(SEEDS)
-        if not path.is_file():
+        record = json.loads(path.read_text()) if path.is_file() else None
+        missing = incomplete(record) if record else ""
+        if record is None:
             decision = "not recorded"
-        elif incomplete(json.loads(path.read_text())):
-            decision = f"incomplete record: {incomplete(json.loads(path.read_text()))}"
+        elif missing:
+            decision = f"incomplete record: {missing}"
         elif spec.rule is None:
             decision = "a measurement: no rule"
         else:
-            d = decide(json.loads(path.read_text()), spec.rule)
+            d = decide(record, spec.rule)
             se = f" ± {d['se']:.2f}" if d["se"] is not None and spec.rule.metric == "final" else ""
             decision = (f"{d['row']}: {d['gain']:+.2f}{se} points, "
                         + ("**clears the rule**" if d["cleared"] else "does not clear it"))

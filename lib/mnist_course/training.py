@@ -349,8 +349,8 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
         raise ValueError("best_weights needs a validation split (val=...): weights are chosen on "
                          "validation, never on the test set")
     check_augmentation(config, min(train.X.shape[-2:]))
-    if augment is not None and augment_settings(config):
-        raise ValueError(f"augment given with the config's augmentation {augment_settings(config)}; use one of them")
+    if augment is not None and (switched_on := augment_settings(config)):
+        raise ValueError(f"augment given with the config's augmentation {switched_on}; use one of them")
     check_label_smoothing(config.label_smoothing, config.loss)
     check_distillation(config)
     if config.precise_bn and config.train_mode_first_epoch_only:
