@@ -82,19 +82,25 @@ def ablation_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
 
 
 RECORDED_SEEDS = 5  # a step that claims no goal is recorded over seeds 1-5
+# Reference set-ups recorded over seeds (the others train their published single seed):
+# reference 5 is judged by the goal's rule, so over GOAL_MIN_SEEDS seeds.
+RECORDED_REFERENCE_SEEDS = {"r5_tiny_3762": GOAL_MIN_SEEDS}
 
 
 def recording_seeds(name: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[int] | None:
     """The seeds a recording of step notebook ``name`` trains, injected as its ``seeds``
     parameter: 1-10 (``results.GOAL_MIN_SEEDS``) for a goal step (``results.GOAL_STEPS``),
-    1-5 for the other steps. None for a notebook without a ``seeds`` parameter and for
-    the reference and ablation notebooks, which record with their own parameters cell.
+    1-5 for the other steps; ``RECORDED_REFERENCE_SEEDS`` for the reference set-ups recorded
+    over seeds. None for a notebook without a ``seeds`` parameter and for the other
+    reference and the ablation notebooks, which record with their own parameters cell.
 
     The recording's seeds are set here, in one place, so a step's parameters cell may hold
     one seed, what a learner's Run All trains (Step 6 does; the other steps still list
     their recorded seeds until their next recording). After an in-place recording the
     injected cell becomes a markdown cell (:func:`keep_injected_as_record`), so Run All
     uses the parameters cell again."""
+    if name in RECORDED_REFERENCE_SEEDS and name in reference_notebooks(notebooks_dir):
+        return list(range(1, RECORDED_REFERENCE_SEEDS[name] + 1))
     path = step_notebooks(notebooks_dir).get(name)
     if path is None or "seeds" not in pm.inspect_notebook(str(path)):
         return None
