@@ -1,6 +1,7 @@
 """Step 5's design space and search: parameter counts before training, budget
 rejection without training, and many workers on one Optuna storage."""
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import mnist_course.search_space as search_space
 import mnist_course.search_stages as search_stages
 from mnist_course.data import MNISTSplit
 from mnist_course.models import Architecture, SearchNet, architecture_params, count_params, get_model, layer_table
+from mnist_course.paths import recorded_reports_dir
 from mnist_course.search import (
     check_search,
     objective,
@@ -36,6 +38,7 @@ from mnist_course.search_space import (
 )
 from mnist_course.search_stages import (
     confirm,
+    recorded_search,
     retrain,
     study_counts,
     top_trials,
@@ -498,3 +501,28 @@ def test_a_search_with_a_teacher_trains_every_stage_with_it(mnist_train, mnist_t
         check_search(budgets=[5000], trials=2, search_epochs=1, candidates=1, confirm_seeds=[1], teacher="nope")
     with pytest.raises(ValueError, match="teacher='nope' is unknown"):
         run_search(5_000, 1, None, None, storage="memory", teacher="nope")
+
+
+@pytest.mark.records
+def test_a_replay_reads_each_budgets_record_and_its_committed_weights(mnist_test):
+    """Step 5's replay (replay=True): each budget's winner, seeds and figures as recorded,
+    and the committed weights of its seed 1 reproduce that seed's recorded final-epoch
+    test accuracy on the real test images."""
+    results = recorded_search([5000, 4000])
+    for budget, result in results.items():
+        report = json.loads((recorded_reports_dir() / f"05_search-{budget}.json").read_text())
+        assert result["runs"] == report["runs"] and result["candidates"] == report["candidates"]
+        model = trained_model(result, 1)
+        assert count_params(model) == report["params"] < budget
+        recorded = next(r["final_test_acc"] for r in report["runs"] if r["seed"] == 1)
+        assert evaluate(model.to(mnist_test.X.device), mnist_test)["acc"] == pytest.approx(recorded, abs=0.005)
+    with pytest.raises(FileNotFoundError, match="budget 7,000.*recorded budgets: 3000, 4000, 5000, 6000"):
+        recorded_search([7000])
+
+
+def test_a_recording_copies_nothing_from_a_notebook_that_replays_its_record(tmp_path):
+    from mnist_course.course import NOTEBOOKS_DIR, replays_its_record
+    step5 = NOTEBOOKS_DIR / "05_search.ipynb"
+    assert replays_its_record(step5, {}) and replays_its_record(step5, {"seeds": [1]})
+    assert not replays_its_record(step5, {"replay": False})
+    assert not replays_its_record(NOTEBOOKS_DIR / "04_capacity.ipynb", {})

@@ -15,6 +15,10 @@ from torch import nn
 
 from .paths import atomic_write_bytes
 
+# The committed weights of recorded models (``<name>.pt`` with its record ``<name>.json``),
+# which ``mnist-course predict --weights <name>`` loads.
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
 
 def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
     """Write ``model.state_dict()`` to ``path`` atomically; returns the path."""

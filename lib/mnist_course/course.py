@@ -197,12 +197,21 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
         notebook_parameters = {**parameters, "seeds": recorded_seeds} if recorded_seeds else parameters
         results[name] = _execute(name, source, target, notebook_parameters, notebooks_dir)
         if (results[name]["error"] is None and recording and name not in shows_records
+                and not replays_its_record(source, notebook_parameters)
                 and not _promote(name, trial_dir, recorded_dir, started)):
             results[name]["error"] = f"recorded nothing in {trial_dir} (is quick mode on in its parameters?)"
         if results[name]["error"] is None:
             progress["done"][name] = {**results[name], "sha256": _sha256(target)}
             atomic_write_text(progress_path, json.dumps(progress, indent=1) + "\n")
     return results
+
+
+def replays_its_record(path: Path, parameters: dict) -> bool:
+    """Whether notebook ``path`` run with ``parameters`` shows its committed record instead
+    of training (a ``replay`` parameter that is True: Step 5 replays its recorded search
+    unless ``replay=False`` is passed), so a recording copies nothing from it."""
+    replay = pm.inspect_notebook(str(path)).get("replay")
+    return replay is not None and parameters.get("replay", replay["default"] == "True") is True
 
 
 def _sha256(path: Path) -> str:

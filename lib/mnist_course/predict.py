@@ -59,11 +59,10 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
-from .checkpoints import load_weights
+from .checkpoints import WEIGHTS_DIR, load_weights
 from .data import IMAGE_SIZE, MNIST_MEAN, MNIST_STD, MNISTSplit
 from .models import MODELS, Architecture, SearchNet, get_model
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "step4_capacity.pt"
 
 BOX = 20                 # pixels: the longer side of the digit, as in MNIST

@@ -12,6 +12,7 @@ recorded winner can be reloaded (:func:`trained_model`).
 from __future__ import annotations
 
 import functools
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -19,10 +20,10 @@ from pathlib import Path
 import optuna
 from torch import nn
 
-from .checkpoints import load_weights, save_weights
+from .checkpoints import WEIGHTS_DIR, load_weights, save_weights
 from .distill import teacher_logits
 from .models import Architecture, SearchNet
-from .paths import cached_run, cached_run_path, run_key, runs_dir, settings_key
+from .paths import cached_run, cached_run_path, recorded_reports_dir, run_key, runs_dir, settings_key
 from .results import LAST_EPOCHS, aggregate, summarize_run
 from .search_space import architecture_of, is_rejected, proxy_value, training_of
 from .training import TrainConfig, changed_fields, fit, set_seed
@@ -207,3 +208,33 @@ def trained_model(result: dict, seed: int) -> nn.Module:
     (its final epoch's weights), in eval mode on the CPU. Raises FileNotFoundError
     if that run's weights are not in the cache (e.g. cached by an older version)."""
     return load_weights(SearchNet(result["architecture"]), result["weights"][seed]).eval()
+
+
+def recorded_search(budgets: list[int], folder: str | Path | None = None) -> dict[int, dict]:
+    """Each budget's recorded search, read from ``reports/05_search-<budget>.json``
+    (``folder`` overrides the folder) in the form of :func:`search.search_budget`'s result,
+    so Step 5 can show its recording without training: "budget", "counts", "candidates",
+    "winner" (the first candidate), "architecture", "config", "runs" (the record's seeds),
+    "report" (the whole record) and "weights" ({seed: file} for the committed weights of
+    that budget's winner, ``weights/search_<budget>.pt``, where they exist). There is no
+    "study": the trials' storage is not part of the record.
+    Raises FileNotFoundError naming a budget without a record and the recorded budgets."""
+    folder = Path(folder) if folder is not None else recorded_reports_dir()
+    recorded = sorted(int(p.stem.split("-")[1]) for p in folder.glob("05_search-*.json"))
+    results = {}
+    for budget in budgets:
+        path = folder / f"05_search-{budget}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"no recorded search for budget {budget:,} ({path.name}); recorded budgets: "
+                                    f"{', '.join(map(str, recorded)) or 'none'} (or search with replay=False)")
+        report = json.loads(path.read_text())
+        weights = WEIGHTS_DIR / f"search_{budget}.pt"
+        seed = json.loads(weights.with_suffix(".json").read_text())["seed"] if weights.is_file() else None
+        config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in report["config"].items()})
+        results[budget] = {"budget": budget, "counts": report["search"], "candidates": report["candidates"],
+                           "winner": report["candidates"][0],
+                           "architecture": Architecture(**{k: tuple(v) if isinstance(v, list) else v
+                                                           for k, v in report["architecture"].items()}),
+                           "config": config, "runs": report["runs"], "report": report,
+                           "weights": {seed: weights} if seed is not None else {}}
+    return results

@@ -202,8 +202,9 @@ def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainCon
     return (runs, models) if return_models else runs
 
 
-def print_results(report: dict) -> None:
-    """The Results table of a report: one row per seed, then the headline over seeds."""
+def print_results(report: dict, recorded: bool = False) -> None:
+    """The Results table of a report: one row per seed, then the headline over seeds.
+    recorded: the report is a committed record shown as it is (a replay), not this run's."""
     print(f"Parameters: {report['params']:,}; {report['epochs']} epochs; {len(report['runs'])} seed(s); "
           f"{report['device']}")
     print(f"{'seed':>6} {'final test acc':>15} {'min last 3 epochs':>18} {'best epoch':>11} "
@@ -226,7 +227,8 @@ def print_results(report: dict) -> None:
               f"{format_mean_std(report['final_test_loss'], 4)}; "
               f"{report['seconds_per_epoch']['mean']:.1f} s per epoch")
     print(f"Report: {report['notebook']}.json in "
-          + ("a temp folder (quick mode)" if report["quick"] else "this run's reports folder"))
+          + ("reports/ (the record, shown as it is)" if recorded else
+             "a temp folder (quick mode)" if report["quick"] else "this run's reports folder"))
 
 
 def record(run: RunSettings, *, notebook: str, step: str, model_name: str, model: nn.Module,
