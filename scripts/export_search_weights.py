@@ -33,15 +33,14 @@ from mnist_course.models import Architecture, SearchNet, count_params
 from mnist_course.paths import atomic_write_text, recorded_reports_dir, runs_dir
 from mnist_course.predict import WEIGHTS_DIR
 from mnist_course.search_stages import run_settings, trained_weights
-from mnist_course.training import TrainConfig, evaluate
+from mnist_course.training import config_from_record, evaluate
 
 SEED = 1  # the first recorded seed, as for Step 4's committed weights
 
 
 def recorded_run_settings(report: dict) -> dict:
     """The settings the search's stage 3 keyed the recorded runs by, rebuilt from a report."""
-    known = TrainConfig.__dataclass_fields__
-    config = TrainConfig(**{k: v for k, v in report["config"].items() if k in known})
+    config, _, _ = config_from_record(report)  # a search's record has no augment or extras
     # The key holds today's torch and code (paths.run_key): run this right after the recording.
     device = "cpu" if report["device"].startswith("cpu") else "mps" if report["device"] == "mps" else "cuda"
     return run_settings(report["architecture"], config, report["train_images"], report["test_images"], "test",

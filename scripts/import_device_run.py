@@ -29,19 +29,26 @@ import argparse
 import json
 import shutil
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from mnist_course.benchmark import render
 from mnist_course.paths import atomic_write_text, recorded_reports_dir
 from mnist_course.reporting import write_summary
-from mnist_course.training import TrainConfig
+from mnist_course.training import config_from_record
 
 SAME_RECIPE = ("model", "params", "epochs", "train_images", "test_images")  # and the config and seeds, below
 
 
 def _time(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp)
+
+
+def _training(report: dict) -> tuple:
+    """(config with seed 1, augment, extras) of a report."""
+    config, augment, extras = config_from_record(report)
+    return replace(config, seed=1), augment, extras
 
 
 def check_report(report: dict, recorded: dict | None, started: datetime, finished: datetime) -> None:
@@ -63,8 +70,9 @@ def check_report(report: dict, recorded: dict | None, started: datetime, finishe
     # the 10-seed record's recipe); a seed the record does not have is another experiment.
     if not set(report.get("seeds", [])) <= set(recorded.get("seeds", [])):
         differs.append("seeds")
-    # TrainConfig fields added since a recording take their defaults; the seed is per run.
-    if TrainConfig(**{**report["config"], "seed": 1}) != TrainConfig(**{**recorded["config"], "seed": 1}):
+    # Read by training.config_from_record: records of either form, fields added since a
+    # recording at their defaults; the seed is per run.
+    if _training(report) != _training(recorded):
         differs.insert(0, "config")
     if differs:
         raise ValueError(f"{name}: {', '.join(differs)} differ from reports/{name}.json; the other machine must "

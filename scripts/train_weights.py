@@ -32,7 +32,7 @@ from mnist_course.paths import atomic_write_text
 from mnist_course.predict import WEIGHTS_DIR
 from mnist_course.recipes import RECIPES
 from mnist_course.steps import build_model
-from mnist_course.training import config_dict, device_name, evaluate, fit, resolve_device
+from mnist_course.training import config_dict, device_name, evaluate, fit, piece_dict, resolve_device
 
 NOTEBOOK = "04_capacity"
 STEM = "step4_capacity"  # the file names: step4_capacity.pt / .json
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(recipe.model, args.seed, **recipe.model_kwargs).to(device)
     config = replace(recipe.config, seed=args.seed)
     start = time.perf_counter()
-    history = fit(model, train, test, config)
+    history = fit(model, train, test, config, augment=recipe.augment, extras=recipe.extras)
     seconds = time.perf_counter() - start
     final = evaluate(model, test)  # the weights as saved: the final epoch's
 
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "params": count_params(model),
         "config": config_dict(config),
+        **{k: piece_dict(v) for k, v in (("augment", recipe.augment), ("extras", recipe.extras)) if v is not None},
         "train_images": len(train),
         "test_acc_by_epoch": [round(row["test_acc"], 2) for row in history],
         "final_test_acc": round(final["acc"], 2),

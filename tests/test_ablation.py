@@ -11,6 +11,7 @@ import torch
 
 from mnist_course.ablation import (
     _base_changed,
+    _settings,
     format_ablation_table,
     format_training_fit,
     prime_cache,
@@ -28,12 +29,14 @@ from mnist_course.ablation_plans import (
     Variant,
     decide,
 )
-from mnist_course.data import validation_split
+from mnist_course.augmentation import Augmentation
+from mnist_course.data import MNISTSplit, validation_split
 from mnist_course.models import count_params, get_model
+from mnist_course.optim import OneCycle, StepDecay
 from mnist_course.recipes import RECIPES, SEARCH_4000, SEARCH_5000, apply_changes, recipe_for_run, what_changed
 from mnist_course.search_space import STEP4
 from mnist_course.settings import check_params
-from mnist_course.training import TrainConfig
+from mnist_course.training import Extras, config_from_record
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,6 +52,63 @@ def test_a_change_goes_to_the_model_or_to_the_training_config():
 def test_an_unknown_change_names_itself_and_the_valid_names():
     with pytest.raises(ValueError, match=r"'dropuot'.*dropout.*max_rotation"):
         apply_changes(RECIPES["04_capacity"], {"dropuot": 0.0})
+    with pytest.raises(ValueError, match=r"'gama' is invalid for step4; valid: model keywords .*; TrainConfig fields "
+                                         r".*; Extras fields label_smoothing, .*; schedule details pct_start, "
+                                         r"three_phase, step_size, gamma; Augmentation fields max_scale, "):
+        apply_changes(RECIPES["04_capacity"], {"gama": 0.5})
+    with pytest.raises(ValueError, match=r"\['step_size'\] are invalid for schedule='onecycle'"):
+        apply_changes(RECIPES["04_capacity"], {"step_size": 2})
+
+
+def test_each_change_goes_to_its_piece():
+    recipe = RECIPES["04_capacity"]  # one-cycle, rotation 7, shift 2, batch 64
+    assert recipe.augment is None and recipe.extras is None
+    assert apply_changes(recipe, {"ema_decay": 0.999, "precise_bn": True}).extras == Extras(ema_decay=0.999,
+                                                                                            precise_bn=True)
+    assert apply_changes(recipe, {"pct_start": 0.25}).config.schedule == OneCycle(pct_start=0.25)
+    assert apply_changes(recipe, {"three_phase": True, "batch_size": 32}).config == replace(
+        recipe.config, schedule=OneCycle(three_phase=True), batch_size=32)
+    assert apply_changes(recipe, {"pct_start": 0.3}) == recipe  # a piece at its defaults is the plain form
+    stepped = apply_changes(recipe, {"schedule": "step", "step_size": 5, "gamma": 0.5})
+    assert stepped.config.schedule == StepDecay(step_size=5, gamma=0.5)
+    scaled = apply_changes(recipe, {"max_scale": 0.1, "dropout": 0.05})
+    assert scaled.augment == Augmentation(max_rotation=7.0, max_shift=2, max_scale=0.1)
+    assert (scaled.config.max_rotation, scaled.config.max_shift, scaled.model_kwargs["dropout"]) == (0.0, 0, 0.05)
+    # once the recipe has an Augmentation, its rotation and shift are changed there
+    assert apply_changes(scaled, {"max_rotation": 0.0}).augment == Augmentation(max_shift=2, max_scale=0.1)
+    assert apply_changes(scaled, {"max_scale": 0.0}) == replace(recipe, model_kwargs={"dropout": 0.05})
+    elastic = apply_changes(recipe, {"elastic_alpha": 34.0, "elastic_sigma": 4.0, "clean_last_epochs": 2,
+                                     "label_smoothing": 0.1})
+    assert elastic.augment == Augmentation(max_rotation=7.0, max_shift=2, elastic_alpha=34.0)
+    assert elastic.extras == Extras(label_smoothing=0.1, clean_last_epochs=2)
+    assert recipe == RECIPES["04_capacity"] and recipe.config.max_rotation == 7.0  # the recipe untouched
+    # a run's cache key names a piece only where the recipe has one
+    split = MNISTSplit(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))
+    assert not {"augment", "extras"} & set(_settings(apply_changes(recipe, {"pct_start": 0.3}), split, split))
+    assert _settings(elastic, split, split)["augment"]["elastic_alpha"] == 34.0
+    assert _settings(elastic, split, split)["extras"]["clean_last_epochs"] == 2
+
+
+@pytest.mark.records
+def test_each_recorded_rows_flat_config_reads_as_the_pieces_its_changes_give():
+    """The records hold each row's changes beside the flat base config of before the
+    pieces: that config with the row's TrainConfig-like changes, read back by
+    config_from_record, is the training apply_changes gives the row today."""
+    checked = 0
+    for name, spec in ABLATIONS.items():
+        path = REPO / "reports" / "ablations" / f"{name}.json"
+        if not path.is_file():
+            continue
+        recorded = json.loads(path.read_text())
+        flat = recorded["base"]["config"]
+        assert "pct_start" in flat and "ema_decay" in flat, name  # the old form
+        for row in recorded["rows"]:
+            recipe = apply_changes(spec.start(), row["changes"])
+            changes = {k: v for k, v in row["changes"].items() if k not in recipe.model_kwargs}
+            assert config_from_record({**flat, **changes}) == (replace(recipe.config, seed=1), recipe.augment,
+                                                                recipe.extras), (name, row["name"])
+            checked += recipe.augment is not None or recipe.extras is not None
+    assert checked >= 8  # scale, elastic (4 rows), label smoothing, clean (2), PreciseBN (2), EMA, ...
 
 
 def test_every_listed_variant_is_a_valid_change_of_its_recipe():
@@ -110,7 +170,7 @@ def test_a_recorded_study_of_an_earlier_base_says_so(mnist_train, tmp_path, caps
     assert "NOTE: recorded for an earlier base; it differs from today's in num_epochs." in capsys.readouterr().out
 
     study["base"]["config"]["num_epochs"] = 15
-    del study["base"]["config"]["three_phase"]  # a recording made before the field existed, at its default
+    del study["base"]["config"]["weight_decay"]  # a recording made before the field existed, at its default
     study["base"]["model_kwargs"]["head"] = "conv"  # a model keyword written out at its default
     save_ablation(study, tmp_path / "out")
     show_ablation("04_capacity-design", run, recorded_dir=tmp_path / "out")
@@ -315,7 +375,7 @@ def test_step5_study_starts_from_the_recorded_search_winner():
     assert base == SEARCH_5000 and base.model_kwargs == recorded["architecture"]
     assert count_params(get_model(base.model, **base.model_kwargs)) == recorded["params"] < 5000
     # fields added to TrainConfig since the recording take their defaults, which keep its behaviour
-    assert replace(base.config, seed=1) == TrainConfig(**{**recorded["config"], "seed": 1})
+    assert (replace(base.config, seed=1), None, None) == config_from_record({**recorded["config"], "seed": 1})
     with pytest.raises(ValueError, match="after_pool"):
         get_model("searched", **{**base.model_kwargs, "after_pool": []})
 
@@ -329,7 +389,7 @@ def test_the_stretch_study_starts_from_the_recorded_winner_under_4000():
     model = get_model(base.model, **base.model_kwargs)
     assert count_params(model) == recorded["params"] < 4000
     assert repr(get_model("searched", **recorded["architecture"])) == repr(model)
-    assert replace(base.config, seed=1) == TrainConfig(**{**recorded["config"], "seed": 1})
+    assert (replace(base.config, seed=1), None, None) == config_from_record({**recorded["config"], "seed": 1})
     # the row is Step 6's teacher, nothing else
     assert spec.variants[0].changes == ABLATIONS["05_search-distill"].variants[0].changes
 

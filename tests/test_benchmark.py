@@ -40,8 +40,8 @@ def test_epoch_timings_use_the_recorded_step_settings(tmp_path):
                                  runs=[summarize_run(history, 1, 1.0)]), tmp_path)
     configs = recorded_step_configs(tmp_path)
     assert list(configs) == ["step1", "step4"]
-    assert configs["step4"].schedule == "onecycle" and configs["step4"].max_rotation == 7.0
-    assert configs["step1"].lr == 0.02
+    assert configs["step4"] == (TrainConfig(lr=0.1, schedule="onecycle", max_rotation=7.0), None, None)
+    assert configs["step1"][0].lr == 0.02
     with pytest.raises(FileNotFoundError, match="no step reports"):
         recorded_step_configs(tmp_path / "empty")
 

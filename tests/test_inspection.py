@@ -4,6 +4,7 @@ checked against a direct computation."""
 import pytest
 import torch
 
+from mnist_course.augmentation import Augmentation
 from mnist_course.data import MNISTSplit
 from mnist_course.inspection import (
     augmentation_preview,
@@ -21,7 +22,8 @@ from mnist_course.inspection import (
     show_digits,
 )
 from mnist_course.models import get_model
-from mnist_course.training import TrainConfig, augment_batch, fit, set_seed
+from mnist_course.recipes import RECIPES, apply_changes
+from mnist_course.training import TrainConfig, fit, set_seed
 
 
 @pytest.fixture(scope="module")
@@ -74,15 +76,16 @@ def test_compare_augmentations_shows_each_config_as_training_draws_it(mnist_trai
     def pixels(ax):
         return torch.as_tensor(ax.get_images()[0].get_array().data)
 
-    configs = {"±7°, ±2 px": TrainConfig(max_rotation=7.0, max_shift=2),
-               "+ elastic": TrainConfig(max_rotation=7.0, max_shift=2, elastic_alpha=25.0, elastic_sigma=5.0)}
+    elastic = Augmentation(max_rotation=7.0, max_shift=2, elastic_alpha=25.0, elastic_sigma=5.0)
+    configs = {"±7°, ±2 px": TrainConfig(max_rotation=7.0, max_shift=2), "+ elastic": elastic,
+               "recipe + elastic": apply_changes(RECIPES["04_capacity"], {"elastic_alpha": 25.0, "elastic_sigma": 5.0})}
     fig = compare_augmentations(mnist_train, configs, n=3, seed=4)
-    assert [ax.get_title() for ax in fig.axes[::3]] == ["as they are", "±7°, ±2 px", "+ elastic"]
-    assert [len(ax.get_images()) for ax in fig.axes] == [1] * 9
+    assert [ax.get_title() for ax in fig.axes[::3]] == ["as they are", "±7°, ±2 px", "+ elastic", "recipe + elastic"]
+    assert [len(ax.get_images()) for ax in fig.axes] == [1] * 12
     X = mnist_train.X[:3]
     assert torch.allclose(pixels(fig.axes[0]), (X[0, 0].cpu() * 0.3081 + 0.1307).clamp(0, 1), atol=1e-6)
-    for row, config in enumerate(configs.values(), start=1):
-        drawn = augment_batch(X, config, torch.Generator().manual_seed(4))
+    for row, augment in enumerate([Augmentation(max_rotation=7.0, max_shift=2), elastic, elastic], start=1):
+        drawn = augment(X, torch.Generator().manual_seed(4))
         for column in range(3):
             assert torch.allclose(pixels(fig.axes[3 * row + column]),
                                   (drawn[column, 0].cpu() * 0.3081 + 0.1307).clamp(0, 1), atol=1e-6)

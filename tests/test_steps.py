@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mnist_course import paths
+from mnist_course.augmentation import Augmentation
 from mnist_course.models import count_params
 from mnist_course.reporting import build_report
 from mnist_course.results import summarize_run
@@ -20,7 +21,7 @@ from mnist_course.steps import (
     teach,
     train_seeds,
 )
-from mnist_course.training import TrainConfig, evaluate
+from mnist_course.training import Extras, TrainConfig, config_dict, config_from_record, evaluate, piece_dict
 
 
 def test_show_model_prints_and_leaves_the_run_unchanged(capsys):
@@ -93,6 +94,14 @@ def test_train_seeds_replays_a_cached_run_and_retrains_when_anything_differs(mni
     monkeypatch.setattr(paths, "code_fingerprint", lambda: "edited-code")  # paths.run_key: the one cache key
     train_seeds("step3", train, test, config, [1], cache_dir=tmp_path)
     assert "replayed" not in capsys.readouterr().out
+    monkeypatch.undo()
+    # the pieces beside the config are part of the key, named only when given
+    keys = [json.loads(p.read_text())["settings"] for p in (tmp_path / "step3").glob("*-seed1.json")]
+    assert keys and not any("augment" in k or "extras" in k for k in keys)
+    train_seeds("step3", train, test, config, [1], cache_dir=tmp_path, extras=Extras(label_smoothing=0.1))
+    assert "replayed" not in capsys.readouterr().out
+    keys = [json.loads(p.read_text())["settings"] for p in (tmp_path / "step3").glob("*-seed1.json")]
+    assert [k["extras"] for k in keys if "extras" in k] == [repr(Extras(label_smoothing=0.1))]
     with pytest.raises(ValueError, match="cache_dir.*return_models"):
         train_seeds("step3", train, test, config, [1], return_models=True, cache_dir=tmp_path)
 
@@ -202,9 +211,13 @@ def test_record_writes_the_report_and_prints_the_results_table(tmp_path, capsys)
     run = check_params(epochs=3, batch_size=128, lr=0.1, seeds=[1, 2], device="cpu", quick=False,
                        reports_dir=str(tmp_path))
     runs = _runs([(99.0, 99.2, 99.3), (99.1, 99.2, 99.5)])
+    augment, extras = Augmentation(max_rotation=7.0, max_scale=0.1), Extras(ema_decay=0.999)
     report = record(run, notebook="04_capacity", step="Step 4", model_name="Step4Capacity",
-                    model=build_model("step4", 1), runs=runs, config=TrainConfig(), device=torch.device("cpu"))
+                    model=build_model("step4", 1), runs=runs, config=TrainConfig(), device=torch.device("cpu"),
+                    augment=augment, extras=extras)
     saved = json.loads((tmp_path / "04_capacity.json").read_text())
+    assert saved["augment"]["max_scale"] == 0.1 and saved["extras"]["ema_decay"] == 0.999  # beside the config
+    assert config_from_record(saved) == (TrainConfig(), augment, extras)
     assert saved["final_test_acc_mean"] == pytest.approx(99.4) and saved["seeds"] == [1, 2]
     assert saved["layers"][-2]["rf"] == 22 and saved["train_test_gap"]["mean"] == pytest.approx(0.2)
     assert (tmp_path / "04_capacity_curves.png").is_file() and (tmp_path / "summary.md").is_file()
@@ -269,3 +282,12 @@ def test_a_learners_run_is_placed_beside_the_recording(tmp_path):
                     "(outside the recorded range). Recorded seeds 1-3: 99.50 ± 0.10% (n = 3), min 99.40%, "
                     "max 99.60%.")
     assert "(yours trained 3 epochs, the recording 15)" in beside_the_recording(report([99.0], epochs=3), tmp_path)
+    # a recording of the flat config of before the pieces and a run of the same training written as pieces
+    flat = {**report([99.40, 99.50, 99.60]), "config": {"lr": 0.1, "max_rotation": 7.0, "max_scale": 0.1,
+                                                          "ema_decay": 0.999, "pct_start": 0.3}}
+    save_report(flat, tmp_path)
+    pieces = {**report([99.40, 99.50, 99.60]), "config": config_dict(TrainConfig(lr=0.1)),
+              "augment": piece_dict(Augmentation(max_rotation=7.0, max_scale=0.1)),
+              "extras": piece_dict(Extras(ema_decay=0.999))}
+    assert beside_the_recording(pieces, tmp_path) is None  # the recording itself
+    assert beside_the_recording({**pieces, "extras": None}, tmp_path) is not None

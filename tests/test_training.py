@@ -1,23 +1,35 @@
-"""fit / evaluate on real data: learning, repeatability, divergence, devices."""
+"""fit / evaluate on real data: learning, repeatability, divergence, devices; the pieces
+beside TrainConfig (schedules, Augmentation, Extras) and reading older records."""
 
+import inspect
+import json
 import math
+from dataclasses import fields
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from mnist_course.augmentation import Augmentation
 from mnist_course.data import MNISTSplit, affine, center_crop_resize, elastic, elastic_displacement, rotate
 from mnist_course.models import get_model
-from mnist_course.optim import make_optimizer
+from mnist_course.optim import OneCycle, StepDecay, make_optimizer
 from mnist_course.training import (
+    Extras,
     TrainConfig,
     changed_fields,
+    config_dict,
+    config_from_record,
     evaluate,
     fit,
+    flat_config,
     loss_and_correct,
     resolve_device,
     set_seed,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +108,7 @@ def test_step_schedule_divides_the_rate_every_step_size_epochs(small):
     train, test = small
     set_seed(0)
     history = fit(get_model("step3"), train, test,
-                  TrainConfig(num_epochs=5, batch_size=128, lr=0.01, schedule="step", step_size=2, gamma=0.1),
+                  TrainConfig(num_epochs=5, batch_size=128, lr=0.01, schedule=StepDecay(step_size=2, gamma=0.1)),
                   log=None)
     assert [row["lr"] for row in history] == pytest.approx([0.01, 0.01, 0.001, 0.001, 0.0001])
 
@@ -110,7 +122,7 @@ def test_three_phase_one_cycle_cools_down_to_lr_over_25_then_annihilates():
     rates = {}
     for three_phase in (False, True):
         optimizer, scheduler, every = make_optimizer(
-            model, TrainConfig(num_epochs=10, lr=0.1, schedule="onecycle", pct_start=0.3, three_phase=three_phase),
+            model, TrainConfig(num_epochs=10, lr=0.1, schedule=OneCycle(pct_start=0.3, three_phase=three_phase)),
             steps_per_epoch=steps // 10)
         assert every == "batch"
         rates[three_phase] = []
@@ -192,10 +204,11 @@ def test_default_augmentation_draws_the_same_random_stream_as_before(small):
     train = MNISTSplit(small[0].X[:64], small[0].y[:64])
 
     def run(**changes):  # one epoch of one batch; returns the images trained on and the history
-        torch.manual_seed(0)
+        torch.manual_seed(0)  # no changes: the config's rotation; else an Augmentation with them
         model = _Recorder()
-        history = fit(model, train, None, TrainConfig(num_epochs=1, batch_size=64, max_rotation=15, seed=3,
-                                                      **changes), log=None)
+        augment = Augmentation(max_rotation=15, **changes) if changes else None
+        history = fit(model, train, None, TrainConfig(num_epochs=1, batch_size=64, max_rotation=0 if changes else 15,
+                                                      seed=3), log=None, augment=augment)
         return model.seen[0], [{k: v for k, v in row.items() if "seconds" not in k} for row in history]
 
     # Before the crop existed, fit drew from one generator seeded with config.seed: the
@@ -245,6 +258,9 @@ def test_default_augmentation_draws_the_same_random_stream_as_before(small):
 
 def test_invalid_augmentation_settings_are_named_before_training(small):
     train, test = small
+    for field, value in (("max_shift", 14), ("max_shift", 1.5)):  # the config's, as an Augmentation checks them
+        with pytest.raises(ValueError, match=f"{field}={value!r} is invalid; use a whole number of pixels from 0"):
+            fit(_Recorder(), train, test, TrainConfig(num_epochs=1, **{field: value}), log=None)
     for field, value, valid in (("rotation_interpolation", "bicubic", "valid: bilinear, nearest"),
                                 ("crop_resize_p", 1.5, "use a probability from 0 to 1"),
                                 ("crop_resize_p", -0.1, "use a probability from 0 to 1"),
@@ -256,7 +272,7 @@ def test_invalid_augmentation_settings_are_named_before_training(small):
                                 ("elastic_sigma", 8.0, "use a number of pixels above 0 and below 6.875")):
         model = _Recorder()
         with pytest.raises(ValueError, match=f"{field}={value!r} is invalid; {valid}"):
-            fit(model, train, test, TrainConfig(num_epochs=1, **{field: value}), log=None)
+            fit(model, train, test, TrainConfig(num_epochs=1), log=None, augment=Augmentation(**{field: value}))
         assert model.seen == []  # nothing was trained
 
 
@@ -278,8 +294,8 @@ def test_train_mode_first_epoch_only_switches_dropout_off_from_epoch_2(small):
     for quirk in (False, True):
         modes.clear()
         set_seed(0)
-        fit(Recorder(), train, test, TrainConfig(num_epochs=3, batch_size=len(train) // 2, lr=0.01,
-                                                 train_mode_first_epoch_only=quirk), log=None)
+        fit(Recorder(), train, test, TrainConfig(num_epochs=3, batch_size=len(train) // 2, lr=0.01), log=None,
+            extras=Extras(train_mode_first_epoch_only=quirk))
         assert modes == ([True] * 6 if not quirk else [True, True] + [False] * 4)
 
 
@@ -319,7 +335,7 @@ def test_ema_decay_averages_weights_and_batchnorm_statistics_after_every_optimiz
 
     torch.manual_seed(0)
     averaged = _Snapshots()
-    history = fit(averaged, train, val, TrainConfig(**{**config.__dict__, "ema_decay": decay}), log=None)
+    history = fit(averaged, train, val, config, log=None, extras=Extras(ema_decay=decay))
     for key, value in expected.items():
         if value.is_floating_point():
             assert torch.allclose(averaged.state_dict()[key], value, atol=1e-6), key
@@ -335,7 +351,7 @@ def test_invalid_ema_decay_is_named_before_training(small):
     for value in (1.0, -0.1):
         model = _Recorder()
         with pytest.raises(ValueError, match=rf"ema_decay={value!r} is invalid; use 0 \(no weight averaging\)"):
-            fit(model, train, test, TrainConfig(num_epochs=1, ema_decay=value), log=None)
+            fit(model, train, test, TrainConfig(num_epochs=1), log=None, extras=Extras(ema_decay=value))
         assert model.seen == []
 
 
@@ -353,8 +369,8 @@ def test_label_smoothing_trains_on_the_smoothed_targets_and_evaluates_on_plain_o
     for smoothing in (0.0, 0.1):
         set_seed(0)
         model = get_model("step3")
-        histories.append(fit(model, train, test, TrainConfig(num_epochs=1, batch_size=64, lr=0.0,
-                                                             label_smoothing=smoothing), log=None))
+        histories.append(fit(model, train, test, TrainConfig(num_epochs=1, batch_size=64, lr=0.0), log=None,
+                             extras=Extras(label_smoothing=smoothing)))
         assert histories[-1][0]["test_loss"] == pytest.approx(evaluate(model, test)["loss"])
     plain, smoothed = histories
     assert smoothed[0]["train_loss"] != pytest.approx(plain[0]["train_loss"])
@@ -366,7 +382,8 @@ def test_invalid_label_smoothing_is_named_before_training(small):
     for value, loss in ((1.0, "cross_entropy"), (-0.1, "cross_entropy"), (0.1, "binary")):
         model = _Recorder()
         with pytest.raises(ValueError, match=rf"label_smoothing={value!r} is invalid for loss='{loss}'"):
-            fit(model, train, test, TrainConfig(num_epochs=1, loss=loss, label_smoothing=value), log=None)
+            fit(model, train, test, TrainConfig(num_epochs=1, loss=loss), log=None,
+                extras=Extras(label_smoothing=value))
         assert model.seen == []
 
 
@@ -376,6 +393,12 @@ def test_a_cache_key_names_only_the_fields_changed_from_their_defaults():
     config = TrainConfig(num_epochs=15, batch_size=64, lr=0.1, schedule="onecycle", max_rotation=7.0, seed=3)
     assert changed_fields(config) == {"batch_size": 64, "lr": 0.1, "schedule": "onecycle", "max_rotation": 7.0}
     assert changed_fields(TrainConfig(weight_decay=5e-4)) == {"weight_decay": 5e-4}
+    # a detailed schedule as JSON, by its name alone at its defaults
+    assert changed_fields(TrainConfig(schedule=OneCycle())) == {"schedule": "onecycle"}
+    assert changed_fields(TrainConfig(schedule=OneCycle(pct_start=0.15))) == {
+        "schedule": {"name": "onecycle", "pct_start": 0.15, "three_phase": False}}
+    assert json.loads(json.dumps(config_dict(TrainConfig(schedule=StepDecay(2)))))["schedule"] == {
+        "name": "step", "step_size": 2, "gamma": 0.1}
 
 
 def test_clean_last_epochs_train_on_the_images_as_they_are(small):
@@ -384,8 +407,8 @@ def test_clean_last_epochs_train_on_the_images_as_they_are(small):
     def seen(clean):  # the batches trained on over 3 epochs of one batch each
         torch.manual_seed(0)
         model = _Recorder()
-        fit(model, train, None, TrainConfig(num_epochs=3, batch_size=64, max_rotation=15, max_shift=2, seed=3,
-                                            clean_last_epochs=clean), log=None)
+        fit(model, train, None, TrainConfig(num_epochs=3, batch_size=64, max_rotation=15, max_shift=2, seed=3),
+            log=None, extras=Extras(clean_last_epochs=clean))
         return model.seen
 
     def all_unchanged(X):  # every image of the batch is one of the training images, pixel for pixel
@@ -406,7 +429,7 @@ def test_invalid_clean_last_epochs_is_named_before_training(small):
         model = _Recorder()
         with pytest.raises(ValueError, match=rf"clean_last_epochs={value!r} is invalid; use a whole number of "
                                              rf"epochs from 0 to num_epochs=2"):
-            fit(model, train, test, TrainConfig(num_epochs=2, clean_last_epochs=value), log=None)
+            fit(model, train, test, TrainConfig(num_epochs=2), log=None, extras=Extras(clean_last_epochs=value))
         assert model.seen == []
 
 
@@ -418,8 +441,8 @@ def test_precise_bn_recomputes_batchnorm_statistics_over_the_training_images_as_
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 4), torch.nn.BatchNorm1d(4),
                                 torch.nn.Linear(4, 10))
-    fit(model, train, None, TrainConfig(num_epochs=2, batch_size=16, lr=0.1, max_rotation=15, max_shift=2,
-                                        precise_bn=True), log=None)
+    fit(model, train, None, TrainConfig(num_epochs=2, batch_size=16, lr=0.1, max_rotation=15, max_shift=2), log=None,
+        extras=Extras(precise_bn=True))
     with torch.no_grad():
         features = model[1](model[0](train.X)).view(4, 16, 4)  # (batches, images, features), in order
     bn = model[2]
@@ -439,7 +462,8 @@ def test_precise_bn_changes_what_is_evaluated_not_what_is_trained(small):
         models.append(get_model("step4", dropout=0.05))  # dropout draws from the global random state
         assert any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in models[-1].modules())
         histories.append(fit(models[-1], train, test, TrainConfig(num_epochs=2, batch_size=64, lr=0.05,
-                                                                  max_rotation=7, precise_bn=precise), log=None))
+                                                                  max_rotation=7), log=None,
+                             extras=Extras(precise_bn=precise)))
     plain, precise = models
     for (name, weight), other in zip(plain.named_parameters(), precise.parameters(), strict=True):
         assert torch.equal(weight, other), name
@@ -452,8 +476,8 @@ def test_precise_bn_with_frozen_batchnorm_is_named_before_training(small):
     train, test = small
     model = _Recorder()
     with pytest.raises(ValueError, match=r"precise_bn=True is invalid with train_mode_first_epoch_only=True"):
-        fit(model, train, test, TrainConfig(num_epochs=1, precise_bn=True, train_mode_first_epoch_only=True),
-            log=None)
+        fit(model, train, test, TrainConfig(num_epochs=1), log=None,
+            extras=Extras(precise_bn=True, train_mode_first_epoch_only=True))
     assert model.seen == []
 
 
@@ -468,8 +492,8 @@ def test_an_augmentation_passed_in_replaces_the_configs_and_draws_from_the_runs_
     def seen(seed, augment):
         torch.manual_seed(0)
         model = _Recorder()
-        fit(model, train, None, TrainConfig(num_epochs=2, batch_size=64, seed=seed, clean_last_epochs=1), log=None,
-            augment=augment)
+        fit(model, train, None, TrainConfig(num_epochs=2, batch_size=64, seed=seed), log=None,
+            augment=augment, extras=Extras(clean_last_epochs=1))
         return model.seen
 
     flipped = seen(3, flip)
@@ -480,6 +504,9 @@ def test_an_augmentation_passed_in_replaces_the_configs_and_draws_from_the_runs_
     assert calls[len(first):] == first  # the run's generator, seeded by config.seed: reproducible
     with pytest.raises(ValueError, match=r"augment given with the config's augmentation \{'max_rotation': 7\.0\}"):
         fit(get_model("step1"), train, None, TrainConfig(num_epochs=1, max_rotation=7.0), log=None, augment=flip)
+    with pytest.raises(ValueError, match=r"augment given with the config's augmentation \{'max_shift': 2\}"):
+        fit(get_model("step1"), train, None, TrainConfig(num_epochs=1, max_shift=2), log=None,
+            augment=Augmentation(max_scale=0.1))
 
 
 def _first_batch_order(train, seed):
@@ -503,3 +530,86 @@ def test_a_schedule_of_one_rate_per_epoch_sets_each_epochs_rate(small):
     with pytest.raises(ValueError, match=r"schedule=\(0\.05, 0\.1\) is invalid; give one learning rate >= 0 per "
                                          r"epoch \(3\), the first equal to lr=0\.05"):
         fit(get_model("step1"), train, None, TrainConfig(num_epochs=3, lr=0.05, schedule=(0.05, 0.1)), log=None)
+
+
+def test_train_config_holds_only_what_every_run_sets():
+    assert [f.name for f in fields(TrainConfig)] == [
+        "num_epochs", "batch_size", "lr", "momentum", "weight_decay", "optimizer", "schedule", "loss", "max_rotation",
+        "max_shift", "teacher", "distill_weight", "distill_temperature", "seed", "eval_batch_size"]
+
+
+def test_fit_reads_top_to_bottom_in_at_most_80_lines():
+    function = __import__("ast").parse(inspect.getsource(fit)).body[0]
+    body = function.end_lineno - function.body[0].end_lineno  # the lines after its docstring
+    assert body <= 80, f"fit's body is {body} lines"
+
+
+def test_the_named_schedules_are_their_pieces_at_the_defaults():
+    def rates(schedule, epochs=6):
+        optimizer, scheduler, every = make_optimizer(torch.nn.Linear(2, 2), TrainConfig(num_epochs=epochs, lr=0.1,
+                                                                                        schedule=schedule), 4)
+        seen = []
+        for _ in range(epochs * (4 if every == "batch" else 1)):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return every, seen
+
+    assert rates("onecycle") == rates(OneCycle()) and rates("step") == rates(StepDecay())
+    assert rates(OneCycle(pct_start=0.5)) != rates("onecycle")
+    assert rates(StepDecay(step_size=2, gamma=0.5))[1] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
+
+
+def test_invalid_schedule_pieces_name_their_field():
+    model = torch.nn.Linear(2, 2)
+    for schedule, match in ((OneCycle(pct_start=1.5), r"pct_start=1\.5 is invalid in OneCycle\(.*above 0 and below 1"),
+                            (OneCycle(pct_start=0), r"pct_start=0 is invalid"),
+                            (OneCycle(three_phase="yes"), r"three_phase='yes' is invalid.*True or False"),
+                            (StepDecay(step_size=0), r"step_size=0 is invalid in StepDecay\(.*whole number of epochs"),
+                            (StepDecay(step_size=2.5), r"step_size=2\.5 is invalid"),
+                            (StepDecay(gamma=0.0), r"gamma=0\.0 is invalid in StepDecay\(.*decay factor > 0"),
+                            ("cosine", r"schedule='cosine' is invalid; valid: 'constant', 'onecycle', 'step', "
+                                       r"OneCycle\(pct_start, three_phase\), StepDecay\(step_size, gamma\)")):
+        with pytest.raises(ValueError, match=match):
+            make_optimizer(model, TrainConfig(schedule=schedule), steps_per_epoch=1)
+
+
+def test_invalid_extras_name_their_field():
+    for extras, match in ((Extras(label_smoothing=1.0), r"label_smoothing=1\.0 is invalid for loss='cross_entropy'"),
+                          (Extras(clean_last_epochs=4), r"clean_last_epochs=4 is invalid; .* to num_epochs=3"),
+                          (Extras(ema_decay=1.0), r"ema_decay=1\.0 is invalid"),
+                          (Extras(precise_bn=True, train_mode_first_epoch_only=True), r"precise_bn=True is invalid")):
+        with pytest.raises(ValueError, match=match):
+            extras.check(num_epochs=3)
+    Extras(label_smoothing=0.1, clean_last_epochs=3, ema_decay=0.999, precise_bn=True).check(num_epochs=3)
+
+
+def test_config_from_record_reads_a_recorded_flat_config_into_the_pieces():
+    """reports/ablations/ hold the flat 30-field configs of before the pieces: at their
+    defaults the old fields are dropped; a row's non-default ones become the pieces."""
+    recorded = json.loads((REPO / "reports" / "ablations" / "04_capacity-lr.json").read_text())["base"]
+    flat = recorded["config"]
+    assert {"pct_start", "rotation_interpolation", "ema_decay", "crop_size", "three_phase"} <= set(flat)
+    step4 = TrainConfig(num_epochs=15, batch_size=64, lr=0.1, schedule="onecycle", max_rotation=7.0, max_shift=2)
+    assert config_from_record(flat) == config_from_record(recorded) == (step4, None, None)
+    config, augment, extras = config_from_record(
+        {**flat, "label_smoothing": 0.1, "clean_last_epochs": 2, "pct_start": 0.25, "three_phase": True,
+         "max_scale": 0.1, "elastic_alpha": 34.0, "step_size": 5})  # step_size: unused beside onecycle
+    assert config == TrainConfig(num_epochs=15, batch_size=64, lr=0.1, schedule=OneCycle(0.25, True))
+    assert augment == Augmentation(max_rotation=7.0, max_shift=2, max_scale=0.1, elastic_alpha=34.0)
+    assert extras == Extras(label_smoothing=0.1, clean_last_epochs=2)
+    # Reference 2's report: the step schedule, a nearest-neighbour rotation and a centre crop
+    r2 = config_from_record(json.loads((REPO / "reports" / "r2_wide_593k.json").read_text()))
+    assert r2[0].schedule == "step" and (r2[0].max_rotation, r2[0].max_shift) == (0.0, 0) and r2[2] is None
+    assert r2[1] == Augmentation(max_rotation=15.0, rotation_interpolation="nearest", crop_resize_p=0.1)
+    old_r3 = json.loads((REPO / "reports" / "r3_fcnn_vs_cnn-cnn.json").read_text())["config"]
+    assert "nesterov" in old_r3 and config_from_record(old_r3)[0].optimizer == "adam"  # gone fields dropped
+    # today's form, written by config_dict and piece_dict, reads back the same; and flat_config is the inverse
+    for pieces in ((config, augment, extras), r2, (TrainConfig(schedule=(0.1, 0.05), num_epochs=2, lr=0.1), None,
+                                                    Extras(ema_decay=0.5))):
+        written = json.loads(json.dumps({"config": config_dict(pieces[0]), **{
+            k: v.__dict__ for k, v in (("augment", pieces[1]), ("extras", pieces[2])) if v is not None}}))
+        assert config_from_record(written) == pieces
+        assert config_from_record(json.loads(json.dumps(flat_config(*pieces)))) == pieces
+    with pytest.raises(ValueError, match="augment of type 'ShiftScaleRotateBrightnessContrast' is not an Augmentation"):
+        config_from_record({"config": {}, "augment": {"type": "ShiftScaleRotateBrightnessContrast"}})

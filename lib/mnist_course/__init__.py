@@ -8,6 +8,7 @@ Engine: data, models, training and how a run is judged
     paths             where files go (reports/, runs/, checkpoints/), atomic writes, the run cache; imports nothing
     results           the figures a run is judged by: final epoch, last 3 epochs, mean ± std, the goal's bound
     data              real MNIST as normalised tensors on the device; validation split; batches; augmentation
+    augmentation      the training augmentation as one piece (Augmentation: crop, rotation, shift, scale, elastic)
     models            the step models and Step 5's searched network; parameter counts; RF tables
     reference_models  the reference set-ups' networks, each as its source describes it
     checkpoints       saving and safely loading state_dict files

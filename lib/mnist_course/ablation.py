@@ -34,7 +34,7 @@ import json
 import math
 import textwrap
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -58,17 +58,33 @@ from .plots import save_figure
 from .recipes import Recipe, apply_changes
 from .results import LAST_EPOCHS, aggregate, format_mean_std
 from .settings import RunSettings
-from .training import TrainConfig, changed_fields, fit, set_seed
+from .training import (
+    changed_fields,
+    config_dict,
+    config_from_record,
+    fit,
+    flat_config,
+    piece_dict,
+    set_seed,
+)
 
 
 def _settings(recipe: Recipe, train: MNISTSplit, val: MNISTSplit, fold: int = 0) -> dict:
     """What a cached run must match to be reused (``paths.run_key``: with the device type,
     torch and the code). The config lists the TrainConfig fields that differ from their
     defaults, so adding a field (at a default that keeps today's behaviour) keeps a
-    run's key; the validation fold is named only when it is not the course's (0)."""
+    run's key; the recipe's augment and extras (:func:`_pieces`) and the validation fold
+    are named only when the recipe has them and when it is not the course's (0)."""
     return run_key({"model": recipe.model, "model_kwargs": recipe.model_kwargs,
                     "config": changed_fields(recipe.config), "train_images": len(train), "val_images": len(val)}
-                   | ({"val_fold": fold} if fold else {}), train.X.device.type)
+                   | _pieces(recipe) | ({"val_fold": fold} if fold else {}), train.X.device.type)
+
+
+def _pieces(recipe: Recipe) -> dict:
+    """{"augment": ..., "extras": ...} as plain dicts, each only where the recipe has it
+    (not None, not at its defaults)."""
+    return {k: piece_dict(v) for k, v in (("augment", recipe.augment), ("extras", recipe.extras))
+            if v is not None and v != type(v)()}
 
 
 def train_variant(recipe: Recipe, seed: int, train: MNISTSplit, val: MNISTSplit, log=None) -> dict:
@@ -81,7 +97,7 @@ def train_variant(recipe: Recipe, seed: int, train: MNISTSplit, val: MNISTSplit,
     model = get_model(recipe.model, **recipe.model_kwargs)
     start = time.perf_counter()
     history = fit(model, train, None, replace(recipe.config, seed=seed), log=log, val=val,
-                  teacher_logits=teacher_logits)
+                  teacher_logits=teacher_logits, augment=recipe.augment, extras=recipe.extras)
     return {"seed": seed, "final_val_acc": history[-1]["val_acc"],
             "last3_min_val_acc": min(row["val_acc"] for row in history[-LAST_EPOCHS:]),
             "final_val_loss": history[-1]["val_loss"], "params": count_params(model),
@@ -113,8 +129,9 @@ def run_ablation(name: str, seeds: list[int], train: MNISTSplit, val: MNISTSplit
     variants: default all of the ablation's; num_epochs: overrides the recipe's (quick
     checks). Runs found in ``cache_dir`` with the same settings are reused. ``log`` gets
     one line per finished run. Returns {"study", "notebook", "about", "seeds",
-    "train_images", "val_images", "base": {name, model, model_kwargs, config}, "rows": [one
-    per variant, the base first: name, changes, why, params, final_val_acc (aggregate),
+    "train_images", "val_images", "base": {name, model, model_kwargs, config, and augment
+    and extras where it has them}, "rows": [one per variant, the base first: name,
+    changes, why, params, final_val_acc (aggregate),
     last3_min_val_acc (aggregate), final_val_loss (aggregate), seconds_per_epoch (mean),
     diff (mean difference from the base, points) and diff_se (its standard error, None
     with one seed), runs]}. save_to: a folder where :func:`save_ablation` writes the record
@@ -175,7 +192,7 @@ def _record(name: str, base: Recipe, seeds: list[int], train: MNISTSplit, val: M
             "device": train.X.device.type,
             "train_images": len(train), "val_images": len(val), "val_fold": spec.val_fold,
             "base": {"name": spec.base_name, "model": base.model, "model_kwargs": base.model_kwargs,
-                     "config": {k: v for k, v in asdict(base.config).items() if k != "seed"}},
+                     "config": {k: v for k, v in config_dict(base.config).items() if k != "seed"}, **_pieces(base)},
             "rows": rows}
 
 
@@ -289,16 +306,17 @@ def save_ablation(record: dict, folder: str | Path) -> Path:
 
 
 def _base_changed(name: str, recorded: dict) -> list[str]:
-    """The settings (model keywords, TrainConfig fields) in which a recorded ablation's base
-    differs from the base its recipe gives today; [] when it is current."""
+    """The settings (model keywords, fields of the config and its pieces, named as the flat
+    configs of older records name them: ``training.flat_config``) in which a recorded
+    ablation's base differs from the base its recipe gives today; [] when it is current."""
     spec = ABLATIONS[name]
     base = spec.start()
-    now = {"model": base.model, **base.model_kwargs,
-           **{k: v for k, v in asdict(base.config).items() if k != "seed"}}
-    then = {"model": recorded["base"]["model"], **recorded["base"]["model_kwargs"], **recorded["base"]["config"]}
-    defaults = {f.name: f.default for f in fields(TrainConfig)}  # fields added since a recording,
-    defaults |= {name: p.default for name, p in inspect.signature(BUILDERS[base.model]).parameters.items()
-                 if p.default is not inspect.Parameter.empty}  # and model keywords, at their defaults
+    now = {"model": base.model, **base.model_kwargs, **flat_config(base.config, base.augment, base.extras)}
+    then = {"model": recorded["base"]["model"], **recorded["base"]["model_kwargs"],
+            **flat_config(*config_from_record(recorded["base"]))}
+    now.pop("seed"), then.pop("seed")
+    defaults = {name: p.default for name, p in inspect.signature(BUILDERS[base.model]).parameters.items()
+                if p.default is not inspect.Parameter.empty}  # model keywords written out at their defaults
     return sorted(k for k in now.keys() | then.keys() if now.get(k, defaults.get(k)) != then.get(k, defaults.get(k)))
 
 

@@ -32,8 +32,9 @@ METRIC_WORDS = {"final": "final validation accuracy", "last3": "lowest validatio
 
 @dataclass(frozen=True)
 class Variant:
-    """A named change of a recipe: ``changes`` maps model keywords or TrainConfig fields
-    to their new values; ``why`` says what the row tests."""
+    """A named change of a recipe: ``changes`` maps model keywords, TrainConfig fields,
+    Extras fields, schedule details or Augmentation fields to their new values
+    (``recipes.apply_changes`` routes each); ``why`` says what the row tests."""
 
     name: str
     changes: dict

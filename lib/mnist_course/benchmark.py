@@ -30,7 +30,7 @@ import platform
 import statistics
 import tempfile
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torchvision import datasets, transforms
 
+from .augmentation import Augmentation
 from .course import run_course
 from .data import MNIST_MEAN, MNIST_STD, batches, ensure_mnist, load_mnist, random_rotate
 from .models import MODELS, get_model
@@ -45,7 +46,7 @@ from .paths import atomic_write_text, recorded_reports_dir
 from .recipes import RECIPES
 from .reporting import load_reports
 from .settings import quick_from_env
-from .training import TrainConfig, device_name, fit, resolve_device
+from .training import Extras, TrainConfig, config_from_record, device_name, fit, resolve_device
 
 BATCH_SIZE = 128     # images per step, as in the notebooks
 MAX_ROTATION = 7.0   # degrees, Step 4's augmentation
@@ -124,28 +125,32 @@ def throughput(root: Path, device: torch.device, n_batches: int, repeats: int) -
             "runs": rates, "num_workers": num_workers, "n_batches": n_batches, "repeats": repeats}
 
 
-def recorded_step_configs(reports_dir: Path) -> dict[str, TrainConfig]:
+def recorded_step_configs(reports_dir: Path) -> dict[str, tuple[TrainConfig, Augmentation | None, Extras | None]]:
     """The training settings of each recorded step run (the "config" of
-    ``reports/0N_*.json``), by model name ("step1" ...). Raises FileNotFoundError if
-    there are no step reports (run the course first)."""
+    ``reports/0N_*.json`` with its pieces, ``training.config_from_record``: (config,
+    augment, extras)), by model name ("step1" ...). Raises FileNotFoundError if there are
+    no step reports (run the course first)."""
     names = {cls.__name__: name for name, cls in MODELS.items()}
-    known = {f.name for f in fields(TrainConfig)}
-    configs = {names[r["model"]]: TrainConfig(**{k: v for k, v in r["config"].items() if k in known})
-               for r in load_reports(reports_dir) if r["model"] in names}
+    configs = {names[r["model"]]: config_from_record(r) for r in load_reports(reports_dir) if r["model"] in names}
     if not configs:
         raise FileNotFoundError(f"no step reports in {reports_dir}; run `python -m mnist_course.course` first")
     return dict(sorted(configs.items()))
 
 
-def epoch_times(root: Path, device: torch.device, configs: dict[str, TrainConfig]) -> dict:
+def epoch_times(root: Path, device: torch.device,
+                configs: dict[str, tuple[TrainConfig, Augmentation | None, Extras | None]]) -> dict:
     """Seconds of one full epoch (train + evaluation on the 10,000 test images) per step
-    model, with that step's recorded settings (its schedule compressed into one epoch)."""
+    model, with that step's recorded settings (its schedule compressed into one epoch;
+    :func:`recorded_step_configs`)."""
     train, test = load_mnist(True, root, device), load_mnist(False, root, device)
     times = {}
-    for name, config in configs.items():
+    for name, (config, augment, extras) in configs.items():
         torch.manual_seed(1)
-        row = fit(get_model(name, **STEP_KWARGS.get(name, {})), train, test, replace(config, num_epochs=1),
-                  log=None)[0]
+        config = replace(config, num_epochs=1)
+        if extras is not None:  # the one epoch is timed augmented, as most epochs of the run are
+            extras = replace(extras, clean_last_epochs=0)
+        row = fit(get_model(name, **STEP_KWARGS.get(name, {})), train, test, config, log=None, augment=augment,
+                  extras=extras)[0]
         times[name] = {"seconds": row["seconds"], "train_seconds": row["train_seconds"],
                        "eval_seconds": row["eval_seconds"]}
     return times

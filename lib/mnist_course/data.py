@@ -321,7 +321,7 @@ def check_affine(max_shift: int, max_scale: float, image_size: int = IMAGE_SIZE)
     """Raise ValueError naming the value and the valid range when ``max_shift`` is not a
     whole number of pixels from 0 to image_size // 2 - 1 (13 for MNIST: a shift of half
     the image would move a centred digit out of it) or ``max_scale`` is not a fraction in
-    [0, 1). The one check for :func:`random_affine` and ``training.check_augmentation``."""
+    [0, 1). The one check for :func:`random_affine` and ``augmentation.Augmentation.check``."""
     largest = image_size // 2 - 1
     if isinstance(max_shift, bool) or not isinstance(max_shift, int) or not 0 <= max_shift <= largest:
         raise ValueError(f"max_shift={max_shift!r} is invalid; use a whole number of pixels from 0 to {largest}")
@@ -364,7 +364,7 @@ def check_elastic(alpha: float, sigma: float, image_size: int = IMAGE_SIZE) -> N
     8 sigma + 1 pixels wide, can be reflected at the image's border (torchvision's
     gaussian_blur pads by half the kernel, which must be less than the image: sigma <
     6.875 for 28 x 28 images). The one check for :func:`random_elastic` and
-    ``training.check_augmentation``."""
+    ``augmentation.Augmentation.check``."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < math.inf:
         raise ValueError(f"elastic_alpha={alpha!r} is invalid; use a finite number of pixels >= 0 (0 = no elastic "
                          f"distortion; Simard et al.: 34)")

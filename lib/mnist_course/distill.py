@@ -33,21 +33,25 @@ from pathlib import Path
 
 import torch
 
+from .augmentation import Augmentation
 from .checkpoints import load_weights, save_weights
 from .data import MNISTSplit, batches
 from .models import Architecture, SearchNet, count_params
 from .paths import atomic_write_text, run_key, runs_dir
-from .training import TrainConfig, fit, set_seed
+from .training import Extras, TrainConfig, config_dict, fit, piece_dict, set_seed
 
 
 @dataclass(frozen=True)
 class Teacher:
     """A teacher's recipe: its architecture (a point of Step 5's design space, without
-    the budget) and its training (seed included). A recipe never changes under its name;
-    a new teacher gets a new name."""
+    the budget) and its training (seed included; augment and extras as ``fit`` takes
+    them, None for none). A recipe never changes under its name; a new teacher gets a
+    new name."""
 
     arch: Architecture
     config: TrainConfig
+    augment: Augmentation | None = None
+    extras: Extras | None = None
 
 
 # Step 4's layout (two convolutions, pool, 1x1 squeeze, three convolutions, GAP -> 1x1)
@@ -100,12 +104,13 @@ def train_teacher(name: str, train: MNISTSplit, val: MNISTSplit | None = None, c
 def _train_or_load(name, train, val, cache_dir, log, num_epochs) -> tuple[torch.nn.Module, dict]:
     teacher = get_teacher(name)
     if num_epochs is not None:
-        teacher = Teacher(teacher.arch, replace(teacher.config, num_epochs=num_epochs))
+        teacher = replace(teacher, config=replace(teacher.config, num_epochs=num_epochs))
     folder = Path(cache_dir) if cache_dir is not None else runs_dir() / "teachers"
     key = f"{name}-{len(train)}-{split_fingerprint(train)}"
     weights, record_path = folder / f"{key}.pt", folder / f"{key}.json"
-    definition = json.loads(json.dumps(run_key({"arch": asdict(teacher.arch), "config": asdict(teacher.config)},
-                                               train.X.device.type)))  # retrained for other code or torch
+    trained = {"arch": asdict(teacher.arch), "config": config_dict(teacher.config)} | {
+        k: piece_dict(v) for k, v in (("augment", teacher.augment), ("extras", teacher.extras)) if v is not None}
+    definition = json.loads(json.dumps(run_key(trained, train.X.device.type)))  # retrained for other code or torch
     set_seed(teacher.config.seed)
     model = SearchNet(teacher.arch)
     if weights.is_file() and record_path.is_file():
@@ -119,7 +124,8 @@ def _train_or_load(name, train, val, cache_dir, log, num_epochs) -> tuple[torch.
     if log is not None:
         log(f"teacher {name}: training {count_params(model):,} parameters on {len(train):,} images")
     start = time.perf_counter()
-    history = fit(model, train, None, teacher.config, log=log, val=val)
+    history = fit(model, train, None, teacher.config, log=log, val=val, augment=teacher.augment,
+                  extras=teacher.extras)
     record = {"name": name, "params": count_params(model), "train_images": len(train),
               "seconds": round(time.perf_counter() - start, 1),
               "final_val_acc": history[-1].get("val_acc"), "definition": definition, "history": history}

@@ -18,8 +18,10 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from .augmentation import Augmentation
 from .data import BACKGROUND, CLASSES, MNIST_MEAN, MNIST_STD, MNISTSplit, batches, random_rotate
-from .training import TrainConfig, augment_batch
+from .recipes import Recipe
+from .training import TrainConfig
 
 
 def _pixels(X: torch.Tensor) -> torch.Tensor:
@@ -74,15 +76,21 @@ def augmentation_preview(split: MNISTSplit, index: int = 0, max_degrees: float =
     return _grid(_pixels(images), titles, columns=n)
 
 
-def compare_augmentations(split: MNISTSplit, configs: dict[str, TrainConfig], n: int = 8, seed: int = 0):
+def compare_augmentations(split: MNISTSplit, augmentations: dict[str, Augmentation | TrainConfig | Recipe],
+                          n: int = 8, seed: int = 0):
     """The first ``n`` digits of ``split`` as they are (first row), then once per entry of
-    ``configs`` as training with that TrainConfig augments them (one row each, named by
-    its key; :func:`training.augment_batch`, from a generator seeded with ``seed``).
-    Returns the figure."""
+    ``augmentations`` as training augments them (one row each, named by its key, from a
+    generator seeded with ``seed``): an :class:`augmentation.Augmentation`; a TrainConfig,
+    as ``fit`` augments with it alone (its rotation and shift); or a recipe, as it trains
+    (its ``augment``, else its config's rotation and shift). Returns the figure."""
     X = split.X[:n]
     rows, titles = [X], ["as they are"] + [""] * (n - 1)
-    for name, config in configs.items():
-        rows.append(augment_batch(X, config, torch.Generator(device=X.device).manual_seed(seed)))
+    for name, piece in augmentations.items():
+        if isinstance(piece, Recipe):
+            piece = piece.augment if piece.augment is not None else piece.config
+        if isinstance(piece, TrainConfig):
+            piece = Augmentation(max_rotation=piece.max_rotation, max_shift=piece.max_shift)
+        rows.append(piece(X, torch.Generator(device=X.device).manual_seed(seed)))
         titles += [name] + [""] * (n - 1)
     return _grid(_pixels(torch.cat(rows)[:, 0]), titles, columns=n)
 

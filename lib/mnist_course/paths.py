@@ -127,7 +127,8 @@ def cached_run(folder: str | os.PathLike, settings: dict, seed: int, train) -> t
 
 # The modules whose code decides a run's numbers: a cached run is reused only while all
 # of them read as they did when it was trained (tests/test_paths.py keeps the list whole).
-RUN_CODE = ("models.py", "reference_models.py", "training.py", "optim.py", "data.py", "reference.py")
+RUN_CODE = ("models.py", "reference_models.py", "training.py", "optim.py", "data.py", "augmentation.py",
+            "reference.py")
 
 
 def code_fingerprint() -> str:

@@ -1,10 +1,13 @@
 """Recipes: each step's model and training settings as data, one source for the step
 notebooks, the ablations, the search, the benchmark and the scripts.
 
-A **recipe** is a model (a key of ``models.BUILDERS`` and its keywords) and a
-``TrainConfig``. ``RECIPES[notebook]`` is what that step notebook trains and records;
-``apply_changes`` derives a variant from it by named changes, e.g. ``{"dropout": 0.0}``
-(a keyword of the model class) or ``{"max_rotation": 0.0}`` (a field of ``TrainConfig``).
+A **recipe** is a model (a key of ``models.BUILDERS`` and its keywords), a
+``TrainConfig`` and, where it uses them, the pieces ``fit`` takes beside it: an
+``Augmentation`` and ``Extras``. ``RECIPES[notebook]`` is what that step notebook trains
+and records; ``apply_changes`` derives a variant from it by named changes, e.g.
+``{"dropout": 0.0}`` (a keyword of the model class), ``{"max_rotation": 0.0}`` (a field of
+``TrainConfig``), ``{"ema_decay": 0.999}`` (of ``Extras``), ``{"pct_start": 0.15}`` (of the
+schedule) or ``{"max_scale": 0.1}`` (of the ``Augmentation``).
 Which ablation chose each setting is named beside it; its outcome is computed from
 its record (``reports/ablations/<name>.json``, ``ablation.show_ablation``), not written here.
 
@@ -19,18 +22,24 @@ from dataclasses import dataclass, field, fields, replace
 
 from torch import nn
 
+from .augmentation import Augmentation
 from .models import BUILDERS, count_params, get_model, layer_table
+from .optim import OneCycle, StepDecay, canonical_schedule, schedule_of
 from .settings import RunSettings
-from .training import TrainConfig
+from .training import Extras, TrainConfig
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """A step's model and training settings, as its notebook uses them."""
+    """A step's model and training settings, as its notebook uses them: ``fit(model,
+    ..., config, augment=augment, extras=extras)``."""
 
     model: str                                        # a key of models.BUILDERS ("step4", "searched")
-    config: TrainConfig                               # epochs, batch, lr, schedule, augmentation
+    config: TrainConfig                               # epochs, batch, lr, schedule, rotation and shift
     model_kwargs: dict = field(default_factory=dict)  # keywords of the model class (dropout=...)
+    augment: Augmentation | None = None               # more augmentation than a rotation and shift
+                                                      # (then holding those, the config's at 0); None: none
+    extras: Extras | None = None                      # label smoothing, EMA, ...; None: none
 
 
 # The step notebooks' recipes: their parameters cells' defaults and the TrainConfig of
@@ -78,29 +87,72 @@ def recipe_for_run(notebook: str, run: RunSettings) -> Recipe:
                                              "lr": run.lr})
 
 
-def apply_changes(recipe: Recipe, changes: dict) -> Recipe:
-    """The recipe with ``changes`` applied (model keywords first, then TrainConfig fields).
+SCHEDULE_DETAILS = {"pct_start": OneCycle, "three_phase": OneCycle, "step_size": StepDecay, "gamma": StepDecay}
 
-    Raises ValueError naming a change that is neither a keyword of the recipe's model
-    class nor a field of TrainConfig, with the valid names.
+
+def apply_changes(recipe: Recipe, changes: dict) -> Recipe:
+    """The recipe with ``changes`` applied. Each name goes to the first that has it: a
+    keyword of the recipe's model class, a TrainConfig field, an ``Extras`` field, a
+    detail of the schedule (pct_start, three_phase: ``OneCycle``; step_size, gamma:
+    ``StepDecay``), an ``Augmentation`` field. A change of the augmentation makes the
+    recipe's ``augment`` an Augmentation that holds the config's rotation and shift
+    (which become 0); a recipe whose pieces end at their defaults holds None, and an
+    Augmentation of a rotation and shift alone goes back into the config, so equal
+    trainings are equal recipes.
+
+    Raises ValueError naming a change of none of these kinds, with the valid names of
+    each; or a schedule detail for a recipe of another schedule.
     """
-    model_keys = [p for p in inspect.signature(BUILDERS[recipe.model]).parameters if p != "self"]
-    config_keys = [f.name for f in fields(TrainConfig) if f.name != "seed"]
-    model_kwargs, config_changes = dict(recipe.model_kwargs), {}
+    kinds = {"model keywords": [p for p in inspect.signature(BUILDERS[recipe.model]).parameters if p != "self"],
+             "TrainConfig fields": [f.name for f in fields(TrainConfig) if f.name != "seed"],
+             "Extras fields": [f.name for f in fields(Extras)], "schedule details": list(SCHEDULE_DETAILS),
+             "Augmentation fields": [f.name for f in fields(Augmentation) if f.name not in ("max_rotation",
+                                                                                              "max_shift")]}
+    routed = {kind: {} for kind in kinds}
     for key, value in changes.items():
-        if key in model_keys:
-            model_kwargs[key] = value
-        elif key in config_keys:
-            config_changes[key] = value
-        else:
-            raise ValueError(f"change {key!r} is invalid for {recipe.model}; valid: model keywords "
-                             f"{', '.join(model_keys) or '(none)'}; TrainConfig fields {', '.join(config_keys)}")
-    return Recipe(recipe.model, replace(recipe.config, **config_changes), model_kwargs)
+        kind = next((kind for kind, names in kinds.items() if key in names), None)
+        if kind is None:
+            raise ValueError(f"change {key!r} is invalid for {recipe.model}; valid: "
+                             + "; ".join(f"{kind} {', '.join(names) or '(none)'}" for kind, names in kinds.items()))
+        routed[kind][key] = value
+    config = replace(recipe.config, **routed["TrainConfig fields"])
+    schedule = schedule_of(config.schedule)
+    if routed["schedule details"]:
+        wrong = [k for k in routed["schedule details"] if not isinstance(schedule, SCHEDULE_DETAILS[k])]
+        if wrong:
+            raise ValueError(f"changes {wrong} are invalid for schedule={config.schedule!r}; "
+                             f"pct_start, three_phase need 'onecycle', step_size, gamma need 'step'")
+        schedule = replace(schedule, **routed["schedule details"])
+    augment = recipe.augment
+    if augment is not None or routed["Augmentation fields"]:
+        moved = {k: v for k, v in routed["TrainConfig fields"].items() if k in ("max_rotation", "max_shift")}
+        augment = replace(augment or Augmentation(config.max_rotation, config.max_shift), **moved,
+                          **routed["Augmentation fields"])
+    plain = augment is None or augment == Augmentation(augment.max_rotation, augment.max_shift)
+    if augment is not None:  # the rotation and shift live in the augmentation, or back in the config
+        config = replace(config, max_rotation=augment.max_rotation if plain else 0.0,
+                         max_shift=augment.max_shift if plain else 0)
+    extras = replace(recipe.extras or Extras(), **routed["Extras fields"])
+    return Recipe(recipe.model, replace(config, schedule=canonical_schedule(schedule)),
+                  {**recipe.model_kwargs, **routed["model keywords"]}, None if plain else augment,
+                  None if extras == Extras() else extras)
+
+
+def _schedule_text(schedule) -> str:
+    """The schedule of a config in words, as the "what changed" tables print it."""
+    schedule = schedule_of(schedule)
+    if isinstance(schedule, OneCycle):
+        return ("three-phase one-cycle" if schedule.three_phase else "one-cycle") + (
+            " (peak = lr)" if schedule.pct_start == 0.3
+            else f" (peak = lr at {schedule.pct_start:.0%} of the optimizer steps)")
+    if isinstance(schedule, StepDecay):
+        return f"StepLR ×{schedule.gamma} every {schedule.step_size} epochs"
+    return "constant" if schedule == "constant" else "one learning rate per epoch"
 
 
 def describe_recipe(notebook: str) -> dict:
-    """What a "what changed" table compares, computed from the recipe's model and
-    TrainConfig: {property: text}. Layers list each named layer with its output
+    """What a "what changed" table compares, computed from the recipe's model, TrainConfig
+    and augmentation: {property: text}. Layers list each named layer with its output
     channels; "RF before GAP" is the receptive field (pixels) of the last map that GAP
     averages ("no GAP" for a fully connected head); "MaxPool after RF" the RF of the map
     that the first MaxPool receives."""
@@ -111,10 +163,7 @@ def describe_recipe(notebook: str) -> dict:
     pools = [i for i, (_, layer) in enumerate(model.named_children()) if isinstance(layer, nn.MaxPool2d)]
     dropouts = [m.p for m in model.modules() if isinstance(m, (nn.Dropout, nn.Dropout2d))]
     config = recipe.config
-    onecycle = ("three-phase one-cycle" if config.three_phase else "one-cycle") + (
-        " (peak = lr)" if config.pct_start == 0.3 else f" (peak = lr at {config.pct_start:.0%} of the optimizer steps)")
-    schedule = {"constant": "constant", "onecycle": onecycle,
-                "step": f"StepLR ×{config.gamma} every {config.step_size} epochs"}[config.schedule]
+    augment = recipe.augment or Augmentation(config.max_rotation, config.max_shift)
     return {
         "layers (output channels)": " → ".join(
             r["name"] if r["name"].startswith(("pool", "gap")) else f"{r['name']} {r['shape'][0]}" for r in rows),
@@ -126,14 +175,14 @@ def describe_recipe(notebook: str) -> dict:
         "dropout": ", ".join(sorted({f"{p:g}" for p in dropouts})) or "none",
         "optimizer": f"{config.optimizer.upper()}" + (f", momentum {config.momentum}" if config.optimizer == "sgd"
                                                         else ""),
-        "learning rate": f"{config.lr:g}, {schedule}",
+        "learning rate": f"{config.lr:g}, {_schedule_text(config.schedule)}",
         "batch size, epochs": f"{config.batch_size}, {config.num_epochs}",
         "augmentation": ", ".join(
-            ([f"random rotation ±{config.max_rotation:g}°"] if config.max_rotation else [])
-            + ([f"shift ±{config.max_shift} px"] if config.max_shift else [])
-            + ([f"scale ±{config.max_scale:.0%}"] if config.max_scale else [])
-            + ([f"elastic α {config.elastic_alpha:g} px, σ {config.elastic_sigma:g} px"]
-               if config.elastic_alpha else [])) or "none",
+            ([f"random rotation ±{augment.max_rotation:g}°"] if augment.max_rotation else [])
+            + ([f"shift ±{augment.max_shift} px"] if augment.max_shift else [])
+            + ([f"scale ±{augment.max_scale:.0%}"] if augment.max_scale else [])
+            + ([f"elastic α {augment.elastic_alpha:g} px, σ {augment.elastic_sigma:g} px"]
+               if augment.elastic_alpha else [])) or "none",
     }
 
 

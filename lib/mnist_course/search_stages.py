@@ -26,7 +26,7 @@ from .models import Architecture, SearchNet
 from .paths import cached_run, cached_run_path, recorded_reports_dir, run_key, runs_dir, settings_key
 from .results import LAST_EPOCHS, aggregate, summarize_run
 from .search_space import architecture_of, is_rejected, proxy_value, training_of
-from .training import TrainConfig, changed_fields, fit, set_seed
+from .training import TrainConfig, changed_fields, config_from_record, fit, set_seed
 
 
 def teacher_lookup(train, val=None, teacher_epochs: int | None = None, log=print):
@@ -230,7 +230,9 @@ def recorded_search(budgets: list[int], folder: str | Path | None = None) -> dic
         report = json.loads(path.read_text())
         weights = WEIGHTS_DIR / f"search_{budget}.pt"
         seed = json.loads(weights.with_suffix(".json").read_text())["seed"] if weights.is_file() else None
-        config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in report["config"].items()})
+        config, augment, extras = config_from_record(report)
+        if augment is not None or extras is not None:  # a search trains with a TrainConfig alone
+            raise ValueError(f"{path.name} records an augment or extras; a search's record has neither")
         results[budget] = {"budget": budget, "counts": report["search"], "candidates": report["candidates"],
                            "winner": report["candidates"][0],
                            "architecture": Architecture(**{k: tuple(v) if isinstance(v, list) else v

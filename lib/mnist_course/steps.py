@@ -22,6 +22,7 @@ from torch import nn
 from torchinfo import summary
 from torchinfo.enums import Units
 
+from .augmentation import Augmentation
 from .data import RAW_FILES, MNISTSplit, load_mnist
 from .distill import logits_for, logits_of, train_teacher
 from .models import (
@@ -50,12 +51,15 @@ from .results import (
 )
 from .settings import RunSettings
 from .training import (
+    Extras,
     TrainConfig,
     config_dict,
+    config_from_record,
     device_name,
     evaluate,
     fit,
     format_epoch,
+    piece_dict,
     resolve_device,
     set_seed,
 )
@@ -134,7 +138,8 @@ def seed_run_settings(name: str, train: MNISTSplit, test: MNISTSplit, config: Tr
 
 def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainConfig, seeds: list[int],
                 return_models: bool = False, cache_dir: str | Path | None = None,
-                teacher_logits: torch.Tensor | None = None, augment=None, **model_kwargs):
+                teacher_logits: torch.Tensor | None = None, augment=None, extras: Extras | None = None,
+                **model_kwargs):
     """Train model ``name`` once per seed and return one ``results.summarize_run`` dict each.
 
     Each seed gives its own initial weights (``build_model``), data order and
@@ -154,15 +159,17 @@ def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainCon
     teacher_logits: with a config that names a teacher (distill.py), its logits on
     ``train`` (e.g. from a teacher the notebook trained and showed); None: the teacher is
     trained or loaded from ``runs/teachers/`` when a seed first needs it.
-    augment: a set-up's own training augmentation, passed to ``fit`` (e.g. reference 5's
-    ``reference.ShiftScaleRotateBrightnessContrast()``); its repr is part of the cache key.
+    augment, extras: passed to ``fit``: a set-up's own training augmentation (an
+    ``augmentation.Augmentation``, or e.g. reference 5's
+    ``reference.ShiftScaleRotateBrightnessContrast()``) and a ``training.Extras``; the
+    repr of each given (and not at its defaults) is part of the cache key.
     Raises ValueError for cache_dir together with return_models.
     """
     if cache_dir is not None and return_models:
         raise ValueError("cache_dir replays runs without their weights; it cannot be combined with "
                          "return_models=True (pass cache_dir=None)")
-    settings = seed_run_settings(name, train, test, config, model_kwargs) | (
-        {"augment": repr(augment)} if augment is not None else {})
+    settings = seed_run_settings(name, train, test, config, model_kwargs) | {  # named when not at the defaults
+        k: repr(v) for k, v in (("augment", augment), ("extras", extras)) if v not in (None, Augmentation(), Extras())}
     runs, models = [], []
     teacher = {} if teacher_logits is None else {"logits": teacher_logits}
 
@@ -181,7 +188,7 @@ def train_seeds(name: str, train: MNISTSplit, test: MNISTSplit, config: TrainCon
             logits = logits_of_teacher()  # before the clock: the teacher's cost is stated on its own
             start = time.perf_counter()
             history = fit(model, train, test, replace(config, seed=seed), log=log, teacher_logits=logits,
-                          augment=augment)
+                          augment=augment, extras=extras)
             return summarize_run(history, seed, time.perf_counter() - start)
 
         if cache_dir is None:
@@ -234,7 +241,8 @@ def print_results(report: dict, recorded: bool = False) -> None:
 def record(run: RunSettings, *, notebook: str, step: str, model_name: str, model: nn.Module,
            config: TrainConfig, device: torch.device, runs: list[dict] | None = None,
            history: list[dict] | None = None, seconds: float | None = None,
-           test_once: float | None = None, extra: dict | None = None, layers: bool | None = None) -> dict:
+           test_once: float | None = None, extra: dict | None = None, layers: bool | None = None,
+           augment=None, extras: Extras | None = None) -> dict:
     """Build the report of this notebook's run, save JSON + curves PNG + summary.md in
     ``run.reports_dir`` and print the Results table. Returns the report dict.
 
@@ -243,7 +251,9 @@ def record(run: RunSettings, *, notebook: str, step: str, model_name: str, model
     once after selecting weights on validation). extra: more keys for the JSON (e.g.
     "published"). layers: record the model's layer table (shapes, RF, parameters); None:
     for the step models (a model whose top-level layers run in order, such as Step 5's
-    searched ``SearchNet``, passes True).
+    searched ``SearchNet``, passes True). augment, extras: what the runs trained with beside
+    ``config`` (as ``train_seeds`` got them), recorded beside its "config" as "augment" and
+    "extras" (``training.piece_dict``) when given.
     Raises ValueError if neither ``runs`` nor ``history`` is given.
     """
     if (runs is None) == (history is None) or (history is not None and seconds is None):
@@ -257,7 +267,8 @@ def record(run: RunSettings, *, notebook: str, step: str, model_name: str, model
         info["layers"] = [{**row, "shape": list(row["shape"])} for row in layer_table(model.to("cpu"))]
     report = build_report(step=step, notebook=notebook, model=model_name, params=count_params(model), runs=runs,
                           quick=run.quick, device=device_name(device), config=config_dict(config),
-                          extra={**info, **(extra or {})})
+                          extra={**info, **{k: piece_dict(v) for k, v in (("augment", augment), ("extras", extras))
+                                            if v is not None}, **(extra or {})})
     save_report(report, run.reports_dir)
     plt.close(plot_runs(runs, f"{notebook}: {model_name}", run.reports_dir / f"{notebook}_curves.png",
                         show_lr=config.schedule != "constant", goal=GOAL_MIN_TEST_ACC))
@@ -278,8 +289,8 @@ def beside_the_recording(report: dict, folder: str | Path | None = None) -> str 
     if report["quick"] or not path.is_file():
         return None
     recorded = json.loads(path.read_text())
-    if (recorded["seeds"], recorded["epochs"], recorded["config"]) == (report["seeds"], report["epochs"],
-                                                                       report["config"]):
+    if (recorded["seeds"], recorded["epochs"], _training_of(recorded)) == (report["seeds"], report["epochs"],
+                                                                           _training_of(report)):
         return None
     low, high = recorded["final_test_acc_min"], recorded["final_test_acc_max"]
     yours = "; ".join(f"seed {r['seed']}: {r['final_test_acc']:.2f}% ("
@@ -291,6 +302,13 @@ def beside_the_recording(report: dict, folder: str | Path | None = None) -> str 
              "n": len(recorded["seeds"])}
     return (f"Your run beside the recording{epochs}: {yours}. Recorded seeds {_seed_range(recorded['seeds'])}: "
             f"{format_mean_std(stats, unit='%')}, min {low:.2f}%, max {high:.2f}%.")
+
+
+def _training_of(report: dict) -> tuple:
+    """What a report trained with, comparable across the record forms (``training.config_from_record``);
+    a set-up's own augmentation (not an Augmentation) as recorded."""
+    own = report.get("augment") if "type" in (report.get("augment") or {}) else None
+    return (*config_from_record({k: v for k, v in report.items() if k != "augment" or own is None}), own)
 
 
 def _seed_range(seeds: list[int]) -> str:

@@ -13,27 +13,17 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 
+from .augmentation import Augmentation
 from .checkpoints import save_weights
-from .data import (
-    IMAGE_SIZE,
-    INTERPOLATIONS,
-    MNISTSplit,
-    batch_indices,
-    batches,
-    check_affine,
-    check_elastic,
-    random_affine,
-    random_center_crop_resize,
-    random_elastic,
-)
-from .optim import make_optimizer
+from .data import MNISTSplit, batch_indices, batches
+from .optim import SCHEDULE_NAMES, OneCycle, StepDecay, canonical_schedule, make_optimizer, schedule_of
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LOSSES = ("cross_entropy", "binary")
@@ -42,7 +32,10 @@ LOSSES = ("cross_entropy", "binary")
 @dataclass
 class TrainConfig:
     """Settings of one training run (units in the comments). The device is the data's:
-    ``fit`` trains where ``train.X`` lives."""
+    ``fit`` trains where ``train.X`` lives. What only some runs use comes as a piece of its
+    own: the schedule's details (``optim.OneCycle``, ``optim.StepDecay``) as ``schedule``,
+    more augmentation (``augmentation.Augmentation``) and :class:`Extras` as ``fit``'s
+    ``augment`` and ``extras``."""
 
     num_epochs: int = 15         # passes over the training images
     batch_size: int = 128        # images per optimizer step
@@ -51,45 +44,15 @@ class TrainConfig:
     weight_decay: float = 0.0    # L2 penalty per optimizer step (torch's weight_decay: the gradient
                                  # gains weight_decay x weight), on every parameter; 0 = none
     optimizer: str = "sgd"       # "sgd" (with momentum) or "adam" (momentum unused)
-    schedule: str | tuple = "constant"  # "constant", "onecycle" (warm-up then anneal, per batch),
-                                 # "step" (multiply by gamma every step_size epochs), or one learning
-                                 # rate per epoch (a tuple of num_epochs rates; lr = the first)
-    pct_start: float = 0.3       # onecycle: fraction of the optimizer steps spent warming up
-    three_phase: bool = False    # onecycle: Smith's original 1cycle, with a symmetric cool-down to
-                                 # lr / 25 by 2 * pct_start, then annihilation to ~0 (torch's OneCycleLR)
-    step_size: int = 3           # epochs between decays of the "step" schedule
-    gamma: float = 0.1           # decay factor of the "step" schedule
+    schedule: str | tuple | OneCycle | StepDecay = "constant"  # "constant", "onecycle" (warm-up then
+                                 # anneal, per batch: OneCycle()), "step" (multiply by gamma every
+                                 # step_size epochs: StepDecay()), a OneCycle or StepDecay with other
+                                 # details, or one learning rate per epoch (a tuple of num_epochs
+                                 # rates; lr = the first)
     loss: str = "cross_entropy"  # "cross_entropy" (logits (N, C)) or "binary" (one logit (N,), labels 0/1)
-    label_smoothing: float = 0.0  # cross_entropy, training only: the target puts 1 - label_smoothing
-                                 # + label_smoothing / C on the true class and label_smoothing / C on
-                                 # each other (torch's F.cross_entropy); evaluation uses plain targets
     max_rotation: float = 0.0    # degrees of random rotation per training image; 0 = none
-    rotation_interpolation: str = "bilinear"  # of that rotation: "bilinear" or "nearest" (the ERA S5
-                                 # template's RandomRotation uses torchvision's default, nearest)
     max_shift: int = 0           # pixels: each training image shifted by a whole number of pixels
                                  # within +-max_shift along x and along y (0 to 13; 0 = none)
-    max_scale: float = 0.0       # each training image scaled by a factor within 1 +- max_scale, in
-                                 # the same resampling as the rotation and shift (torchvision's
-                                 # RandomAffine(max_rotation, translate, scale)); 0 = none
-    elastic_alpha: float = 0.0   # pixels: after the rotation, shift and scale, each training image
-                                 # resampled along its own random smooth displacement field, uniform
-                                 # noise in [-1, 1) per pixel blurred by elastic_sigma and times this
-                                 # (Simard et al., ICDAR 2003: 34; torchvision's ElasticTransform with
-                                 # alpha = 2 x this); 0 = none
-    elastic_sigma: float = 4.0   # pixels: standard deviation of that blur, the field's smoothness
-                                 # (Simard et al.: 4; 0 < sigma < 6.875 on 28 x 28 images)
-    crop_resize_p: float = 0.0   # probability per training image of cropping its central crop_size
-                                 # x crop_size pixels and resizing them back to 28 x 28 (bilinear),
-                                 # before the rotation; 0 = never (the ERA S5 template: 0.1)
-    crop_size: int = 22          # pixels per side of that centre crop (1 to 27)
-    clean_last_epochs: int = 0   # the last this-many epochs train on the images as they are: no
-                                 # crop, rotation, shift, scale or elastic distortion (0 = augment
-                                 # every epoch); the model ends on the distribution it is tested on,
-                                 # at a small learning rate (as YOLOX turns its augmentation off at
-                                 # the end)
-    train_mode_first_epoch_only: bool = False  # reproduces a bug of reference 1's source: training
-                                 # mode set once before epoch 1, evaluation leaving the model in eval
-                                 # mode, so from epoch 2 on dropout is off (and BatchNorm frozen)
     teacher: str = ""            # knowledge distillation: the name of a teacher in distill.TEACHERS whose
                                  # logits on the (unaugmented) training images fit receives as
                                  # teacher_logits; "" = none
@@ -97,6 +60,26 @@ class TrainConfig:
                                  # needs a teacher): (1 - w) x cross-entropy + w x distillation_loss
     distill_temperature: float = 4.0  # softmax temperature T of that term (Hinton et al. 2015: soft
                                  # targets at T > 1 show which wrong classes the teacher finds close)
+    seed: int = 1                # seeds shuffling and augmentation (model init: steps.build_model)
+    eval_batch_size: int | None = None  # images per evaluation batch; None: per device (below)
+
+
+@dataclass(frozen=True)
+class Extras:
+    """Changes of the training loop that only some runs make, passed as ``fit(...,
+    extras=Extras(...))``; ``None`` or ``Extras()`` = all off. :meth:`check` names an
+    invalid field before training."""
+
+    label_smoothing: float = 0.0  # cross_entropy, training only: the target puts 1 - label_smoothing
+                                 # + label_smoothing / C on the true class and label_smoothing / C on
+                                 # each other (torch's F.cross_entropy); evaluation uses plain targets
+    clean_last_epochs: int = 0   # the last this-many epochs train on the images as they are: no
+                                 # augmentation at all (0 = augment every epoch); the model ends on the
+                                 # distribution it is tested on, at a small learning rate (as YOLOX
+                                 # turns its augmentation off at the end)
+    train_mode_first_epoch_only: bool = False  # reproduces a bug of reference 1's source: training
+                                 # mode set once before epoch 1, evaluation leaving the model in eval
+                                 # mode, so from epoch 2 on dropout is off (and BatchNorm frozen)
     ema_decay: float = 0.0       # weight averaging: after every optimizer step the evaluated copy of
                                  # the model moves 1 - ema_decay of the way to the trained one (an
                                  # exponential moving average, Polyak averaging); 0 = off. 0.999 averages
@@ -107,8 +90,22 @@ class TrainConfig:
                                  # moving average of the last ~10 augmented batches ("PreciseBN": Wu &
                                  # Johnson, "Rethinking 'Batch' in BatchNorm", 2021, section 3); the
                                  # trained weights and the random stream are unchanged
-    seed: int = 1                # seeds shuffling and augmentation (model init: steps.build_model)
-    eval_batch_size: int | None = None  # images per evaluation batch; None: per device (below)
+
+    def check(self, num_epochs: int, loss: str = "cross_entropy") -> None:
+        """Raise ValueError naming the field, its value and the valid ones (for a run of
+        ``num_epochs`` with ``loss``)."""
+        check_label_smoothing(self.label_smoothing, loss)
+        clean = self.clean_last_epochs
+        if isinstance(clean, bool) or not isinstance(clean, int) or not 0 <= clean <= num_epochs:
+            raise ValueError(f"clean_last_epochs={clean!r} is invalid; use a whole number of epochs from 0 "
+                             f"to num_epochs={num_epochs}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay={self.ema_decay!r} is invalid; use 0 (no weight averaging) or a "
+                             f"decay from 0 to below 1, e.g. 0.999")
+        if self.precise_bn and self.train_mode_first_epoch_only:
+            raise ValueError("precise_bn=True is invalid with train_mode_first_epoch_only=True: that mode trains "
+                             "from epoch 2 on with the running statistics, which PreciseBN would then change; "
+                             "set one of them to False")
 
 
 def set_seed(seed: int) -> None:
@@ -256,58 +253,50 @@ def recompute_batchnorm(model: nn.Module, split: MNISTSplit, batch_size: int) ->
         update_bn(batches(split, batch_size, shuffle=False), model)  # restores the model's mode
 
 
-def check_augmentation(config: TrainConfig, image_size: int = IMAGE_SIZE) -> None:
-    """Raise ValueError naming the TrainConfig field, its value and the valid ones when an
-    augmentation setting is invalid, also one that is unused (a rotation interpolation
-    without rotation, a crop size at crop_resize_p = 0): a typo is caught before training."""
-    if config.rotation_interpolation not in INTERPOLATIONS:
-        raise ValueError(f"rotation_interpolation={config.rotation_interpolation!r} is invalid; "
-                         f"valid: {', '.join(INTERPOLATIONS)}")
-    if not 0 <= config.crop_resize_p <= 1:
-        raise ValueError(f"crop_resize_p={config.crop_resize_p!r} is invalid; use a probability from 0 to 1")
-    size = config.crop_size
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size < image_size:
-        raise ValueError(f"crop_size={size!r} is invalid; use a whole number of pixels from 1 to {image_size - 1}")
-    check_affine(config.max_shift, config.max_scale, image_size)
-    check_elastic(config.elastic_alpha, config.elastic_sigma, image_size)
-    clean = config.clean_last_epochs
-    if isinstance(clean, bool) or not isinstance(clean, int) or not 0 <= clean <= config.num_epochs:
-        raise ValueError(f"clean_last_epochs={clean!r} is invalid; use a whole number of epochs from 0 "
-                         f"to num_epochs={config.num_epochs}")
-    if not 0 <= config.ema_decay < 1:
-        raise ValueError(f"ema_decay={config.ema_decay!r} is invalid; use 0 (no weight averaging) or a "
-                         f"decay from 0 to below 1, e.g. 0.999")
+def _check_fit_inputs(train: MNISTSplit, config: TrainConfig, val, best_weights, teacher_logits, augment,
+                      extras: Extras):
+    """Raise ValueError for what :func:`fit` refuses (see there) before anything trains;
+    returns the augmentation to train with: ``augment``, else the config's rotation and shift."""
+    if best_weights is not None and val is None:
+        raise ValueError("best_weights needs a validation split (val=...): weights are chosen on "
+                         "validation, never on the test set")
+    switched_on = {k: getattr(config, k) for k in ("max_rotation", "max_shift") if getattr(config, k)}
+    if augment is not None and switched_on:
+        raise ValueError(f"augment given with the config's augmentation {switched_on}; use one of them")
+    augment = augment if augment is not None else Augmentation(config.max_rotation, config.max_shift)
+    if isinstance(augment, Augmentation):
+        augment.check(min(train.X.shape[-2:]))
+    extras.check(config.num_epochs, config.loss)
+    check_distillation(config)
+    if (teacher_logits is not None) != bool(config.teacher):
+        raise ValueError(f"teacher_logits {'given' if teacher_logits is not None else 'missing'} with "
+                         f"teacher={config.teacher!r}; pass them exactly when the config names a teacher")
+    if teacher_logits is not None and (teacher_logits.ndim != 2 or len(teacher_logits) != len(train)):
+        raise ValueError(f"teacher_logits of shape {tuple(teacher_logits.shape)} are invalid; expected "
+                         f"({len(train)}, classes): one row per training image")
+    return augment
 
 
-AUGMENTATION_FIELDS = ("crop_resize_p", "max_rotation", "max_shift", "max_scale", "elastic_alpha")
-
-
-def augment_settings(config: TrainConfig) -> dict:
-    """The augmentation fields of ``config`` that are switched on ({} when it trains on the
-    images as they are)."""
-    return {k: getattr(config, k) for k in AUGMENTATION_FIELDS if getattr(config, k)}
-
-
-def augment_batch(X: torch.Tensor, config: TrainConfig, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A training batch as :func:`fit` augments it in an augmented epoch: the centre crop
-    (``crop_resize_p``), then the rotation, shift and scale in one resampling, then the
-    elastic distortion. X: (N, 1, 28, 28) normalised images; returns a new tensor of the
-    same shape (X itself when nothing is on). The draws from ``generator``, in this order,
-    are those of :func:`data.random_center_crop_resize`, :func:`data.random_affine` and
-    :func:`data.random_elastic`; a part that is off draws nothing, so a run keeps the
-    random stream it had before that part existed."""
-    if config.crop_resize_p > 0:
-        X = random_center_crop_resize(X, config.crop_resize_p, config.crop_size, generator)
-    X = random_affine(X, config.max_rotation, config.max_shift, config.max_scale, generator,
-                      config.rotation_interpolation)
-    if config.elastic_alpha > 0:
-        X = random_elastic(X, config.elastic_alpha, config.elastic_sigma, generator)
-    return X
+def _mean_train_loss(batch_losses: torch.Tensor, n: int, epoch: int, config: TrainConfig) -> float:
+    """The epoch's mean loss per image from its batches' mean losses (``n`` images; only the
+    last batch may be smaller), read from the device once. Raises FloatingPointError naming
+    the epoch and the first batch whose loss was NaN/inf."""
+    batch_losses = batch_losses.cpu()  # the one host sync of the epoch
+    bad = (~torch.isfinite(batch_losses)).nonzero()
+    if len(bad):
+        first = int(bad[0])
+        raise FloatingPointError(
+            f"training diverged: the loss became {batch_losses[first].item()} in epoch {epoch}, "
+            f"first at batch {first + 1} of {len(batch_losses)} (lr={config.lr}); lower the learning rate")
+    sizes = torch.full((len(batch_losses),), float(config.batch_size))
+    sizes[-1] = n - config.batch_size * (len(batch_losses) - 1)
+    return float((batch_losses * sizes).sum() / n)
 
 
 def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: TrainConfig,
         log=print, val: MNISTSplit | None = None, best_weights: str | os.PathLike | None = None,
-        on_epoch=None, teacher_logits: torch.Tensor | None = None, augment=None) -> list[dict]:
+        on_epoch=None, teacher_logits: torch.Tensor | None = None, augment=None,
+        extras: Extras | None = None) -> list[dict]:
     """Train ``model`` on ``train`` and evaluate it after every epoch.
 
     The model is moved to the device of ``train.X`` (load the data with the device from
@@ -323,10 +312,13 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     Returns the history: one dict per epoch with epoch, train_loss, train_acc,
     test_loss, test_acc, [val_loss, val_acc, saved], lr (at the epoch's start), seconds
     (train + evaluation), train_seconds, eval_seconds. Accuracies in percent; train_loss
-    is the loss trained on (with ``label_smoothing``), validation and test losses are not.
+    is the loss trained on (with ``extras.label_smoothing``), validation and test losses
+    are not.
     Raises FloatingPointError naming the epoch and first batch whose loss was NaN/inf;
-    ValueError if ``best_weights`` is given without ``val`` or an augmentation setting is
-    invalid (see :func:`check_augmentation`).
+    ValueError, before training, if ``best_weights`` is given without ``val`` or a
+    setting is invalid (the config's, its schedule's, ``augment``'s when it is an
+    Augmentation (:meth:`augmentation.Augmentation.check`), ``extras``'
+    (:meth:`Extras.check`)).
     ``log`` receives one line per epoch (pass ``None`` for silence). ``on_epoch``, if
     given, is called with each epoch's history row as soon as it is complete; an
     exception it raises stops training there (a search's pruner uses this).
@@ -336,33 +328,19 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     cross-entropy + distill_weight x :func:`distillation_loss` against its images' rows
     (also when the batch is augmented: the digit's identity is kept); train_loss is that
     mixed loss. Raises ValueError when they are missing, unasked for or misshapen.
-    ``config.ema_decay`` and ``config.precise_bn`` change what is evaluated (see their
-    fields): with EMA, ``model`` itself is the averaged one after ``fit`` returns.
-    Raises ValueError for precise_bn with train_mode_first_epoch_only.
     augment: a function (X (N, 1, H, W) normalised batch, generator) -> X of the same
-    shape, applied to every training batch instead of the config's augmentation (whose
-    fields must then be at their defaults): how a set-up with its own pipeline (a
-    reference set-up's) brings it without adding fields to TrainConfig. Its random draws
-    come from ``generator`` (seeded by ``config.seed``), so runs are reproducible.
+    shape, applied to every training batch of an augmented epoch, e.g. an
+    :class:`augmentation.Augmentation` or a reference set-up's own pipeline
+    (``reference.ShiftScaleRotateBrightnessContrast``); None: ``Augmentation(
+    config.max_rotation, config.max_shift)``. Given, the config's rotation and shift must
+    be 0. Its random draws come from ``generator`` (seeded by ``config.seed``, which also
+    draws each epoch's order first), so runs are reproducible.
+    extras: an :class:`Extras` (None: all off). Its ``ema_decay`` and ``precise_bn`` change
+    what is evaluated (see its fields): with EMA, ``model`` itself is the averaged one
+    after ``fit`` returns.
     """
-    if best_weights is not None and val is None:
-        raise ValueError("best_weights needs a validation split (val=...): weights are chosen on "
-                         "validation, never on the test set")
-    check_augmentation(config, min(train.X.shape[-2:]))
-    if augment is not None and (switched_on := augment_settings(config)):
-        raise ValueError(f"augment given with the config's augmentation {switched_on}; use one of them")
-    check_label_smoothing(config.label_smoothing, config.loss)
-    check_distillation(config)
-    if config.precise_bn and config.train_mode_first_epoch_only:
-        raise ValueError("precise_bn=True is invalid with train_mode_first_epoch_only=True: that mode trains "
-                         "from epoch 2 on with the running statistics, which PreciseBN would then change; "
-                         "set one of them to False")
-    if (teacher_logits is not None) != bool(config.teacher):
-        raise ValueError(f"teacher_logits {'given' if teacher_logits is not None else 'missing'} with "
-                         f"teacher={config.teacher!r}; pass them exactly when the config names a teacher")
-    if teacher_logits is not None and (teacher_logits.ndim != 2 or len(teacher_logits) != len(train)):
-        raise ValueError(f"teacher_logits of shape {tuple(teacher_logits.shape)} are invalid; expected "
-                         f"({len(train)}, classes): one row per training image")
+    extras = extras if extras is not None else Extras()
+    augment = _check_fit_inputs(train, config, val, best_weights, teacher_logits, augment, extras)
     device = train.X.device
     if teacher_logits is not None:
         teacher_logits = teacher_logits.to(device)
@@ -371,8 +349,8 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     optimizer, scheduler, step_every = make_optimizer(model, config, steps_per_epoch)
     # The averaged copy is what evaluation sees; its first update copies the weights after
     # optimizer step 1, later ones move it towards the trained weights (see ema_decay).
-    averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
-                if config.ema_decay > 0 else None)
+    averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(extras.ema_decay), use_buffers=True)
+                if extras.ema_decay > 0 else None)
     evaluated = averaged.module if averaged is not None else model
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
@@ -380,16 +358,16 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     for epoch in range(1, config.num_epochs + 1):
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        model.train(epoch == 1 or not config.train_mode_first_epoch_only)
+        model.train(epoch == 1 or not extras.train_mode_first_epoch_only)
         batch_losses = torch.empty(steps_per_epoch, device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
-        augment_this_epoch = epoch <= config.num_epochs - config.clean_last_epochs
+        augment_this_epoch = epoch <= config.num_epochs - extras.clean_last_epochs
         for i, idx in enumerate(batch_indices(len(train), config.batch_size, device, generator)):
             X, y = train.X[idx], train.y[idx]
             if augment_this_epoch:
-                X = augment(X, generator) if augment is not None else augment_batch(X, config, generator)
+                X = augment(X, generator)
             logits = model(X)
-            loss, batch_correct = loss_and_correct(logits, y, config.loss, label_smoothing=config.label_smoothing)
+            loss, batch_correct = loss_and_correct(logits, y, config.loss, label_smoothing=extras.label_smoothing)
             if teacher_logits is not None:
                 loss = ((1 - config.distill_weight) * loss + config.distill_weight
                         * distillation_loss(logits, teacher_logits[idx], config.distill_temperature))
@@ -404,21 +382,10 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
             correct += batch_correct
         if step_every == "epoch":
             scheduler.step()
-        if config.precise_bn:  # part of training: its seconds count in train_seconds
+        if extras.precise_bn:  # part of training: its seconds count in train_seconds
             recompute_batchnorm(evaluated, train, config.batch_size)
-        batch_losses = batch_losses.cpu()  # the one host sync of the epoch
-        bad = (~torch.isfinite(batch_losses)).nonzero()
-        if len(bad):
-            first = int(bad[0])
-            raise FloatingPointError(
-                f"training diverged: the loss became {batch_losses[first].item()} in epoch {epoch}, "
-                f"first at batch {first + 1} of {steps_per_epoch} (lr={config.lr}); "
-                f"lower the learning rate")
+        train_loss = _mean_train_loss(batch_losses, len(train), epoch, config)
         train_seconds = time.perf_counter() - start
-        # Mean loss per image: batches may differ in size only at the end.
-        sizes = torch.full((steps_per_epoch,), float(config.batch_size))
-        sizes[-1] = len(train) - config.batch_size * (steps_per_epoch - 1)
-        train_loss = float((batch_losses * sizes).sum() / len(train))
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": 100.0 * correct.item() / len(train),
                "test_loss": None, "test_acc": None}
         for name, split in (("val", val), ("test", test)):
@@ -459,13 +426,69 @@ def format_epoch(row: dict, num_epochs: int) -> str:
 
 
 def config_dict(config: TrainConfig) -> dict:
-    """The config as a plain dict (for reports)."""
-    return asdict(config)
+    """The config as a plain JSON-able dict (for reports and cache keys): every field, a
+    ``OneCycle`` or ``StepDecay`` schedule as {"name": "onecycle" or "step", its fields}
+    (by its name alone at its defaults)."""
+    schedule = canonical_schedule(config.schedule)
+    if type(schedule) in SCHEDULE_NAMES:
+        schedule = {"name": SCHEDULE_NAMES[type(schedule)], **asdict(schedule)}
+    return asdict(config) | {"schedule": schedule}
 
 
 def changed_fields(config: TrainConfig) -> dict:
-    """The fields of ``config`` that differ from TrainConfig's defaults, without the seed:
-    what a cached run's key names, so that adding a field (at a default that keeps
-    today's behaviour) leaves every cached run valid."""
-    defaults = TrainConfig()
-    return {k: v for k, v in asdict(config).items() if k != "seed" and v != getattr(defaults, k)}
+    """The fields of ``config`` that differ from TrainConfig's defaults, without the seed,
+    as :func:`config_dict` writes them: what a cached run's key names, so that adding a
+    field (at a default that keeps today's behaviour) leaves every cached run valid."""
+    defaults = config_dict(TrainConfig())
+    return {k: v for k, v in config_dict(config).items() if k != "seed" and v != defaults[k]}
+
+
+def piece_dict(piece) -> dict:
+    """An :class:`augmentation.Augmentation` or :class:`Extras` as a plain dict for a record;
+    another augmentation (a set-up's own dataclass) as {"type": its class name, its fields}."""
+    return asdict(piece) | ({} if isinstance(piece, (Augmentation, Extras)) else {"type": type(piece).__name__})
+
+
+def config_from_record(d: dict) -> tuple[TrainConfig, Augmentation | None, Extras | None]:
+    """(config, augment, extras) of a record, to train it again. ``d``: a record's "config"
+    dict, or a dict that holds one under "config" (a report, an ablation's "base") beside
+    its "augment" and "extras" dicts (:func:`piece_dict`), if any. Reads today's form
+    (:func:`config_dict`) and the flat one of records made before the pieces existed,
+    whose schedule details (pct_start, three_phase, step_size, gamma), augmentation fields
+    and extras sat in the config: at their defaults (or a schedule's details beside
+    another schedule, where they did nothing) they are dropped; otherwise they become a
+    ``OneCycle`` or ``StepDecay`` schedule, an ``Augmentation`` (holding the config's
+    rotation and shift, which become 0) and an ``Extras``. A piece at its defaults is
+    None; lists become tuples; fields gone from TrainConfig (the first reports' nesterov
+    and device) are dropped. Raises ValueError for an augment of another type."""
+    if "config" in d:
+        d = {**d["config"], **{k: d[k] for k in ("augment", "extras") if d.get(k) is not None}}
+    d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    augment, extras = dict(d.get("augment") or {}), dict(d.get("extras") or {})
+    if "type" in augment:
+        raise ValueError(f"augment of type {augment['type']!r} is not an Augmentation; rebuild it from its class")
+    augment |= {k: d[k] for k in Augmentation.__dataclass_fields__ if k in d and k not in ("max_rotation", "max_shift")}
+    extras |= {k: d[k] for k in Extras.__dataclass_fields__ if k in d}
+    config = TrainConfig(**{k: d[k] for k in TrainConfig.__dataclass_fields__ if k in d})
+    schedule = schedule_of(config.schedule)
+    if isinstance(schedule, dict):
+        schedule = next(kind for kind, name in SCHEDULE_NAMES.items() if name == schedule["name"])(
+            **{k: v for k, v in schedule.items() if k != "name"})
+    if type(schedule) in SCHEDULE_NAMES:  # the flat details of its own kind
+        schedule = replace(schedule, **{k: d[k] for k in type(schedule).__dataclass_fields__ if k in d})
+    augment = Augmentation(**{"max_rotation": config.max_rotation, "max_shift": config.max_shift, **augment})
+    plain = augment == Augmentation(augment.max_rotation, augment.max_shift)
+    config = replace(config, schedule=canonical_schedule(schedule), max_rotation=augment.max_rotation if plain
+                     else 0.0, max_shift=augment.max_shift if plain else 0)
+    return config, None if plain else augment, None if Extras(**extras) == Extras() else Extras(**extras)
+
+
+def flat_config(config: TrainConfig, augment: Augmentation | None = None, extras: Extras | None = None) -> dict:
+    """The inverse of :func:`config_from_record`: the pieces as one flat dict with every
+    field of the TrainConfig that records made before the pieces existed hold (the
+    schedule by its name, its details beside it; the augmentation's rotation and shift in
+    the config's fields). For comparing a record of either form field by field."""
+    schedule, augment = schedule_of(config.schedule), augment or Augmentation(config.max_rotation, config.max_shift)
+    details = asdict(OneCycle()) | asdict(StepDecay()) | (asdict(schedule) if type(schedule) in SCHEDULE_NAMES else {})
+    return (config_dict(config) | {"schedule": SCHEDULE_NAMES.get(type(schedule), schedule)} | details
+            | asdict(augment) | asdict(extras if extras is not None else Extras()))
