@@ -206,3 +206,20 @@ def test_the_class_map_head_is_a_linear_layer_on_the_channel_averages():
     assert not torch.allclose(conv6(y).mean(dim=(2, 3)), y.mean(dim=(2, 3)) @ linear.T, atol=1e-3)
     with pytest.raises(ValueError, match="head='mlp'.*conv.*gap.*block"):
         get_model("step4", head="mlp")
+
+
+def test_step4_variant_without_a_change_is_step4_initialisation_included():
+    # Step4Capacity reads as its step describes it; its ablations build Step4Variant,
+    # which must be the same network, drawing the same initial weights, when nothing changes.
+    from mnist_course.models import Step4Capacity, Step4Variant
+
+    torch.manual_seed(3)
+    step4 = Step4Capacity()
+    torch.manual_seed(3)
+    variant = Step4Variant()
+    assert type(get_model("step4")) is Step4Capacity and type(get_model("step4", dropout=0.0)) is Step4Variant
+    one, two = step4.state_dict(), variant.state_dict()
+    assert list(one) == list(two) and all(torch.equal(one[k], two[k]) for k in one)
+    x = torch.randn(2, 1, 28, 28)
+    assert torch.equal(step4.eval()(x), variant.eval()(x))
+    assert type(get_model("step4", pool_after_rf=7)) is Step4Variant

@@ -43,7 +43,7 @@ import torch
 from .ablation_plans import ABLATIONS, SEEDS, Variant, decide
 from .data import MNISTSplit, course_validation_split
 from .distill import logits_for, train_teacher
-from .models import BUILDERS, count_params, get_model
+from .models import BUILDERS, VARIANTS, count_params, get_model
 from .paths import (
     atomic_write_text,
     cached_run,
@@ -315,7 +315,8 @@ def _base_changed(name: str, recorded: dict) -> list[str]:
     then = {"model": recorded["base"]["model"], **recorded["base"]["model_kwargs"],
             **flat_config(*config_from_record(recorded["base"]))}
     now.pop("seed"), then.pop("seed")
-    defaults = {name: p.default for name, p in inspect.signature(BUILDERS[base.model]).parameters.items()
+    builder = BUILDERS[VARIANTS.get(base.model, base.model)]
+    defaults = {name: p.default for name, p in inspect.signature(builder).parameters.items()
                 if p.default is not inspect.Parameter.empty}  # model keywords written out at their defaults
     return sorted(k for k in now.keys() | then.keys() if now.get(k, defaults.get(k)) != then.get(k, defaults.get(k)))
 

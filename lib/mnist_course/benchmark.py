@@ -43,7 +43,6 @@ from .course import run_course
 from .data import MNIST_MEAN, MNIST_STD, batches, ensure_mnist, load_mnist, random_rotate
 from .models import MODELS, get_model
 from .paths import atomic_write_text, recorded_reports_dir
-from .recipes import RECIPES
 from .reporting import load_reports
 from .settings import quick_from_env
 from .training import Extras, TrainConfig, config_from_record, device_name, fit, resolve_device
@@ -93,16 +92,12 @@ def reference_loader(root: Path, device: torch.device, num_workers: int):
                                        drop_last=True)
 
 
-# Each step model as its notebook trains it: its recipe's keywords (e.g. Step 4 without the
-# dropout its class defaults to), so the timings are those of the recorded models.
-STEP_KWARGS = {recipe.model: recipe.model_kwargs for recipe in RECIPES.values()}
-
 
 def throughput(root: Path, device: torch.device, n_batches: int, repeats: int) -> dict:
     """Images per second of both pipelines, alternating; medians and the ratio."""
     num_workers = os.cpu_count() or 1
     torch.manual_seed(0)
-    model = get_model("step4", **STEP_KWARGS["step4"]).to(device)
+    model = get_model("step4").to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     train = load_mnist(True, root, device)
     generator = torch.Generator(device=device).manual_seed(0)
@@ -149,7 +144,7 @@ def epoch_times(root: Path, device: torch.device,
         config = replace(config, num_epochs=1)
         if extras is not None:  # the one epoch is timed augmented, as most epochs of the run are
             extras = replace(extras, clean_last_epochs=0)
-        row = fit(get_model(name, **STEP_KWARGS.get(name, {})), train, test, config, log=None, augment=augment,
+        row = fit(get_model(name), train, test, config, log=None, augment=augment,
                   extras=extras)[0]
         times[name] = {"seconds": row["seconds"], "train_seconds": row["train_seconds"],
                        "eval_seconds": row["eval_seconds"]}

@@ -178,33 +178,44 @@ class Step4Capacity(nn.Module):
     """Step 4: MaxPool right after RF 5, where MNIST's strokes are resolved; the budget
     this saves at full resolution is spent after the pool, where a layer costs a quarter
     as much compute, and the last conv (padded) maps straight to the 10 classes before GAP.
-    The defaults build Step 4 as recorded (``RECIPES["04_capacity"]``): no dropout, which
-    the validation split found did not help (ablation ``04_capacity-dropout``; ``dropout``
-    stays for the rows of the ablations that measured it).
+    7,824 parameters. Its ablations (the pool one conv later, no extra block, ...) build
+    :class:`Step4Variant`, which is this network when given no change."""
 
-    Ablations, one change each (the layer comments describe the default):
-    ``pool_after_rf=7`` moves the MaxPool one conv later (after conv3, RF 7) with the
-    same layers and parameters; ``extra_block=False`` drops conv5 (the block the freed
-    budget paid for); ``transition=False`` replaces the 1x1 squeeze to 8 channels and
-    conv3 (8 -> 12) by a conv3 that reads the 16 pooled channels directly (16 -> 10),
-    7,980 parameters; ``dropout`` sets the fraction of activations zeroed in training;
-    ``bn_momentum`` the BatchNorm momentum of every block, ``bn_first`` and
-    ``activation`` the order and the nonlinearity of every block (see :func:`conv_bn`).
-    ``head`` (design-ablation candidates): ``"conv"`` (default) is the padded 3x3 conv to
-    10 class maps, then GAP. Conv and GAP are both linear, so away from the border
-    GAP(conv6(x)) = (sum of conv6's nine 16 -> 10 kernels) applied to GAP(x): its 1,440
-    parameters act almost like a 16 -> 10 linear layer on the 16 averages. ``"gap"`` is
-    that layer itself, GAP -> 1x1 conv 16 -> 10 (160 parameters, 6,544 in all);
-    ``"block"`` spends the 1,280 parameters this frees on a fourth BatchNorm block
-    (conv6 16 -> 16, padded, RF 22) before GAP -> 1x1, with conv3/conv4 trimmed to
-    10/14 channels to stay under 8,000 (7,972 parameters).
-    ``width1``, ``squeeze`` and ``width3`` (margin-ablation candidates) set the output
-    channels of conv1 (8), of the 1x1 transition (8) and of conv3 (12; 10 without the
-    transition or with ``head="block"``): where the 1,280 parameters freed by the
-    ``"gap"`` head are spent, before the pool or after it.
-    Raises ValueError for a ``pool_after_rf`` other than 5 or 7, an unknown ``head`` or
-    ``activation``, or a width below 1.
-    """
+    def __init__(self):
+        super().__init__()
+        self.conv1 = conv_bn(1, 8)       # 28 -> 26, RF 3
+        self.conv2 = conv_bn(8, 16)      # 26 -> 24, RF 5: strokes resolved
+        self.pool1 = nn.MaxPool2d(2)     # 24 -> 12, RF 6
+        self.trans1 = nn.Conv2d(16, 8, 1, bias=False)  # 12 -> 12, RF 6: 16 -> 8 channels
+        self.conv3 = conv_bn(8, 12)      # 12 -> 10, RF 10
+        self.conv4 = conv_bn(12, 16)     # 10 -> 8,  RF 14
+        self.conv5 = conv_bn(16, 16)     # 8 -> 6,   RF 18: the block the saved budget pays for
+        self.conv6 = nn.Conv2d(16, 10, 3, padding=1, bias=False)  # 6 -> 6, RF 22: class maps
+        self.gap = nn.AdaptiveAvgPool2d(1)                        # 6 -> 1: average each class map
+
+    def forward(self, x):               # (N, 1, 28, 28)
+        x = self.pool1(self.conv2(self.conv1(x)))  # (N, 16, 12, 12)
+        x = self.conv3(self.trans1(x))  # (N, 12, 10, 10)
+        x = self.conv5(self.conv4(x))   # (N, 16, 6, 6)
+        x = self.gap(self.conv6(x))     # (N, 10, 1, 1)
+        return x.flatten(1)             # (N, 10) logits
+
+
+class Step4Variant(nn.Module):
+    """Step 4 with one ablation's change (``get_model("step4", **change)`` builds it); with
+    no change it is :class:`Step4Capacity`, initialisation included (same layers, same order).
+    ``pool_after_rf=7``: the MaxPool one conv later (after conv3), same parameters;
+    ``extra_block=False``: no conv5; ``transition=False``: no 1x1 squeeze, conv3 reads the
+    16 pooled channels (16 -> 10, 7,980 parameters); ``dropout``: after conv3-conv5;
+    ``bn_momentum``, ``bn_first``, ``activation``: every block's (:func:`conv_bn`).
+    ``head``: ``"conv"`` (Step 4's padded 3x3 conv to the class maps, then GAP; conv and GAP
+    are both linear, so its 1,440 parameters act almost like a 16 -> 10 layer on the 16
+    averages), ``"gap"`` (GAP then a 1x1 conv 16 -> 10: 160 parameters, 6,544 in all) or
+    ``"block"`` (a fourth block conv6 16 -> 16 before GAP -> 1x1, conv3/conv4 trimmed to
+    10/14 channels: 7,972). ``width1``, ``squeeze``, ``width3``: the output channels of
+    conv1 (8), the 1x1 transition (8) and conv3 (12; 10 without the transition or with
+    the "block" head). Raises ValueError for a ``pool_after_rf`` other than 5 or 7, an
+    unknown ``head`` or ``activation``, or a width below 1."""
 
     def __init__(self, dropout: float = 0.0, pool_after_rf: int = 5, extra_block: bool = True,
                  transition: bool = True, bn_momentum: float = 0.1, head: str = "conv",
@@ -220,36 +231,31 @@ class Step4Capacity(nn.Module):
         super().__init__()
         # Layers are registered in the order forward runs them (layer_table relies on it).
         bn = {"bn_momentum": bn_momentum, "bn_first": bn_first, "activation": activation}
-        self.conv1 = conv_bn(1, width1, **bn)          # 28 -> 26, RF 3
-        self.conv2 = conv_bn(width1, 16, **bn)         # 26 -> 24, RF 5
+        self.conv1 = conv_bn(1, width1, **bn)
+        self.conv2 = conv_bn(width1, 16, **bn)
         if pool_after_rf == 5:
-            self.pool1 = nn.MaxPool2d(2)               # 24 -> 12, RF 6
+            self.pool1 = nn.MaxPool2d(2)
         if transition:
-            self.trans1 = nn.Conv2d(16, squeeze, 1, bias=False)  # 12 -> 12, RF 6: 16 -> 8 channels
-        width = 12 if transition else 10  # without the squeeze, conv3 reads 16 channels: 10 fit the budget
-        width4 = 16
-        if head == "block":             # the fourth block's budget comes partly from conv3/conv4
-            width, width4 = 10, 14
-        if width3 is not None:
-            width = width3
-        self.conv3 = conv_bn(squeeze if transition else 16, width, dropout=dropout, **bn)  # 12 -> 10, RF 10
+            self.trans1 = nn.Conv2d(16, squeeze, 1, bias=False)
+        width, width4 = (10, 14) if head == "block" else (12 if transition else 10, 16)
+        width = width3 if width3 is not None else width
+        self.conv3 = conv_bn(squeeze if transition else 16, width, dropout=dropout, **bn)
         if pool_after_rf == 7:
-            self.pool1 = nn.MaxPool2d(2)               # (ablation) 22 -> 11 after RF 7
-        self.conv4 = conv_bn(width, width4, dropout=dropout, **bn)  # 10 -> 8,  RF 14
+            self.pool1 = nn.MaxPool2d(2)
+        self.conv4 = conv_bn(width, width4, dropout=dropout, **bn)
         if extra_block:
-            self.conv5 = conv_bn(width4, 16, dropout=dropout, **bn)  # 8 -> 6, RF 18
-        if head == "conv":
-            self.conv6 = nn.Conv2d(16, 10, 3, padding=1, bias=False)  # 6 -> 6, RF 22: class maps
-            self.gap = nn.AdaptiveAvgPool2d(1)         # 6 -> 1: average each class map
-        else:
-            if head == "block":
-                self.conv6 = conv_bn(16, 16, padding=1, dropout=dropout, **bn)  # 6 -> 6, RF 22
-            self.gap = nn.AdaptiveAvgPool2d(1)         # 6 -> 1: average each channel
+            self.conv5 = conv_bn(width4, 16, dropout=dropout, **bn)
+        if head == "block":
+            self.conv6 = conv_bn(16, 16, padding=1, dropout=dropout, **bn)
+        elif head == "conv":
+            self.conv6 = nn.Conv2d(16, 10, 3, padding=1, bias=False)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        if head != "conv":
             self.fc = nn.Conv2d(16, 10, 1, bias=False)  # (N, 16, 1, 1) -> (N, 10, 1, 1): logits
 
     def forward(self, x):               # (N, 1, 28, 28)
-        for layer in self.children():   # conv1, conv2, pool1, trans1, conv3 ... (N, 16, 6, 6) before conv6
-            x = layer(x)                # after gap (head "conv") or fc: (N, 10, 1, 1)
+        for layer in self.children():   # in registration order, which is forward's
+            x = layer(x)
         return x.flatten(1)             # (N, 10) logits
 
 
@@ -407,15 +413,18 @@ MODELS = {
 }
 # Every model :func:`get_model` builds by name: the step models and Step 5's searched
 # networks (which need an architecture's fields, so they are not among the step models).
-BUILDERS = MODELS | {"searched": searched}
+BUILDERS = MODELS | {"searched": searched, "step4_variant": Step4Variant}
+# A step model whose ablations change it by keywords: the class those keywords build.
+VARIANTS = {"step4": "step4_variant"}
 
 
 def get_model(name: str, **kwargs) -> nn.Module:
     """A fresh model by name ("step1" ... "step4", or "searched" with the fields of an
-    :class:`Architecture`); raises ValueError listing valid names."""
+    :class:`Architecture`); "step4" with keywords (an ablation's change) builds a
+    :class:`Step4Variant`. Raises ValueError listing valid names."""
     if name not in BUILDERS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(BUILDERS)}")
-    return BUILDERS[name](**kwargs)
+    return BUILDERS[VARIANTS.get(name, name) if kwargs else name](**kwargs)
 
 
 def count_params(model: nn.Module) -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from torch import nn
 
 from .augmentation import Augmentation
-from .models import BUILDERS, count_params, get_model, layer_table
+from .models import BUILDERS, VARIANTS, count_params, get_model, layer_table
 from .optim import OneCycle, StepDecay, canonical_schedule, schedule_of
 from .settings import RunSettings
 from .training import Extras, TrainConfig
@@ -51,8 +51,7 @@ RECIPES = {
     # Chosen on the validation split: batch 64 (ablation 04_capacity-design), no dropout
     # (04_capacity-dropout), the shift of ±2 pixels (04_capacity-augment).
     "04_capacity": Recipe("step4", TrainConfig(num_epochs=15, batch_size=64, lr=0.1, momentum=0.9,
-                                               schedule="onecycle", max_rotation=7.0, max_shift=2),
-                          {"dropout": 0.0}),
+                                               schedule="onecycle", max_rotation=7.0, max_shift=2)),
 }
 
 # Step 5's winner under 5,000 parameters (reports/05_search-5000.json, its "architecture";
@@ -96,14 +95,16 @@ def apply_changes(recipe: Recipe, changes: dict) -> Recipe:
     detail of the schedule (pct_start, three_phase: ``OneCycle``; step_size, gamma:
     ``StepDecay``), an ``Augmentation`` field. A change of the augmentation makes the
     recipe's ``augment`` an Augmentation that holds the config's rotation and shift
-    (which become 0); a recipe whose pieces end at their defaults holds None, and an
+    (which become 0); a step model's keyword back at its default is dropped, a recipe whose pieces
+    end at their defaults holds None, and an
     Augmentation of a rotation and shift alone goes back into the config, so equal
     trainings are equal recipes.
 
     Raises ValueError naming a change of none of these kinds, with the valid names of
     each; or a schedule detail for a recipe of another schedule.
     """
-    kinds = {"model keywords": [p for p in inspect.signature(BUILDERS[recipe.model]).parameters if p != "self"],
+    keywords = inspect.signature(BUILDERS[VARIANTS.get(recipe.model, recipe.model)]).parameters
+    kinds = {"model keywords": [p for p in keywords if p != "self"],
              "TrainConfig fields": [f.name for f in fields(TrainConfig) if f.name != "seed"],
              "Extras fields": [f.name for f in fields(Extras)], "schedule details": list(SCHEDULE_DETAILS),
              "Augmentation fields": [f.name for f in fields(Augmentation) if f.name not in ("max_rotation",
@@ -133,8 +134,11 @@ def apply_changes(recipe: Recipe, changes: dict) -> Recipe:
         config = replace(config, max_rotation=augment.max_rotation if plain else 0.0,
                          max_shift=augment.max_shift if plain else 0)
     extras = replace(recipe.extras or Extras(), **routed["Extras fields"])
+    # A step model's keyword back at its default is no change (Step 4 is Step4Capacity).
+    model_kwargs = {k: v for k, v in {**recipe.model_kwargs, **routed["model keywords"]}.items()
+                    if recipe.model not in VARIANTS or v != keywords[k].default}
     return Recipe(recipe.model, replace(config, schedule=canonical_schedule(schedule)),
-                  {**recipe.model_kwargs, **routed["model keywords"]}, None if plain else augment,
+                  model_kwargs, None if plain else augment,
                   None if extras == Extras() else extras)
 
 

@@ -35,11 +35,9 @@ SEPARABLE_WIDTHS = (8, 12, 16, 20, 24, 32, 40, 48)
 TRANSITIONS = (0, 6, 8, 10, 12)             # 1x1 transition widths; 0 = no transition
 
 
-# Step 4 as a point of the space (models.Step4Capacity with its recipe's keywords: no
-# dropout since ablation 04_capacity-dropout): a check of the formula and a reference for
-# the searched models.
-STEP4 = Architecture(before_pool=(8, 16), transition=8, after_pool=(12, 16, 16), last_padding=1,
-                     dropout=RECIPES["04_capacity"].model_kwargs["dropout"])
+# Step 4 as a point of the space (models.Step4Capacity: no dropout since ablation
+# 04_capacity-dropout): a check of the formula and a reference for the searched models.
+STEP4 = Architecture(before_pool=(8, 16), transition=8, after_pool=(12, 16, 16), last_padding=1, dropout=0.0)
 
 
 # Step 4's training knobs, from its recipe: the one-cycle peak rate, the batch its
