@@ -66,7 +66,7 @@ LAYERS = {
                "training", "settings", "plots", "reporting"],
     "experiments": ["recipes", "ablation_plans", "distill", "ablation", "search_space", "search_stages", "search",
                     "search_plots", "reference"],
-    "course": ["inspection", "steps"],
+    "course": ["inspection", "steps", "conclusion"],
     "applications": ["course", "benchmark", "predict", "cli"],
 }
 

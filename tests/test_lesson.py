@@ -8,19 +8,26 @@ costs before anything trains.
 import nbformat
 import pytest
 
-from mnist_course.course import step_notebooks
+from mnist_course.course import conclusion_notebook, step_notebooks
 
 WORDS = 1_500
 LONGER = {"04_capacity": 2_000, "05_search": 2_000}  # the step with the most evidence, and the search
 ANALYSIS_WORDS = 400
 
 
+MAIN_PATH = {**step_notebooks(), **conclusion_notebook()}  # the notebooks a learner reads in order
+
+
+def test_the_course_concludes():
+    assert list(MAIN_PATH)[-1] == "conclusion"
+
+
 def _markdown(name: str) -> list[str]:
-    nb = nbformat.read(step_notebooks()[name], as_version=4)
+    nb = nbformat.read(MAIN_PATH[name], as_version=4)
     return [c.source for c in nb.cells if c.cell_type == "markdown"]
 
 
-@pytest.mark.parametrize("name", list(step_notebooks()))
+@pytest.mark.parametrize("name", list(MAIN_PATH))
 def test_a_step_notebook_reads_within_its_word_budget(name):
     words = sum(len(text.split()) for text in _markdown(name))
     assert words <= LONGER.get(name, WORDS), f"{name}: {words} words of markdown"
@@ -33,9 +40,9 @@ def test_the_analysis_is_short(name):
     assert len(analyses[0].split()) <= ANALYSIS_WORDS, f"{name}: Analysis of {len(analyses[0].split())} words"
 
 
-@pytest.mark.parametrize("name", list(step_notebooks()))
+@pytest.mark.parametrize("name", list(MAIN_PATH))
 def test_run_all_costs_are_stated_before_anything_trains(name):
-    nb = nbformat.read(step_notebooks()[name], as_version=4)
+    nb = nbformat.read(MAIN_PATH[name], as_version=4)
     first_parameters = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     assert any("What Run All costs" in c.source for c in nb.cells[:first_parameters]), name
 

@@ -29,6 +29,7 @@ Experiments: recipes, ablations, the search, distillation
     reference         helpers of the reference set-ups
 Course: what the notebooks call
     inspection        figures of the data, the errors (confusion matrix, misclassified digits) and feature maps
+    conclusion        the course's conclusion from the records: each step's decision, cost and gain
     steps             the calls every step notebook makes (one run per seed, Results, goal)
 Applications
     course            running the notebooks with papermill (python -m mnist_course.course)

@@ -75,6 +75,13 @@ def reference_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
     return {p.stem: p for p in sorted((notebooks_dir / "reference").glob("r[0-9]_*.ipynb"))}
 
 
+def conclusion_notebook(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
+    """The course's last notebook, ``notebooks/conclusion.ipynb``, by name ("conclusion"; {}
+    when it is not there). It reads the step reports, so the course command runs it last."""
+    path = notebooks_dir / "conclusion.ipynb"
+    return {"conclusion": path} if path.is_file() else {}
+
+
 def ablation_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
     """The companion notebooks of the recorded ablations by name ("a04_capacity" ...):
     ``notebooks/ablations/NN_*.ipynb``. They show ``reports/ablations/`` and record nothing."""
@@ -144,12 +151,13 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
     MNIST_COURSE_QUICK asks for quick mode.
     """
     shows_records = ablation_notebooks(notebooks_dir)
-    available = {**step_notebooks(notebooks_dir), **reference_notebooks(notebooks_dir), **shows_records}
+    last = conclusion_notebook(notebooks_dir)
+    available = {**step_notebooks(notebooks_dir), **reference_notebooks(notebooks_dir), **shows_records, **last}
     if steps:
         names = select_steps(steps, available)
     else:
         names = (list(step_notebooks(notebooks_dir)) + (list(reference_notebooks(notebooks_dir)) if reference else [])
-                 + (list(shows_records) if with_ablation_notebooks else []))
+                 + (list(shows_records) if with_ablation_notebooks else []) + list(last))
     recording = not quick and epochs is None and seeds is None
     single_seed = [name for name in names if "seeds" not in pm.inspect_notebook(str(available[name]))]
     if seeds is not None and single_seed:
@@ -196,7 +204,7 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
         recorded_seeds = recording_seeds(name, notebooks_dir) if recording else None
         notebook_parameters = {**parameters, "seeds": recorded_seeds} if recorded_seeds else parameters
         results[name] = _execute(name, source, target, notebook_parameters, notebooks_dir)
-        if (results[name]["error"] is None and recording and name not in shows_records
+        if (results[name]["error"] is None and recording and name not in shows_records and name not in last
                 and not replays_its_record(source, notebook_parameters)
                 and not _promote(name, trial_dir, recorded_dir, started)):
             results[name]["error"] = f"recorded nothing in {trial_dir} (is quick mode on in its parameters?)"

@@ -1,0 +1,84 @@
+"""The course's conclusion, computed from the records in ``reports/``: each step of the
+main path, what it changed, what that cost in parameters and bought in final-epoch test
+accuracy, the goal's verdict where a step claims it, and what stays open.
+
+Nothing here trains; every figure comes from a recorded report (``reporting.load_reports``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .paths import recorded_reports_dir
+from .reporting import COURSE_PATH, goal_figures, load_reports
+from .results import GOAL_MAX_PARAMS, GOAL_STEPS, format_bound, format_hold, goal_verdict
+
+# What each step of the main path changed: its notebook's one idea.
+DECISIONS = {
+    "01_setup": "a plain CNN with a fully connected head: the pipeline works",
+    "02_skeleton": "GAP and a 1×1 transition instead of the fully connected head",
+    "03_batchnorm": "BatchNorm after every 3×3 convolution, slimmed under 8,000 parameters",
+    "04_capacity": "MaxPool at RF 5 and the budget spent after it; one-cycle rate, rotation and shift",
+    "06_teacher": "Step 5's searched winner under 5,000 parameters, taught by a wider network",
+}
+
+# Where the course goes next, with the budgets their notebooks judge them under: the
+# < 4,000 stretch, and the smallest public model at the goal (reference 5).
+OPEN = {"07_stretch": 4_000, "r5_tiny_3762": GOAL_MAX_PARAMS}
+
+
+def _by_name(reports_dir: str | Path | None) -> dict[str, dict]:
+    return {r["notebook"]: r for r in load_reports(reports_dir or recorded_reports_dir())}
+
+
+def course_path_rows(reports_dir: str | Path | None = None) -> list[dict]:
+    """One dict per recorded step of ``reporting.COURSE_PATH``, in order: notebook, step,
+    decision (``DECISIONS``), params, d_params (against the step before; None for the
+    first), stats (``results.goal_statistics`` of its final-epoch test accuracies,
+    percent), d_mean (points against the step before), budget (its goal's parameter
+    budget, None when it claims no goal), teacher (the record of a teacher that taught it:
+    name, params, train_images, seconds, test_acc; None) and verdict (``results.goal_verdict``, or None).
+    reports_dir: the records to read (default ``reports/``)."""
+    by_name, rows, before = _by_name(reports_dir), [], None
+    for name in (n for n in COURSE_PATH if n in by_name):
+        r = by_name[name]
+        stats, budget = goal_figures(r), GOAL_STEPS.get(name)
+        rows.append({"notebook": name, "step": r["step"], "decision": DECISIONS[name], "params": r["params"],
+                     "d_params": None if before is None else r["params"] - before["params"],
+                     "stats": stats, "d_mean": None if before is None else stats["mean"] - before["stats"]["mean"],
+                     "budget": budget, "teacher": r.get("teacher"),
+                     "verdict": None if budget is None else goal_verdict(stats, r["params"], r["epochs"], budget)})
+        before = rows[-1]
+    return rows
+
+
+def print_course_path(rows: list[dict]) -> None:
+    """Print :func:`course_path_rows`: per step its decision, then its parameters and
+    final-epoch accuracy with the change from the step before, and its goal verdict."""
+    for row in rows:
+        change = "" if row["d_params"] is None else (
+            f" ({row['d_params']:+,} parameters, {row['d_mean']:+.2f} points against the step before)")
+        print(f"{row['step']}: {row['decision']}.")
+        print(f"    {row['params']:,} parameters; final test accuracy {format_bound(row['stats'])}{change}")
+        if row["teacher"]:
+            t = row["teacher"]
+            print(f"    Its teacher ({t['name']}): {t['params']:,} parameters, trained once on {t['train_images']:,} "
+                  f"images in {t['seconds']:.0f} s, {t['test_acc']:.2f}% test accuracy; the student is counted.")
+        if row["verdict"] is not None:
+            print(f"    Budget under {row['budget']:,}: {row['verdict']['text']} {format_hold(row['stats'])}.")
+
+
+def print_open_questions(reports_dir: str | Path | None = None) -> list[str]:
+    """Print, for each recording of ``OPEN`` that exists, its verdict against its budget;
+    returns the notebooks printed."""
+    by_name, shown = _by_name(reports_dir), []
+    for name, budget in OPEN.items():
+        if name not in by_name:
+            continue
+        r = by_name[name]
+        stats = goal_figures(r)
+        verdict = goal_verdict(stats, r["params"], r["epochs"], budget)
+        print(f"{r['step']} ({r['params']:,} parameters, {r['notebook']}): final test accuracy {format_bound(stats)}. "
+              f"{verdict['text']}")
+        shown.append(name)
+    return shown
