@@ -46,3 +46,19 @@ def test_run_all_costs_are_stated_before_anything_trains(name):
     first_parameters = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     assert any("What Run All costs" in c.source for c in nb.cells[:first_parameters]), name
 
+
+
+@pytest.mark.parametrize("name", list(step_notebooks()))
+def test_every_step_shows_its_model_code_printed_from_the_library(name):
+    # One source: the cell prints the class from the library, and nbval checks its output
+    # against the committed one, so the page and the library cannot drift apart.
+    from mnist_course.models import get_model
+    from mnist_course.recipes import RECIPES
+
+    shown = "SearchNet" if name == "05_search" else type(get_model(RECIPES[name].model,
+                                                                   **RECIPES[name].model_kwargs)).__name__
+    nb = nbformat.read(step_notebooks()[name], as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# NBVAL_CHECK_OUTPUT")
+             and f"inspect.getsource({shown})" in c.source]
+    assert cells, f"{name}: no checked cell prints inspect.getsource({shown})"
+    assert f"class {shown}(nn.Module)" in "".join(o.get("text", "") for o in cells[0].outputs)
