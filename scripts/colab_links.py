@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from mnist_course.paths import REPO_ROOT
+from mnist_course.engine.paths import REPO_ROOT
 
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/")
 CLONE = re.compile(r"!git clone --depth 1 \S+ mnist-course")

@@ -1,7 +1,7 @@
 """Commit Step 5's searched winners as named, loadable models: copy the weights of each
 recorded winner's seed-1 run into the package, beside a JSON that names its architecture.
 
-    python scripts/export_search_weights.py          # after `python -m mnist_course.course --steps 05`
+    python scripts/export_search_weights.py          # after `python -m mnist_course --steps 05`
 
 For every recorded ``reports/05_search-<budget>.json`` it finds the final-epoch weights
 that the search's stage 3 kept for seed 1 (``search.retrain`` caches them under
@@ -27,13 +27,13 @@ from pathlib import Path
 
 import torch
 
-from mnist_course.checkpoints import load_weights, save_weights
-from mnist_course.data import load_mnist
-from mnist_course.models import Architecture, SearchNet, count_params
-from mnist_course.paths import atomic_write_text, recorded_reports_dir, runs_dir
-from mnist_course.predict import WEIGHTS_DIR
-from mnist_course.search_stages import run_settings, trained_weights
-from mnist_course.training import config_from_record, evaluate
+from mnist_course.apps.predict import WEIGHTS_DIR
+from mnist_course.engine.checkpoints import load_weights, save_weights
+from mnist_course.engine.data import load_mnist
+from mnist_course.engine.models import Architecture, SearchNet, count_params
+from mnist_course.engine.paths import atomic_write_text, recorded_reports_dir, runs_dir
+from mnist_course.engine.training import config_from_record, evaluate
+from mnist_course.experiments.search_stages import run_settings, trained_weights
 
 SEED = 1  # the first recorded seed, as for Step 4's committed weights
 

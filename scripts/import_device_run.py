@@ -5,8 +5,8 @@
 
 RUN_DIR is the repository copy on that machine after
 
-    python -m mnist_course.benchmark --output runs/<name>/benchmark.md     # optional
-    python -m mnist_course.course --steps ... --resume                     # a recording
+    python -m mnist_course.apps.benchmark --output runs/<name>/benchmark.md     # optional
+    python -m mnist_course --steps ... --resume                     # a recording
 
 (copied back whole or as an archive of its reports/ and runs/). The notebooks that the
 course command finished there (``runs/course_progress.json``) are imported: their JSON
@@ -33,10 +33,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from mnist_course.benchmark import render
-from mnist_course.paths import atomic_write_text, recorded_reports_dir
-from mnist_course.reporting import write_summary
-from mnist_course.training import config_from_record
+from mnist_course.apps.benchmark import render
+from mnist_course.engine.paths import atomic_write_text, recorded_reports_dir
+from mnist_course.engine.reporting import write_summary
+from mnist_course.engine.training import config_from_record
 
 SAME_RECIPE = ("model", "params", "epochs", "train_images", "test_images")  # and the config and seeds, below
 

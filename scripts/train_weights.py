@@ -25,14 +25,14 @@ from pathlib import Path
 
 import torch
 
-from mnist_course.checkpoints import save_weights
-from mnist_course.data import load_mnist
-from mnist_course.models import count_params
-from mnist_course.paths import atomic_write_text
-from mnist_course.predict import WEIGHTS_DIR
-from mnist_course.recipes import RECIPES
-from mnist_course.steps import build_model
-from mnist_course.training import config_dict, device_name, evaluate, fit, piece_dict, resolve_device
+from mnist_course.apps.predict import WEIGHTS_DIR
+from mnist_course.course.steps import build_model
+from mnist_course.engine.checkpoints import save_weights
+from mnist_course.engine.data import load_mnist
+from mnist_course.engine.models import count_params
+from mnist_course.engine.paths import atomic_write_text
+from mnist_course.engine.training import config_dict, device_name, evaluate, fit, piece_dict, resolve_device
+from mnist_course.experiments.recipes import RECIPES
 
 NOTEBOOK = "04_capacity"
 STEM = "step4_capacity"  # the file names: step4_capacity.pt / .json

@@ -5,13 +5,13 @@
 
 Five blocks, each between its marker lines:
 - results (README.md): the steps table, as in reports/summary.md, and the goal steps'
-  verdicts under the course goal (mnist_course.reporting.goal_lines);
+  verdicts under the course goal (mnist_course.engine.reporting.goal_lines);
 - published (docs/reference-setups.md): the published-vs-reproduced table;
 - benchmark (docs/speed.md): the speed figures of reports/benchmark.json;
 - gpu (docs/speed.md): the recording on a GPU in reports/gpu/ (scripts/import_device_run.py)
   beside the record in reports/, and that machine's benchmark;
 - ablations (docs/ablations.md): every ablation with its rule and the decision computed
-  from its record in reports/ablations/ (mnist_course.ablation.decisions_markdown).
+  from its record in reports/ablations/ (mnist_course.experiments.ablation.decisions_markdown).
 The library never edits these files; a maintainer runs this after a recording.
 """
 
@@ -22,10 +22,10 @@ import json
 import sys
 from pathlib import Path
 
-from mnist_course.ablation import decisions_markdown
-from mnist_course.benchmark import readme_excerpt
-from mnist_course.paths import REPO_ROOT, atomic_write_text, recorded_reports_dir
-from mnist_course.reporting import device_comparison_table, load_reports, published_table, results_markdown
+from mnist_course.apps.benchmark import readme_excerpt
+from mnist_course.engine.paths import REPO_ROOT, atomic_write_text, recorded_reports_dir
+from mnist_course.engine.reporting import device_comparison_table, load_reports, published_table, results_markdown
+from mnist_course.experiments.ablation import decisions_markdown
 
 RESULTS = ("<!-- results:start (generated from reports/ by scripts/update_readme.py) -->", "<!-- results:end -->")
 BENCHMARK = ("<!-- benchmark:start (generated from reports/benchmark.json by scripts/update_readme.py) -->",
@@ -84,7 +84,7 @@ def updated_files(root: Path, reports_dir: Path) -> dict[Path, str]:
     ablations = root / "docs" / "ablations.md"
     benchmark = reports_dir / "benchmark.json"
     if not benchmark.is_file():
-        raise FileNotFoundError(f"{benchmark} does not exist: run `python -m mnist_course.benchmark` first")
+        raise FileNotFoundError(f"{benchmark} does not exist: run `python -m mnist_course.apps.benchmark` first")
     speed_text = replace_block(speed.read_text(), BENCHMARK, readme_excerpt(json.loads(benchmark.read_text())))
     return {
         readme: updated_readme(readme.read_text(), reports_dir),

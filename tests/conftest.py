@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 import pytest
 
-from mnist_course.data import default_data_dir, load_mnist
+from mnist_course.engine.data import default_data_dir, load_mnist
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_course.ablation import (
+from mnist_course.engine.augmentation import Augmentation
+from mnist_course.engine.data import MNISTSplit, validation_split
+from mnist_course.engine.models import count_params, get_model
+from mnist_course.engine.optim import OneCycle, StepDecay
+from mnist_course.engine.settings import check_params
+from mnist_course.engine.training import Extras, config_from_record
+from mnist_course.experiments.ablation import (
     _base_changed,
     _settings,
     format_ablation_table,
@@ -20,7 +26,7 @@ from mnist_course.ablation import (
     select_variants,
     show_ablation,
 )
-from mnist_course.ablation_plans import (
+from mnist_course.experiments.ablation_plans import (
     ABLATIONS,
     NOT_WORSE,
     ONE_IMAGE,
@@ -29,14 +35,15 @@ from mnist_course.ablation_plans import (
     Variant,
     decide,
 )
-from mnist_course.augmentation import Augmentation
-from mnist_course.data import MNISTSplit, validation_split
-from mnist_course.models import count_params, get_model
-from mnist_course.optim import OneCycle, StepDecay
-from mnist_course.recipes import RECIPES, SEARCH_4000, SEARCH_5000, apply_changes, recipe_for_run, what_changed
-from mnist_course.search_space import STEP4
-from mnist_course.settings import check_params
-from mnist_course.training import Extras, config_from_record
+from mnist_course.experiments.recipes import (
+    RECIPES,
+    SEARCH_4000,
+    SEARCH_5000,
+    apply_changes,
+    recipe_for_run,
+    what_changed,
+)
+from mnist_course.experiments.search_space import STEP4
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -26,12 +26,13 @@ from itertools import combinations
 import nbformat
 import pytest
 
-from mnist_course import results, steps
-from mnist_course.course import reference_notebooks, step_notebooks
-from mnist_course.data import VAL_IMAGES
-from mnist_course.paths import recorded_reports_dir
-from mnist_course.reporting import compare_with_published, goal_figures, load_reports
-from mnist_course.results import mean_curve
+from mnist_course.apps.runner import reference_notebooks, step_notebooks
+from mnist_course.course import steps
+from mnist_course.engine import results
+from mnist_course.engine.data import VAL_IMAGES
+from mnist_course.engine.paths import recorded_reports_dir
+from mnist_course.engine.reporting import compare_with_published, goal_figures, load_reports
+from mnist_course.engine.results import mean_curve
 
 pytestmark = pytest.mark.records  # every test here reads the committed reports/
 

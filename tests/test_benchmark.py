@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from mnist_course.benchmark import readme_excerpt, recorded_step_configs, render, throughput
-from mnist_course.models import MODELS
-from mnist_course.recipes import RECIPES
-from mnist_course.reporting import build_report, save_report
-from mnist_course.results import summarize_run
-from mnist_course.training import TrainConfig, config_dict
+from mnist_course.apps.benchmark import readme_excerpt, recorded_step_configs, render, throughput
+from mnist_course.engine.models import MODELS
+from mnist_course.engine.reporting import build_report, save_report
+from mnist_course.engine.results import summarize_run
+from mnist_course.engine.training import TrainConfig, config_dict
+from mnist_course.experiments.recipes import RECIPES
 
 
 def test_throughput_and_report_on_a_few_batches(data_dir):

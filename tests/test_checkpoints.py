@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from mnist_course.checkpoints import load_weights, save_weights
-from mnist_course.models import get_model
+from mnist_course.engine.checkpoints import load_weights, save_weights
+from mnist_course.engine.models import get_model
 
 
 def test_round_trip_restores_the_weights(tmp_path):

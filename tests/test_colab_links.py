@@ -6,7 +6,7 @@ import shutil
 import nbformat
 import pytest
 
-from mnist_course.paths import REPO_ROOT
+from mnist_course.engine.paths import REPO_ROOT
 
 spec = importlib.util.spec_from_file_location("colab_links", REPO_ROOT / "scripts" / "colab_links.py")
 colab_links = importlib.util.module_from_spec(spec)

@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import mnist_course.course
-from mnist_course.course import (
+import mnist_course.apps.runner
+from mnist_course.apps.runner import (
     NOTEBOOKS_DIR,
     _promote,
     ablation_notebooks,
@@ -20,8 +20,8 @@ from mnist_course.course import (
     select_steps,
     step_notebooks,
 )
-from mnist_course.reporting import build_report, save_report
-from mnist_course.results import summarize_run
+from mnist_course.engine.reporting import build_report, save_report
+from mnist_course.engine.results import summarize_run
 
 
 def test_the_steps_are_found_in_order():
@@ -35,7 +35,7 @@ def test_the_four_reference_set_ups_are_found():
 
 def test_seeds_override_is_refused_only_for_single_seed_notebooks(monkeypatch):
     ran = []
-    monkeypatch.setattr(mnist_course.course, "_execute", lambda name, *a: ran.append(name) or {"error": "not run"})
+    monkeypatch.setattr(mnist_course.apps.runner, "_execute", lambda name, *a: ran.append(name) or {"error": "not run"})
     with pytest.raises(ValueError, match="--seeds needs.*r3_fcnn_vs_cnn, r4_is_it_a_three train one seed"):
         run_course(["r2", "r3", "r4"], seeds=[3])
     assert ran == []  # refused before anything ran
@@ -54,7 +54,7 @@ def test_a_recording_injects_each_steps_recorded_seeds(monkeypatch):
     assert recording_seeds("r1_pytorch_example") is None and recording_seeds("no_such") is None
     assert recording_seeds("r5_tiny_3762") is None  # listed in RECORDED_REFERENCE_SEEDS, not yet in notebooks/
     given = {}
-    monkeypatch.setattr(mnist_course.course, "_execute",
+    monkeypatch.setattr(mnist_course.apps.runner, "_execute",
                         lambda name, source, target, parameters, *a: given.update({name: parameters}) or
                         {"error": "not run"})
     run_course(["03", "04", "r1"], output_dir=Path("/nonexistent-out"))
@@ -160,7 +160,7 @@ def test_command_exits_non_zero_naming_the_failed_notebook_and_cell(monkeypatch,
         return {"01_setup": {"error": None, "seconds": 1.0},
                 "02_skeleton": {"error": "cell 5: FloatingPointError: training diverged", "seconds": 2.0}}
 
-    monkeypatch.setattr(mnist_course.course, "run_course", fake_run)
+    monkeypatch.setattr(mnist_course.apps.runner, "run_course", fake_run)
     assert main(["--quick"]) == 1
     err = capsys.readouterr().err
     assert "1 of 2 notebooks failed" in err and "02_skeleton: cell 5: FloatingPointError" in err
@@ -182,8 +182,8 @@ def test_an_epochs_override_records_beside_the_executed_copies(tmp_path):
 
 
 REPORT_CELL = """
-from mnist_course.reporting import build_report, save_report
-from mnist_course.results import summarize_run
+from mnist_course.engine.reporting import build_report, save_report
+from mnist_course.engine.results import summarize_run
 history = [{{"epoch": 1, "train_acc": 90.0, "test_acc": 98.0, "train_loss": 0.1, "test_loss": 0.1, "lr": 0.1}}]
 save_report(build_report(step="S", notebook="{name}", model="M", params=1, quick=False, device="cpu", config={{}},
                          runs=[summarize_run(history, 1, 1.0)]), {trial!r})
@@ -248,7 +248,7 @@ def test_promote_copies_only_this_notebooks_full_reports_of_this_run(tmp_path):
 
 def test_quick_ablations_train_the_recipe_on_a_slice_and_record_nothing_in_reports(data_dir, tmp_path,
                                                                                    monkeypatch, capsys):
-    monkeypatch.setattr(mnist_course.course, "quick_dir", lambda kind: tmp_path / kind)
+    monkeypatch.setattr(mnist_course.apps.runner, "quick_dir", lambda kind: tmp_path / kind)
     before = {p: p.stat().st_mtime_ns for p in (NOTEBOOKS_DIR.parent / "reports").rglob("*")}
     assert main(["--ablations", "--quick", "--steps", "04", "--data-dir", str(data_dir)]) == 0
     study = json.loads((tmp_path / "reports" / "ablations" / "04_capacity.json").read_text())

@@ -14,8 +14,8 @@ import torchvision.transforms.v2.functional as TF2
 from torchvision.datasets import MNIST
 from torchvision.transforms import InterpolationMode
 
-from mnist_course import data
-from mnist_course.data import (
+from mnist_course.engine import data
+from mnist_course.engine.data import (
     BACKGROUND,
     MNIST_MEAN,
     MNIST_STD,
@@ -34,7 +34,7 @@ from mnist_course.data import (
     rotate,
     validation_split,
 )
-from mnist_course.paths import REPO_ROOT
+from mnist_course.engine.paths import REPO_ROOT
 
 
 def test_shapes_dtypes_and_labels(mnist_train, mnist_test):

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_course import distill
-from mnist_course.data import MNISTSplit
-from mnist_course.models import Architecture, SearchNet, count_params
-from mnist_course.training import TrainConfig, distillation_loss, evaluate, fit, set_seed
+from mnist_course.engine.data import MNISTSplit
+from mnist_course.engine.models import Architecture, SearchNet, count_params
+from mnist_course.engine.training import TrainConfig, distillation_loss, evaluate, fit, set_seed
+from mnist_course.experiments import distill
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_the_registered_teacher_is_what_its_name_and_docstring_say():
 def test_a_study_with_a_teacher_states_what_the_teacher_cost(small, tmp_path, monkeypatch):
     # run_ablation adds the teachers its rows learned from (loaded from their cache), and
     # the table prints one line per teacher under the rows.
-    from mnist_course import ablation
+    from mnist_course.experiments import ablation
 
     train, val = small
     tiny = distill.Teacher(Architecture((4,), 0, (6,), head="gap", last_padding=0),
@@ -156,8 +156,8 @@ def test_logits_of_is_the_eval_mode_forward_pass_row_for_row(small):
 def test_step_6_is_step_5s_winner_unchanged_but_for_the_teacher():
     from dataclasses import asdict
 
-    from mnist_course.recipes import RECIPES, SEARCH_5000
-    from mnist_course.steps import build_model
+    from mnist_course.course.steps import build_model
+    from mnist_course.experiments.recipes import RECIPES, SEARCH_5000
 
     step6 = RECIPES["06_teacher"]
     assert (step6.model, step6.model_kwargs) == (SEARCH_5000.model, SEARCH_5000.model_kwargs)
@@ -169,8 +169,8 @@ def test_step_6_is_step_5s_winner_unchanged_but_for_the_teacher():
 def test_step_7_is_step_5s_winner_under_4000_taught_as_step_6_teaches():
     from dataclasses import asdict
 
-    from mnist_course.recipes import RECIPES, SEARCH_4000
-    from mnist_course.steps import build_model
+    from mnist_course.course.steps import build_model
+    from mnist_course.experiments.recipes import RECIPES, SEARCH_4000
 
     step6, step7 = RECIPES["06_teacher"], RECIPES["07_stretch"]
     assert (step7.model, step7.model_kwargs) == (SEARCH_4000.model, SEARCH_4000.model_kwargs)
@@ -182,8 +182,8 @@ def test_step_7_is_step_5s_winner_under_4000_taught_as_step_6_teaches():
 
 
 def test_the_weight_study_changes_only_the_teachers_share_of_step_6s_recipe():
-    from mnist_course.ablation_plans import ABLATIONS
-    from mnist_course.recipes import RECIPES
+    from mnist_course.experiments.ablation_plans import ABLATIONS
+    from mnist_course.experiments.recipes import RECIPES
 
     spec = ABLATIONS["06_teacher-weight"]
     assert spec.start() == RECIPES["06_teacher"] and spec.val_fold == 1 and spec.seeds == (1, 2, 3, 4, 5)

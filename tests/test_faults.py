@@ -7,8 +7,8 @@ import papermill as pm
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from mnist_course.course import NOTEBOOKS_DIR
-from mnist_course.paths import recorded_reports_dir, trial_reports_dir
+from mnist_course.apps.runner import NOTEBOOKS_DIR
+from mnist_course.engine.paths import recorded_reports_dir, trial_reports_dir
 
 STEP4 = NOTEBOOKS_DIR / "04_capacity.ipynb"
 RECORDED = recorded_reports_dir()

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from mnist_course.paths import REPO_ROOT, recorded_reports_dir
-from mnist_course.reporting import load_reports
+from mnist_course.engine.paths import REPO_ROOT, recorded_reports_dir
+from mnist_course.engine.reporting import load_reports
 
 spec = importlib.util.spec_from_file_location("import_device_run", REPO_ROOT / "scripts" / "import_device_run.py")
 import_device_run = importlib.util.module_from_spec(spec)

@@ -4,9 +4,7 @@ checked against a direct computation."""
 import pytest
 import torch
 
-from mnist_course.augmentation import Augmentation
-from mnist_course.data import MNISTSplit
-from mnist_course.inspection import (
+from mnist_course.course.inspection import (
     augmentation_preview,
     compare_augmentations,
     confusion_matrix,
@@ -21,9 +19,11 @@ from mnist_course.inspection import (
     predict,
     show_digits,
 )
-from mnist_course.models import get_model
-from mnist_course.recipes import RECIPES, apply_changes
-from mnist_course.training import TrainConfig, fit, set_seed
+from mnist_course.engine.augmentation import Augmentation
+from mnist_course.engine.data import MNISTSplit
+from mnist_course.engine.models import get_model
+from mnist_course.engine.training import TrainConfig, fit, set_seed
+from mnist_course.experiments.recipes import RECIPES, apply_changes
 
 
 @pytest.fixture(scope="module")

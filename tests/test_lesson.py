@@ -8,7 +8,7 @@ costs before anything trains.
 import nbformat
 import pytest
 
-from mnist_course.course import conclusion_notebook, step_notebooks
+from mnist_course.apps.runner import conclusion_notebook, step_notebooks
 
 WORDS = 1_500
 LONGER = {"04_capacity": 2_000, "05_search": 2_000}  # the step with the most evidence, and the search
@@ -52,8 +52,8 @@ def test_run_all_costs_are_stated_before_anything_trains(name):
 def test_every_step_shows_its_model_code_printed_from_the_library(name):
     # One source: the cell prints the class from the library, and nbval checks its output
     # against the committed one, so the page and the library cannot drift apart.
-    from mnist_course.models import get_model
-    from mnist_course.recipes import RECIPES
+    from mnist_course.engine.models import get_model
+    from mnist_course.experiments.recipes import RECIPES
 
     shown = "SearchNet" if name == "05_search" else type(get_model(RECIPES[name].model,
                                                                    **RECIPES[name].model_kwargs)).__name__

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchinfo import summary
 
-from mnist_course.models import MODELS, conv_bn, count_params, format_layer_table, get_model, layer_table
+from mnist_course.engine.models import MODELS, conv_bn, count_params, format_layer_table, get_model, layer_table
 
 # Parameter counts by hand, layer by layer (conv: in x out x 3 x 3 (+ out bias);
 # BatchNorm: 2 x channels), checked against torchinfo below.
@@ -139,7 +139,7 @@ def test_the_pool_moved_to_rf_7_keeps_the_layers_and_grows_the_maps():
 
 
 def test_the_default_step4_is_the_recorded_recipe():
-    from mnist_course.recipes import RECIPES
+    from mnist_course.experiments.recipes import RECIPES
 
     recipe = RECIPES["04_capacity"]
     assert recipe.model == "step4"
@@ -211,7 +211,7 @@ def test_the_class_map_head_is_a_linear_layer_on_the_channel_averages():
 def test_step4_variant_without_a_change_is_step4_initialisation_included():
     # Step4Capacity reads as its step describes it; its ablations build Step4Variant,
     # which must be the same network, drawing the same initial weights, when nothing changes.
-    from mnist_course.models import Step4Capacity, Step4Variant
+    from mnist_course.engine.models import Step4Capacity, Step4Variant
 
     torch.manual_seed(3)
     step4 = Step4Capacity()

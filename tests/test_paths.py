@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from mnist_course import paths
-from mnist_course.paths import cached_run, settings_key
+from mnist_course.engine import paths
+from mnist_course.engine.paths import cached_run, settings_key
 
 
 def test_a_cached_run_is_reused_only_for_the_same_settings(tmp_path):
@@ -41,10 +41,11 @@ def test_the_code_fingerprint_covers_the_modules_that_decide_a_runs_numbers():
     reference set-ups' networks and augmentation."""
     import ast
 
-    from mnist_course.paths import RUN_CODE
-    package = Path(paths.__file__).parent
-    tree = ast.parse((package / "training.py").read_text())
-    imported = {f"{node.module}.py" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
-    assert imported - {"checkpoints.py"} <= set(RUN_CODE), imported  # saving weights changes no number
-    assert {"models.py", "reference_models.py", "reference.py"} <= set(RUN_CODE)
+    from mnist_course.engine.paths import RUN_CODE
+    package = Path(paths.__file__).parents[1]
+    tree = ast.parse((package / "engine" / "training.py").read_text())
+    imported = {f"engine/{node.module}.py" for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.level == 1}
+    assert imported - {"engine/checkpoints.py"} <= set(RUN_CODE), imported  # saving weights changes no number
+    assert {"engine/models.py", "engine/reference_models.py", "experiments/reference.py"} <= set(RUN_CODE)
     assert all((package / name).is_file() for name in RUN_CODE)

@@ -13,11 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mnist_course import cli
-from mnist_course.data import MNIST_MEAN, MNIST_STD
-from mnist_course.models import count_params
-from mnist_course.paths import recorded_reports_dir
-from mnist_course.predict import (
+from mnist_course.apps import cli
+from mnist_course.apps.predict import (
     DEFAULT_WEIGHTS,
     WEIGHTS_DIR,
     ImageError,
@@ -31,7 +28,10 @@ from mnist_course.predict import (
     prepare_file,
     top_k,
 )
-from mnist_course.training import evaluate
+from mnist_course.engine.data import MNIST_MEAN, MNIST_STD
+from mnist_course.engine.models import count_params
+from mnist_course.engine.paths import recorded_reports_dir
+from mnist_course.engine.training import evaluate
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,10 @@ import torch
 import torch.nn.functional as F
 from torchinfo import summary
 
-from mnist_course.data import MNISTSplit
-from mnist_course.models import count_params
-from mnist_course.reference import (
+from mnist_course.engine.data import MNISTSplit
+from mnist_course.engine.models import count_params
+from mnist_course.engine.training import TrainConfig, evaluate
+from mnist_course.experiments.reference import (
     REFERENCE_MODELS,
     ShiftScaleRotateBrightnessContrast,
     binary_metrics,
@@ -18,7 +19,6 @@ from mnist_course.reference import (
     shift_scale_rotate,
     train_val_split,
 )
-from mnist_course.training import TrainConfig, evaluate
 
 # Parameter counts from the published layer lists: weights + biases of each layer.
 EXPECTED = {
@@ -139,7 +139,7 @@ def test_the_woolly_network_is_the_published_3762():
 
 def _digits(mnist_train, n=6):
     """The first training digits as the source's 8-bit images: (n, 1, 28, 28) floats 0-255."""
-    from mnist_course.data import MNIST_MEAN, MNIST_STD
+    from mnist_course.engine.data import MNIST_MEAN, MNIST_STD
     return ((mnist_train.X[:n] * MNIST_STD + MNIST_MEAN) * 255).round()
 
 

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from mnist_course import paths
-from mnist_course.paths import atomic_write_text
-from mnist_course.plots import plot_history, plot_runs, plot_setups
-from mnist_course.reporting import (
+from mnist_course.engine import paths
+from mnist_course.engine.paths import atomic_write_text
+from mnist_course.engine.plots import plot_history, plot_runs, plot_setups
+from mnist_course.engine.reporting import (
     REPORT_KEYS,
     build_report,
     compare_with_published,
@@ -19,7 +19,7 @@ from mnist_course.reporting import (
     summary_table,
     write_summary,
 )
-from mnist_course.results import aggregate, summarize_run
+from mnist_course.engine.results import aggregate, summarize_run
 
 HISTORY = [
     {"epoch": 1, "train_loss": 0.5, "train_acc": 90.0, "test_loss": 0.1, "test_acc": 97.0, "lr": 0.1, "seconds": 2.0},
@@ -172,7 +172,7 @@ def test_point_labels_of_a_dense_cluster_do_not_overlap():
     winners beside Step 4): every label stays inside the axes and clear of the others."""
     import matplotlib.pyplot as plt
 
-    from mnist_course.plots import label_points
+    from mnist_course.engine.plots import label_points
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     points = [(7_824, 99.49, "04_capacity (n=5)"), (5_464, 99.39, "05_search-6000 (n=5)"),
@@ -208,7 +208,7 @@ def test_seeds_at_epochs_shows_each_seeds_figures_where_every_run_reached():
 
 
 def test_the_device_comparison_pairs_each_notebook_with_its_other_recording():
-    from mnist_course.reporting import device_comparison_table
+    from mnist_course.engine.reporting import device_comparison_table
 
     def report(name, device, accs, seconds):
         runs = [{"seed": s, "seconds": seconds, "final_test_acc": a} for s, a in enumerate(accs, 1)]
@@ -228,7 +228,7 @@ def test_the_device_comparison_pairs_each_notebook_with_its_other_recording():
 
 
 def test_the_goal_lines_give_each_goal_steps_verdict_by_the_rule():
-    from mnist_course.reporting import goal_lines
+    from mnist_course.engine.reporting import goal_lines
 
     ten = [make_report("04_capacity", "Step 4", 7_824, shifts=[0.5 + 0.01 * i for i in range(10)])]
     line = goal_lines(ten + [make_report("01_setup", "Step 1", 168_000)])
@@ -241,7 +241,7 @@ def test_the_goal_lines_give_each_goal_steps_verdict_by_the_rule():
 
 
 def test_the_course_path_lists_the_main_steps_in_order():
-    from mnist_course.reporting import course_path
+    from mnist_course.engine.reporting import course_path
 
     reports = [make_report("04_capacity", "Step 4", 7_824), make_report("01_setup", "Step 1", 168_098),
                make_report("05_search-5000", "Step 5 (5,000 budget)", 4_744)]

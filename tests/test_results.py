@@ -5,7 +5,7 @@ import statistics
 
 import pytest
 
-from mnist_course.results import (
+from mnist_course.engine.results import (
     aggregate,
     best_epoch,
     format_bound,

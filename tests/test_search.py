@@ -10,21 +10,29 @@ import optuna
 import pytest
 import torch
 
-import mnist_course.search as search
-import mnist_course.search_space as search_space
-import mnist_course.search_stages as search_stages
-from mnist_course.data import MNISTSplit
-from mnist_course.models import Architecture, SearchNet, architecture_params, count_params, get_model, layer_table
-from mnist_course.paths import recorded_reports_dir
-from mnist_course.search import (
+import mnist_course.experiments.search as search
+import mnist_course.experiments.search_space as search_space
+import mnist_course.experiments.search_stages as search_stages
+from mnist_course.engine.data import MNISTSplit
+from mnist_course.engine.models import (
+    Architecture,
+    SearchNet,
+    architecture_params,
+    count_params,
+    get_model,
+    layer_table,
+)
+from mnist_course.engine.paths import recorded_reports_dir
+from mnist_course.engine.training import evaluate
+from mnist_course.experiments.search import (
     check_search,
     objective,
     run_search,
     search_budget,
     trained_trials,
 )
-from mnist_course.search_plots import plot_front, plot_search
-from mnist_course.search_space import (
+from mnist_course.experiments.search_plots import plot_front, plot_search
+from mnist_course.experiments.search_space import (
     STEP4,
     architecture_of,
     format_candidates,
@@ -36,7 +44,7 @@ from mnist_course.search_space import (
     trial_params,
     warm_start_of,
 )
-from mnist_course.search_stages import (
+from mnist_course.experiments.search_stages import (
     confirm,
     recorded_search,
     retrain,
@@ -44,7 +52,6 @@ from mnist_course.search_stages import (
     top_trials,
     trained_model,
 )
-from mnist_course.training import evaluate
 
 
 def test_step4_is_a_point_of_the_space_with_its_7824_parameters():
@@ -124,7 +131,7 @@ def test_a_trial_over_the_budget_is_rejected_without_training(monkeypatch):
 def test_two_workers_share_one_study_and_lose_no_trial(tmp_path, data_dir):
     journal = tmp_path / "search.journal"
     env = {**os.environ, "MNIST_DATA_DIR": str(data_dir)}
-    command = [sys.executable, "-m", "mnist_course.search", "--budget", "4000", "--trials", "3", "--quick",
+    command = [sys.executable, "-m", "mnist_course.experiments.search", "--budget", "4000", "--trials", "3", "--quick",
                "--storage", f"journal:{journal}", "--device", "cpu"]
     workers = [subprocess.Popen(command + ["--seed", str(seed)], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
@@ -469,7 +476,7 @@ def test_a_search_with_a_teacher_trains_every_stage_with_it(mnist_train, mnist_t
     teacher (Step 6's distillation), the trials say so, and the study is a study of its own."""
     from dataclasses import replace
 
-    from mnist_course import distill
+    from mnist_course.experiments import distill
 
     train, val, test = _slices(mnist_train, mnist_test)
     tiny = distill.Teacher(Architecture((4,), 0, (6,), head="gap", last_padding=0),
@@ -521,7 +528,7 @@ def test_a_replay_reads_each_budgets_record_and_its_committed_weights(mnist_test
 
 
 def test_a_recording_copies_nothing_from_a_notebook_that_replays_its_record(tmp_path):
-    from mnist_course.course import NOTEBOOKS_DIR, replays_its_record
+    from mnist_course.apps.runner import NOTEBOOKS_DIR, replays_its_record
     step5 = NOTEBOOKS_DIR / "05_search.ipynb"
     assert replays_its_record(step5, {}) and replays_its_record(step5, {"seeds": [1]})
     assert not replays_its_record(step5, {"replay": False})

@@ -2,8 +2,8 @@
 
 import pytest
 
-from mnist_course.paths import REPO_ROOT
-from mnist_course.settings import QUICK_SEEDS, QUICK_TRAIN_IMAGES, check_params
+from mnist_course.engine.paths import REPO_ROOT
+from mnist_course.engine.settings import QUICK_SEEDS, QUICK_TRAIN_IMAGES, check_params
 
 GOOD = dict(epochs=15, batch_size=128, lr=0.01, seeds=[1, 2, 3, 4, 5], device="auto", data_dir=None, quick=False)
 

@@ -5,13 +5,7 @@ import json
 import pytest
 import torch
 
-from mnist_course import paths
-from mnist_course.augmentation import Augmentation
-from mnist_course.models import count_params
-from mnist_course.reporting import build_report
-from mnist_course.results import summarize_run
-from mnist_course.settings import check_params
-from mnist_course.steps import (
+from mnist_course.course.steps import (
     build_model,
     compare_recordings,
     goal_check,
@@ -21,7 +15,13 @@ from mnist_course.steps import (
     teach,
     train_seeds,
 )
-from mnist_course.training import Extras, TrainConfig, config_dict, config_from_record, evaluate, piece_dict
+from mnist_course.engine import paths
+from mnist_course.engine.augmentation import Augmentation
+from mnist_course.engine.models import count_params
+from mnist_course.engine.reporting import build_report
+from mnist_course.engine.results import summarize_run
+from mnist_course.engine.settings import check_params
+from mnist_course.engine.training import Extras, TrainConfig, config_dict, config_from_record, evaluate, piece_dict
 
 
 def test_show_model_prints_and_leaves_the_run_unchanged(capsys):
@@ -48,7 +48,7 @@ def test_build_model_builds_step_and_reference_models_by_name():
 
 
 def test_train_seeds_can_return_each_seeds_final_model(mnist_train, mnist_test, capsys):
-    from mnist_course.data import MNISTSplit
+    from mnist_course.engine.data import MNISTSplit
 
     train = MNISTSplit(mnist_train.X[:512], mnist_train.y[:512])
     test = MNISTSplit(mnist_test.X[:256], mnist_test.y[:256])
@@ -64,9 +64,9 @@ def test_train_seeds_can_return_each_seeds_final_model(mnist_train, mnist_test, 
 
 def test_train_seeds_replays_a_cached_run_and_retrains_when_anything_differs(mnist_train, mnist_test, tmp_path,
                                                                            capsys, monkeypatch):
-    from mnist_course import steps
-    from mnist_course.data import MNISTSplit
-    from mnist_course.training import format_epoch
+    from mnist_course.course import steps
+    from mnist_course.engine.data import MNISTSplit
+    from mnist_course.engine.training import format_epoch
 
     train = MNISTSplit(mnist_train.X[:512], mnist_train.y[:512])
     test = MNISTSplit(mnist_test.X[:256], mnist_test.y[:256])
@@ -245,9 +245,9 @@ def test_compare_recordings_prints_each_recording_and_names_a_missing_one(tmp_pa
 
 
 def test_teach_returns_the_teachers_logits_on_every_training_image_and_its_record(mnist_train, mnist_test, capsys):
-    from mnist_course import distill
-    from mnist_course.data import MNISTSplit
-    from mnist_course.paths import quick_dir
+    from mnist_course.engine.data import MNISTSplit
+    from mnist_course.engine.paths import quick_dir
+    from mnist_course.experiments import distill
 
     run = check_params(epochs=1, batch_size=64, lr=0.1, seeds=[1], device="cpu", quick=True)
     train, test = MNISTSplit(mnist_train.X[:300], mnist_train.y[:300]), MNISTSplit(mnist_test.X[:200],
@@ -263,8 +263,8 @@ def test_teach_returns_the_teachers_logits_on_every_training_image_and_its_recor
 
 
 def test_a_learners_run_is_placed_beside_the_recording(tmp_path):
-    from mnist_course.reporting import save_report
-    from mnist_course.steps import beside_the_recording
+    from mnist_course.course.steps import beside_the_recording
+    from mnist_course.engine.reporting import save_report
 
     def report(finals, epochs=15, quick=False, first_seed=1):
         runs = [summarize_run([{"epoch": e, "train_acc": 99.0, "test_acc": acc, "train_loss": 0.1, "test_loss": 0.1,

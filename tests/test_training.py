@@ -11,11 +11,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_course.augmentation import Augmentation
-from mnist_course.data import MNISTSplit, affine, center_crop_resize, elastic, elastic_displacement, rotate
-from mnist_course.models import get_model
-from mnist_course.optim import OneCycle, StepDecay, make_optimizer
-from mnist_course.training import (
+from mnist_course.engine.augmentation import Augmentation
+from mnist_course.engine.data import MNISTSplit, affine, center_crop_resize, elastic, elastic_displacement, rotate
+from mnist_course.engine.models import get_model
+from mnist_course.engine.optim import OneCycle, StepDecay, make_optimizer
+from mnist_course.engine.training import (
     Extras,
     TrainConfig,
     changed_fields,

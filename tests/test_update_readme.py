@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-from mnist_course.paths import REPO_ROOT, recorded_reports_dir
+from mnist_course.engine.paths import REPO_ROOT, recorded_reports_dir
 
 spec = importlib.util.spec_from_file_location("update_readme", REPO_ROOT / "scripts" / "update_readme.py")
 update_readme = importlib.util.module_from_spec(spec)

@@ -1,6 +1,6 @@
 """The course's training augmentation as one composable piece: :class:`Augmentation`.
 
-It holds the settings of the batch transforms of :mod:`mnist_course.data` (a random
+It holds the settings of the batch transforms of :mod:`mnist_course.engine.data` (a random
 centre crop resized back, a random rotation, shift and scale in one resampling, an
 elastic distortion) and applies them in that order. ``training.fit`` takes any
 ``augment(X, generator) -> X``; an Augmentation is the course's own, as a recipe that

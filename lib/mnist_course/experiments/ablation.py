@@ -1,6 +1,6 @@
 """Ablations trained and shown: one decision at a time, measured on the validation split.
 
-An ablation (its definition: :mod:`mnist_course.ablation_plans`) trains its base row and
+An ablation (its definition: :mod:`mnist_course.experiments.ablation_plans`) trains its base row and
 each row that changes one thing on the course's fixed validation split (55,000
 training / 5,000 validation images, ``data.validation_split``) for the step's epochs,
 over several seeds, and compares final-epoch **validation** accuracies. The test set
@@ -14,7 +14,7 @@ is not loaded: ablations choose designs, and choices are made on validation only
 Every (row, seed) run is cached as its own JSON file (atomic), keyed by the row's
 settings and the split sizes, so an interrupted ablation continues where it stopped and
 adding a row trains only the new one. Who records in ``reports/ablations/``: the course
-command (``python -m mnist_course.course --ablations``); a record names the commit and
+command (``python -m mnist_course --ablations``); a record names the commit and
 the code fingerprint it was made with (records older than that field lack them).
 
 Statistics: per row the mean and sample std over seeds (``results.aggregate``); the
@@ -40,11 +40,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from .ablation_plans import ABLATIONS, SEEDS, Variant, decide
-from .data import MNISTSplit, course_validation_split
-from .distill import logits_for, train_teacher
-from .models import BUILDERS, VARIANTS, count_params, get_model
-from .paths import (
+from ..engine.data import MNISTSplit, course_validation_split
+from ..engine.models import BUILDERS, VARIANTS, count_params, get_model
+from ..engine.paths import (
     atomic_write_text,
     cached_run,
     cached_run_path,
@@ -54,11 +52,10 @@ from .paths import (
     recorded_reports_dir,
     run_key,
 )
-from .plots import save_figure
-from .recipes import Recipe, apply_changes
-from .results import LAST_EPOCHS, aggregate, format_mean_std
-from .settings import RunSettings
-from .training import (
+from ..engine.plots import save_figure
+from ..engine.results import LAST_EPOCHS, aggregate, format_mean_std
+from ..engine.settings import RunSettings
+from ..engine.training import (
     changed_fields,
     config_dict,
     config_from_record,
@@ -67,6 +64,9 @@ from .training import (
     piece_dict,
     set_seed,
 )
+from .ablation_plans import ABLATIONS, SEEDS, Variant, decide
+from .distill import logits_for, train_teacher
+from .recipes import Recipe, apply_changes
 
 
 def _settings(recipe: Recipe, train: MNISTSplit, val: MNISTSplit, fold: int = 0) -> dict:
@@ -399,7 +399,7 @@ def show_ablation(name: str, run: RunSettings, train: MNISTSplit | None = None,
     """A step notebook's Ablation section: print the ablation's table, its question, rule and
     decision, and draw its chart.
 
-    A full run shows the ablation recorded by ``python -m mnist_course.course --ablations``
+    A full run shows the ablation recorded by ``python -m mnist_course --ablations``
     in ``recorded_dir`` (default ``reports/ablations/``): an hour of training on a CPU
     is not repeated inside the notebook. In quick mode (``run.quick``) the base row
     alone is trained on the slice ``train`` (first 1/12 as validation, one seed, the
@@ -417,14 +417,14 @@ def show_ablation(name: str, run: RunSettings, train: MNISTSplit | None = None,
         path = Path(recorded_dir or recorded_reports_dir() / "ablations") / f"{name}.json"
         if not path.is_file():
             print(f"No recorded ablation at {path.name}: record it with "
-                  f"`python -m mnist_course.course --ablations --steps {name}`")
+                  f"`python -m mnist_course --ablations --steps {name}`")
             return None
         result = json.loads(path.read_text())
         print(f"Recorded by the course command (reports/ablations/{path.name}).")
         changed = _base_changed(name, result)
         if changed:
             print(f"NOTE: recorded for an earlier base; it differs from today's in {', '.join(changed)}. "
-                  f"Re-record with `python -m mnist_course.course --ablations --steps {name}`.")
+                  f"Re-record with `python -m mnist_course --ablations --steps {name}`.")
     print(format_ablation_table(result))
     spec = ABLATIONS[name]
     if spec.question:

@@ -18,10 +18,10 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from .augmentation import Augmentation
-from .data import BACKGROUND, CLASSES, MNIST_MEAN, MNIST_STD, MNISTSplit, batches, random_rotate
-from .recipes import Recipe
-from .training import TrainConfig
+from ..engine.augmentation import Augmentation
+from ..engine.data import BACKGROUND, CLASSES, MNIST_MEAN, MNIST_STD, MNISTSplit, batches, random_rotate
+from ..engine.training import TrainConfig
+from ..experiments.recipes import Recipe
 
 
 def _pixels(X: torch.Tensor) -> torch.Tensor:

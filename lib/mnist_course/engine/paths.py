@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _project_dir(name: str) -> Path:
@@ -127,8 +127,8 @@ def cached_run(folder: str | os.PathLike, settings: dict, seed: int, train) -> t
 
 # The modules whose code decides a run's numbers: a cached run is reused only while all
 # of them read as they did when it was trained (tests/test_paths.py keeps the list whole).
-RUN_CODE = ("models.py", "reference_models.py", "training.py", "optim.py", "data.py", "augmentation.py",
-            "reference.py")
+RUN_CODE = ("engine/models.py", "engine/reference_models.py", "engine/training.py", "engine/optim.py",
+            "engine/data.py", "engine/augmentation.py", "experiments/reference.py")
 
 
 def code_fingerprint() -> str:
@@ -137,7 +137,7 @@ def code_fingerprint() -> str:
     retrains instead of replaying a run of other code; named in every new record."""
     digest = hashlib.sha256()
     for name in RUN_CODE:
-        digest.update((Path(__file__).with_name(name)).read_bytes())
+        digest.update((Path(__file__).resolve().parents[1] / name).read_bytes())
     return digest.hexdigest()[:12]
 
 

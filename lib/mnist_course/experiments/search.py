@@ -23,8 +23,8 @@ that is interrupted continues when run again; any storage URL Optuna accepts
 (PostgreSQL, MySQL, or ``journal:<file>`` for Optuna's journal file storage) lets
 several processes, on one machine or many, work on one study::
 
-    python -m mnist_course.search --budget 5000 --trials 40            # one worker
-    python -m mnist_course.search --budget 5000 --trials 20 --storage postgresql://...  # on each machine
+    python -m mnist_course.experiments.search --budget 5000 --trials 40            # one worker
+    python -m mnist_course.experiments.search --budget 5000 --trials 20 --storage postgresql://...  # on each machine
 
 Sources: Optuna (Akiba et al., KDD 2019, https://optuna.org); successive halving as
 in Optuna's ``SuccessiveHalvingPruner`` (Li et al., "A System for Massively Parallel
@@ -43,10 +43,12 @@ import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from .data import FOLDS, course_validation_split, load_mnist
+from ..engine.data import FOLDS, course_validation_split, load_mnist
+from ..engine.models import SearchNet, architecture_params
+from ..engine.paths import REPO_ROOT, quick_dir, runs_dir
+from ..engine.settings import list_hint
+from ..engine.training import fit, resolve_device, set_seed
 from .distill import TEACHERS
-from .models import SearchNet, architecture_params
-from .paths import REPO_ROOT, quick_dir, runs_dir
 from .search_space import (
     DISTILLATION,
     DROPOUTS,
@@ -71,8 +73,6 @@ from .search_stages import (
     trained_weights,
     trial_run_settings,
 )
-from .settings import list_hint
-from .training import fit, resolve_device, set_seed
 
 
 def objective(trial: optuna.Trial, budget: int, train, val, num_epochs: int, seed: int = 1,

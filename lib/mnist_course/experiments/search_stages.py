@@ -20,13 +20,13 @@ from pathlib import Path
 import optuna
 from torch import nn
 
-from .checkpoints import WEIGHTS_DIR, load_weights, save_weights
+from ..engine.checkpoints import WEIGHTS_DIR, load_weights, save_weights
+from ..engine.models import Architecture, SearchNet
+from ..engine.paths import cached_run, cached_run_path, recorded_reports_dir, run_key, runs_dir, settings_key
+from ..engine.results import LAST_EPOCHS, aggregate, summarize_run
+from ..engine.training import TrainConfig, changed_fields, config_from_record, fit, set_seed
 from .distill import teacher_logits
-from .models import Architecture, SearchNet
-from .paths import cached_run, cached_run_path, recorded_reports_dir, run_key, runs_dir, settings_key
-from .results import LAST_EPOCHS, aggregate, summarize_run
 from .search_space import architecture_of, is_rejected, proxy_value, training_of
-from .training import TrainConfig, changed_fields, config_from_record, fit, set_seed
 
 
 def teacher_lookup(train, val=None, teacher_epochs: int | None = None, log=print):

@@ -3,7 +3,7 @@ and the rule that decides it, fixed before its rows were trained.
 
 An **ablation** trains a base row and rows that each change one thing (a
 :class:`Variant`) on the validation split, over several seeds, and compares
-final-epoch **validation** accuracies; :mod:`mnist_course.ablation` trains and shows
+final-epoch **validation** accuracies; :mod:`mnist_course.experiments.ablation` trains and shows
 them. Its outcome is never written here: :func:`decide` computes it from the record
 (``reports/ablations/<name>.json``), and the notebooks, the course command and the
 tests all call it.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .paths import recorded_reports_dir
-from .reporting import COURSE_PATH, goal_figures, load_reports
-from .results import GOAL_MAX_PARAMS, GOAL_STEPS, format_bound, format_hold, goal_verdict
+from ..engine.paths import recorded_reports_dir
+from ..engine.reporting import COURSE_PATH, goal_figures, load_reports
+from ..engine.results import GOAL_MAX_PARAMS, GOAL_STEPS, format_bound, format_hold, goal_verdict
 
 # What each step of the main path changed: its notebook's one idea.
 DECISIONS = {

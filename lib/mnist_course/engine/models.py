@@ -11,10 +11,10 @@ Step 2  Skeleton       conv blocks -> MaxPool + 1x1 transition -> conv blocks ->
 Step 3  BatchNorm      the skeleton, slimmed under 8K parameters, with BatchNorm.
 Step 4  Capacity       MaxPool moved to RF 5 and the saved budget spent after it.
 Step 5  Search         ``SearchNet(Architecture(...))``: any point of the design space that
-                       generalises Steps 2-4 (``mnist_course.search`` searches it).
+                       generalises Steps 2-4 (``mnist_course.experiments.search`` searches it).
 
 The reference set-ups' networks (notebooks/reference/) are in
-:mod:`mnist_course.reference_models`.
+:mod:`mnist_course.engine.reference_models`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Helpers of the reference set-ups (notebooks/reference/): the well-known MNIST
 set-ups that the course compares itself with. Their architectures are in
-:mod:`mnist_course.reference_models`; a set-up's own augmentation pipeline is here
+:mod:`mnist_course.engine.reference_models`; a set-up's own augmentation pipeline is here
 (:class:`ShiftScaleRotateBrightnessContrast`), passed to ``fit(augment=...)``.
 """
 
@@ -20,12 +20,12 @@ from torchmetrics.classification import (
     BinaryRecall,
 )
 
-from .checkpoints import load_weights
-from .data import MNIST_MEAN, MNIST_STD, MNISTSplit, batches
-from .reference_models import REFERENCE_MODELS, get_reference_model
-from .reporting import compare_with_published
-from .results import best_epoch
-from .training import TrainConfig, default_eval_batch_size, evaluate, fit
+from ..engine.checkpoints import load_weights
+from ..engine.data import MNIST_MEAN, MNIST_STD, MNISTSplit, batches
+from ..engine.reference_models import REFERENCE_MODELS, get_reference_model
+from ..engine.reporting import compare_with_published
+from ..engine.results import best_epoch
+from ..engine.training import TrainConfig, default_eval_batch_size, evaluate, fit
 
 # Re-exported for the reference notebooks, which import them from here.
 __all__ = ["REFERENCE_MODELS", "get_reference_model", "compare_with_published", "train_val_split",

@@ -33,12 +33,12 @@ from pathlib import Path
 
 import torch
 
-from .augmentation import Augmentation
-from .checkpoints import load_weights, save_weights
-from .data import MNISTSplit, batches
-from .models import Architecture, SearchNet, count_params
-from .paths import atomic_write_text, run_key, runs_dir
-from .training import Extras, TrainConfig, config_dict, fit, piece_dict, set_seed
+from ..engine.augmentation import Augmentation
+from ..engine.checkpoints import load_weights, save_weights
+from ..engine.data import MNISTSplit, batches
+from ..engine.models import Architecture, SearchNet, count_params
+from ..engine.paths import atomic_write_text, run_key, runs_dir
+from ..engine.training import Extras, TrainConfig, config_dict, fit, piece_dict, set_seed
 
 
 @dataclass(frozen=True)

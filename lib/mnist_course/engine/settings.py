@@ -15,7 +15,7 @@ Quick runs write their reports to a temp folder, never to ``reports/``.
 
 Where a full run records: the ``reports_dir`` parameter if given, else ``runs/reports/``
 (git-ignored). Only the course command's full runs update ``reports/``, by copying
-there what its notebooks recorded (see :mod:`mnist_course.course`), so a direct
+there what its notebooks recorded (see :mod:`mnist_course.apps.runner`), so a direct
 papermill run or "Run All" in Jupyter never overwrites the recorded results.
 """
 

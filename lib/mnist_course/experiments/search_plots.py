@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import optuna
 from optuna.visualization.matplotlib import plot_optimization_history, plot_param_importances
 
-from .plots import save_figure
+from ..engine.plots import save_figure
 
 
 def plot_search(study: optuna.Study, path: str | Path | None = None) -> list:

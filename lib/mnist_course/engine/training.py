@@ -307,7 +307,7 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     after every epoch. best_weights: a file path (needs ``val``); the model's state_dict
     is saved there (atomically) whenever the validation accuracy improves, so the best
     epoch on validation (the first with the highest accuracy, as in
-    :func:`mnist_course.results.best_epoch`) can be reloaded after training. The test
+    :func:`mnist_course.engine.results.best_epoch`) can be reloaded after training. The test
     set never chooses weights.
     Returns the history: one dict per epoch with epoch, train_loss, train_acc,
     test_loss, test_acc, [val_loss, val_acc, saved], lr (at the epoch's start), seconds
@@ -323,7 +323,7 @@ def fit(model: nn.Module, train: MNISTSplit, test: MNISTSplit | None, config: Tr
     given, is called with each epoch's history row as soon as it is complete; an
     exception it raises stops training there (a search's pruner uses this).
     teacher_logits: (len(train), C) float, a teacher's logits on ``train``'s images as
-    they are (:func:`mnist_course.distill.teacher_logits`), needed exactly when
+    they are (:func:`mnist_course.experiments.distill.teacher_logits`), needed exactly when
     ``config.teacher`` is set: each batch is then trained on (1 - distill_weight) x
     cross-entropy + distill_weight x :func:`distillation_loss` against its images' rows
     (also when the batch is augmented: the digit's identity is kept); train_loss is that

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field, fields, replace
 
 from torch import nn
 
-from .augmentation import Augmentation
-from .models import BUILDERS, VARIANTS, count_params, get_model, layer_table
-from .optim import OneCycle, StepDecay, canonical_schedule, schedule_of
-from .settings import RunSettings
-from .training import Extras, TrainConfig
+from ..engine.augmentation import Augmentation
+from ..engine.models import BUILDERS, VARIANTS, count_params, get_model, layer_table
+from ..engine.optim import OneCycle, StepDecay, canonical_schedule, schedule_of
+from ..engine.settings import RunSettings
+from ..engine.training import Extras, TrainConfig
 
 
 @dataclass(frozen=True)

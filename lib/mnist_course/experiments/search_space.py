@@ -18,10 +18,10 @@ from dataclasses import replace
 
 import optuna
 
-from .models import HEADS, SEPARABLE, Architecture, architecture_params, separable_at
+from ..engine.models import HEADS, SEPARABLE, Architecture, architecture_params, separable_at
+from ..engine.results import format_mean_std
+from ..engine.training import TrainConfig
 from .recipes import RECIPES
-from .results import format_mean_std
-from .training import TrainConfig
 
 WIDTHS = (4, 6, 8, 10, 12, 14, 16, 20, 24)  # channels a searched 3x3 convolution may have
 

@@ -1,14 +1,14 @@
 """Run the whole course headlessly: every step notebook through papermill.
 
-    python -m mnist_course.course                 # all steps, full runs, recorded in reports/
-    python -m mnist_course.course --in-place      # the same, executed notebooks over notebooks/
-    python -m mnist_course.course --resume        # continue an interrupted recording
-    python -m mnist_course.course --steps 04 --epochs 3 --seeds 1 --device cpu
-    python -m mnist_course.course --quick         # a quick check; reports go to a temp folder
-    python -m mnist_course.course --reference     # the steps, then the reference set-ups
-    python -m mnist_course.course --steps r2      # one reference notebook
-    python -m mnist_course.course --ablation-notebooks --steps a04 --in-place   # Step 4's ablations notebook
-    python -m mnist_course.course --ablations --steps 04   # Step 4's ablation (validation split)
+    python -m mnist_course                 # all steps, full runs, recorded in reports/
+    python -m mnist_course --in-place      # the same, executed notebooks over notebooks/
+    python -m mnist_course --resume        # continue an interrupted recording
+    python -m mnist_course --steps 04 --epochs 3 --seeds 1 --device cpu
+    python -m mnist_course --quick         # a quick check; reports go to a temp folder
+    python -m mnist_course --reference     # the steps, then the reference set-ups
+    python -m mnist_course --steps r2      # one reference notebook
+    python -m mnist_course --ablation-notebooks --steps a04 --in-place   # Step 4's ablations notebook
+    python -m mnist_course --ablations --steps 04   # Step 4's ablation (validation split)
 
 Who writes ``reports/``: only this command, and only for a **recording** (full data,
 the notebooks' own epochs, the recorded seeds of :func:`recording_seeds`). Every notebook records to ``runs/reports/``
@@ -24,7 +24,7 @@ names the failed notebook and cell. ``--resume`` skips the notebooks that the
 previous run with the same settings finished and that have not changed since
 (``<output>/course_progress.json`` keeps a hash of each finished notebook).
 ``--ablations`` trains the ablations of the selected steps instead of running their notebooks
-(:mod:`mnist_course.ablation`: each variant over 3 seeds on the validation split); a
+(:mod:`mnist_course.experiments.ablation`: each variant over 3 seeds on the validation split); a
 recording writes ``reports/ablations/<name>.json`` and ``.png``,
 and the per-run cache in ``runs/ablations/`` makes an interrupted ablation resumable.
 The README's generated blocks are refreshed separately: ``python scripts/update_readme.py``.
@@ -44,10 +44,8 @@ import nbformat
 import papermill as pm
 from papermill.exceptions import PapermillExecutionError
 
-from .ablation import format_ablation_table, prime_cache, run_ablation, select_variants
-from .ablation_plans import ABLATIONS, SEEDS
-from .data import course_validation_split, load_mnist
-from .paths import (
+from ..engine.data import course_validation_split, load_mnist
+from ..engine.paths import (
     REPO_ROOT,
     atomic_write_bytes,
     atomic_write_text,
@@ -56,10 +54,12 @@ from .paths import (
     runs_dir,
     trial_reports_dir,
 )
-from .reporting import load_reports, summary_table, write_summary
-from .results import GOAL_MIN_SEEDS, GOAL_STEPS
-from .settings import QUICK_EPOCHS, QUICK_TRAIN_IMAGES, quick_from_env
-from .training import resolve_device
+from ..engine.reporting import load_reports, summary_table, write_summary
+from ..engine.results import GOAL_MIN_SEEDS, GOAL_STEPS
+from ..engine.settings import QUICK_EPOCHS, QUICK_TRAIN_IMAGES, quick_from_env
+from ..engine.training import resolve_device
+from ..experiments.ablation import format_ablation_table, prime_cache, run_ablation, select_variants
+from ..experiments.ablation_plans import ABLATIONS, SEEDS
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 PROGRESS_FILE = "course_progress.json"
@@ -386,7 +386,7 @@ def run_ablations(steps: list[str] | None = None, *, seeds: list[int] | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mnist_course.course", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mnist_course", description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", nargs="+",
                         help="notebooks to run, e.g. 01 04 r2 or 02_skeleton (default: all steps)")
     parser.add_argument("--reference", action="store_true",
@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablations", action="store_true",
                         help="train the selected steps' ablations (validation split) instead of running the notebooks")
     parser.add_argument("--variants", nargs="+", help="with --ablations: only these rows (names as in "
-                        "mnist_course.ablation_plans.ABLATIONS; the base row always)")
+                        "mnist_course.experiments.ablation_plans.ABLATIONS; the base row always)")
     args = parser.parse_args(argv)
     if args.ablations:
         if (args.reference or args.ablation_notebooks or args.epochs is not None or args.in_place or args.resume

@@ -59,9 +59,9 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
-from .checkpoints import WEIGHTS_DIR, load_weights
-from .data import IMAGE_SIZE, MNIST_MEAN, MNIST_STD, MNISTSplit
-from .models import MODELS, Architecture, SearchNet, get_model
+from ..engine.checkpoints import WEIGHTS_DIR, load_weights
+from ..engine.data import IMAGE_SIZE, MNIST_MEAN, MNIST_STD, MNISTSplit
+from ..engine.models import MODELS, Architecture, SearchNet, get_model
 
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "step4_capacity.pt"
 

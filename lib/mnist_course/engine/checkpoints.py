@@ -17,7 +17,7 @@ from .paths import atomic_write_bytes
 
 # The committed weights of recorded models (``<name>.pt`` with its record ``<name>.json``),
 # which ``mnist-course predict --weights <name>`` loads.
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:

@@ -22,10 +22,9 @@ from torch import nn
 from torchinfo import summary
 from torchinfo.enums import Units
 
-from .augmentation import Augmentation
-from .data import RAW_FILES, MNISTSplit, load_mnist
-from .distill import logits_for, logits_of, train_teacher
-from .models import (
+from ..engine.augmentation import Augmentation
+from ..engine.data import RAW_FILES, MNISTSplit, load_mnist
+from ..engine.models import (
     BUILDERS,
     MODELS,
     count_params,
@@ -33,11 +32,11 @@ from .models import (
     get_model,
     layer_table,
 )
-from .paths import cached_run, cached_run_path, quick_dir, recorded_reports_dir, run_key
-from .plots import plot_runs
-from .reference_models import REFERENCE_MODELS, get_reference_model
-from .reporting import build_report, run_selected_on_validation, save_report
-from .results import (
+from ..engine.paths import cached_run, cached_run_path, quick_dir, recorded_reports_dir, run_key
+from ..engine.plots import plot_runs
+from ..engine.reference_models import REFERENCE_MODELS, get_reference_model
+from ..engine.reporting import build_report, run_selected_on_validation, save_report
+from ..engine.results import (
     GOAL_MAX_PARAMS,
     GOAL_MIN_TEST_ACC,
     LAST_EPOCHS,
@@ -49,8 +48,8 @@ from .results import (
     goal_verdict,
     summarize_run,
 )
-from .settings import RunSettings
-from .training import (
+from ..engine.settings import RunSettings
+from ..engine.training import (
     Extras,
     TrainConfig,
     config_dict,
@@ -63,6 +62,7 @@ from .training import (
     resolve_device,
     set_seed,
 )
+from ..experiments.distill import logits_for, logits_of, train_teacher
 
 TRAIN_IMAGES = RAW_FILES["train-labels-idx1-ubyte"][1]  # 60,000
 TEST_IMAGES = RAW_FILES["t10k-labels-idx1-ubyte"][1]     # 10,000
