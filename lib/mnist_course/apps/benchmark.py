@@ -1,7 +1,7 @@
 """Speed, measured: our data path against the reference pipeline, and epoch times.
 
-    python -m mnist_course.apps.benchmark                 # writes reports/benchmark.md
-    python -m mnist_course.apps.benchmark --course        # also times a full course run
+    python -m mnist_course.apps.benchmark            # writes reports/benchmark.md
+    python -m mnist_course.apps.benchmark --course   # also times a full course run
 
 1. Throughput. The Step 4 model with its augmentation (random rotation of ±7°) trains
    for a fixed number of batches through (a) this project's path: the split as one

@@ -1,12 +1,12 @@
 """Run the whole course headlessly: every step notebook through papermill.
 
-    python -m mnist_course                 # all steps, full runs, recorded in reports/
-    python -m mnist_course --in-place      # the same, executed notebooks over notebooks/
-    python -m mnist_course --resume        # continue an interrupted recording
+    python -m mnist_course                          # all steps, full runs, recorded in reports/
+    python -m mnist_course --in-place               # the same, executed notebooks over notebooks/
+    python -m mnist_course --resume                 # continue an interrupted recording
     python -m mnist_course --steps 04 --epochs 3 --seeds 1 --device cpu
-    python -m mnist_course --quick         # a quick check; reports go to a temp folder
-    python -m mnist_course --reference     # the steps, then the reference set-ups
-    python -m mnist_course --steps r2      # one reference notebook
+    python -m mnist_course --quick                  # a quick check; reports go to a temp folder
+    python -m mnist_course --reference              # the steps, then the reference set-ups
+    python -m mnist_course --steps r2               # one reference notebook
     python -m mnist_course --ablation-notebooks --steps a04 --in-place   # Step 4's ablations notebook
     python -m mnist_course --ablations --steps 04   # Step 4's ablation (validation split)
 
