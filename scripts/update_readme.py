@@ -3,7 +3,9 @@
     python scripts/update_readme.py            # rewrite README.md and docs/*.md in place
     python scripts/update_readme.py --check    # exit 1 if any of them is out of date
 
-Five blocks, each between its marker lines:
+Six blocks, each between its marker lines:
+- learned (README.md): what each main-path step bought and what stays open, as the
+  conclusion notebook prints it (mnist_course.course.conclusion.learned_markdown);
 - results (README.md): the steps table, as in reports/summary.md, and the goal steps'
   verdicts under the course goal (mnist_course.engine.reporting.goal_lines);
 - published (docs/reference-setups.md): the published-vs-reproduced table;
@@ -23,10 +25,12 @@ import sys
 from pathlib import Path
 
 from mnist_course.apps.benchmark import readme_excerpt
+from mnist_course.course.conclusion import learned_markdown
 from mnist_course.engine.paths import REPO_ROOT, atomic_write_text, recorded_reports_dir
 from mnist_course.engine.reporting import device_comparison_table, load_reports, published_table, results_markdown
 from mnist_course.experiments.ablation import decisions_markdown
 
+LEARNED = ("<!-- learned:start (generated from reports/ by scripts/update_readme.py) -->", "<!-- learned:end -->")
 RESULTS = ("<!-- results:start (generated from reports/ by scripts/update_readme.py) -->", "<!-- results:end -->")
 BENCHMARK = ("<!-- benchmark:start (generated from reports/benchmark.json by scripts/update_readme.py) -->",
              "<!-- benchmark:end -->")
@@ -71,7 +75,8 @@ def gpu_block(reports_dir: Path) -> str:
 
 
 def updated_readme(readme: str, reports_dir: Path) -> str:
-    """The README text with its results block regenerated from ``reports_dir``."""
+    """The README text with its learned and results blocks regenerated from ``reports_dir``."""
+    readme = replace_block(readme, LEARNED, learned_markdown(reports_dir))
     return replace_block(readme, RESULTS, results_markdown(load_reports(reports_dir)))
 
 

@@ -62,3 +62,17 @@ def test_every_step_shows_its_model_code_printed_from_the_library(name):
              and f"inspect.getsource({shown})" in c.source]
     assert cells, f"{name}: no checked cell prints inspect.getsource({shown})"
     assert f"class {shown}(nn.Module)" in "".join(o.get("text", "") for o in cells[0].outputs)
+
+
+def test_the_readme_reads_in_two_minutes_and_opens_with_the_commands_and_results():
+    from mnist_course.engine.paths import REPO_ROOT
+
+    text = (REPO_ROOT / "README.md").read_text()
+    lines = text.splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines; at most 150 (move detail to docs/)"
+    first_screen = "\n".join(lines[:50])
+    for expected in ('pip install -e ".[test]"', "jupyter lab notebooks/", "## What we learned",
+                     "<!-- learned:start", "<!-- results:start"):
+        assert expected in first_screen, f"{expected!r} is not in the README's first 50 lines"
+    pages = [link.split(")")[0] for link in text.split("](docs/")[1:]]
+    assert len(pages) == len(set(pages)), f"a docs/ page is linked more than once: {sorted(pages)}"

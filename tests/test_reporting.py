@@ -240,9 +240,18 @@ def test_the_goal_lines_give_each_goal_steps_verdict_by_the_rule():
                                                                                shifts=[0.5] * 10)])
 
 
-def test_the_course_path_lists_the_main_steps_in_order():
-    from mnist_course.engine.reporting import course_path
+def test_what_we_learned_lists_the_main_path_in_order_with_each_change_and_verdict(tmp_path):
+    from mnist_course.course.conclusion import learned_markdown
 
-    reports = [make_report("04_capacity", "Step 4", 7_824), make_report("01_setup", "Step 1", 168_098),
-               make_report("05_search-5000", "Step 5 (5,000 budget)", 4_744)]
-    assert course_path(reports) == "Step 1: 168,098 parameters, 99.00% → Step 4: 7,824 parameters, 99.00%"
+    for report in (make_report("04_capacity", "Step 4", 7_824, shifts=[0.6] * 10),
+                   make_report("01_setup", "Step 1", 168_098),
+                   make_report("05_search-5000", "Step 5 (5,000 budget)", 4_744),   # not on the main path
+                   make_report("07_stretch", "Step 7", 3_914, shifts=[0.0] * 5)):   # open: under 4,000
+        save_report(report, tmp_path)
+    lines = learned_markdown(tmp_path).splitlines()
+    assert [line.split("**")[1] for line in lines] == ["Step 1", "Step 4", "Step 7"]
+    assert "168,098 parameters, final test accuracy 99.00% (n = 2)." in lines[0]
+    assert "7,824 parameters (-160,274), final test accuracy 99.50% (+0.50 points; n = 10)." in lines[1]
+    assert lines[1].endswith("Under 8,000 parameters: goal met (95% lower bound 99.50%, n = 10).")
+    assert lines[2].startswith("- Open, **Step 7**: 3,914 parameters") and "goal not met" in lines[2]
+    assert learned_markdown(tmp_path / "empty") == ""

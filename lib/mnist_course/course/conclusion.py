@@ -15,7 +15,7 @@ from ..engine.results import GOAL_MAX_PARAMS, GOAL_STEPS, format_bound, format_h
 
 # What each step of the main path changed: its notebook's one idea.
 DECISIONS = {
-    "01_setup": "a plain CNN with a fully connected head: the pipeline works",
+    "01_setup": "a plain CNN with a fully connected head; the pipeline works",
     "02_skeleton": "GAP and a 1×1 transition instead of the fully connected head",
     "03_batchnorm": "BatchNorm after every 3×3 convolution, slimmed under 8,000 parameters",
     "04_capacity": "MaxPool at RF 5 and the budget spent after it; one-cycle rate, rotation and shift",
@@ -68,17 +68,57 @@ def print_course_path(rows: list[dict]) -> None:
             print(f"    Budget under {row['budget']:,}: {row['verdict']['text']} {format_hold(row['stats'])}.")
 
 
+def open_rows(reports_dir: str | Path | None = None) -> list[dict]:
+    """One dict per recording of ``OPEN`` that exists, in ``OPEN``'s order: notebook,
+    step, params, budget, stats (``results.goal_statistics``) and verdict
+    (``results.goal_verdict`` against its budget)."""
+    by_name, rows = _by_name(reports_dir), []
+    for name, budget in OPEN.items():
+        if name in by_name:
+            r = by_name[name]
+            stats = goal_figures(r)
+            rows.append({"notebook": name, "step": r["step"], "params": r["params"], "budget": budget,
+                         "stats": stats, "verdict": goal_verdict(stats, r["params"], r["epochs"], budget)})
+    return rows
+
+
 def print_open_questions(reports_dir: str | Path | None = None) -> list[str]:
     """Print, for each recording of ``OPEN`` that exists, its verdict against its budget;
     returns the notebooks printed."""
-    by_name, shown = _by_name(reports_dir), []
-    for name, budget in OPEN.items():
-        if name not in by_name:
-            continue
-        r = by_name[name]
-        stats = goal_figures(r)
-        verdict = goal_verdict(stats, r["params"], r["epochs"], budget)
-        print(f"{r['step']} ({r['params']:,} parameters, {r['notebook']}): final test accuracy {format_bound(stats)}. "
-              f"{verdict['text']}")
-        shown.append(name)
-    return shown
+    rows = open_rows(reports_dir)
+    for row in rows:
+        print(f"{row['step']} ({row['params']:,} parameters, {row['notebook']}): final test accuracy "
+              f"{format_bound(row['stats'])}. {row['verdict']['text']}")
+    return [row["notebook"] for row in rows]
+
+
+def learned_markdown(reports_dir: str | Path | None = None) -> str:
+    """The README's "What we learned" block, from the same records as the conclusion
+    notebook: one bullet per main-path step (its decision; its parameters and final-epoch
+    mean with the change against the step before; its goal verdict), then one bullet per
+    open question (``OPEN``) with its verdict. Empty when no step is recorded."""
+    lines = []
+    for row in course_path_rows(reports_dir):
+        stats, line = row["stats"], f"- **{row['step']}**: {row['decision']}. {row['params']:,} parameters"
+        if row["d_params"] is None:
+            line += f", final test accuracy {stats['mean']:.2f}% (n = {stats['n']})."
+        else:
+            line += (f" ({row['d_params']:+,}), final test accuracy {stats['mean']:.2f}% "
+                     f"({row['d_mean']:+.2f} points; n = {stats['n']}).")
+        if row["teacher"]:
+            line += f" Its teacher has {row['teacher']['params']:,} parameters; the student is counted."
+        if row["verdict"] is not None:
+            line += f" Under {row['budget']:,} parameters: {_short(row['verdict'], stats)}"
+        lines.append(line)
+    for row in open_rows(reports_dir):
+        lines.append(f"- Open, **{row['step']}**: {row['params']:,} parameters, final test accuracy "
+                     f"{row['stats']['mean']:.2f}% (n = {row['stats']['n']}). Under {row['budget']:,} parameters: "
+                     f"{_short(row['verdict'], row['stats'])}")
+    return "\n".join(lines)
+
+
+def _short(verdict: dict, stats: dict) -> str:
+    """"goal met (95% lower bound 99.44%)." or "goal not met (...)." for one bullet."""
+    bound = "no lower bound" if stats["lower_bound"] is None else (
+        f"{stats['confidence']:.0%} lower bound {stats['lower_bound']:.2f}%")
+    return f"goal {'met' if verdict['met'] else 'not met'} ({bound}, n = {stats['n']})."

@@ -284,21 +284,11 @@ def goal_lines(reports: list[dict]) -> str:
 COURSE_PATH = ("01_setup", "02_skeleton", "03_batchnorm", "04_capacity", "06_teacher")
 
 
-def course_path(reports: list[dict]) -> str:
-    """One line: each step of ``COURSE_PATH`` that ``reports`` holds, its parameters and
-    final-epoch test accuracy (mean over seeds, percent), in order."""
-    by_name = {r["notebook"]: r for r in reports}
-    return " → ".join(f"{by_name[n]['step']}: {by_name[n]['params']:,} parameters, "
-                      f"{by_name[n]['final_test_acc_mean']:.2f}%" for n in COURSE_PATH if n in by_name)
-
-
 def results_markdown(reports: list[dict]) -> str:
-    """The README's results block: the steps table, the course's path and the goal
-    steps' verdicts."""
+    """The README's results block: the steps table and the goal steps' verdicts."""
     steps = [r for r in reports if "published" not in r]
-    goals, path = goal_lines(steps), course_path(steps)
-    return (summary_table(steps) + (f"\n\nThe course's path, measured: {path}." if path else "")
-            + (f"\n\nThe course goal, by its rule:\n\n{goals}" if goals else ""))
+    goals = goal_lines(steps)
+    return summary_table(steps) + (f"\n\nThe course goal, by its rule:\n\n{goals}" if goals else "")
 
 
 def write_summary(reports_dir: str | os.PathLike) -> Path:
