@@ -171,6 +171,24 @@ def test_brightness_contrast_is_albumentations(mnist_train):
         assert torch.equal(ours[0, 0], torch.from_numpy(theirs).float())
 
 
+def test_the_courses_brightness_contrast_is_reference_5s_before_its_8_bit_levels(mnist_train):
+    # The course's Augmentation(brightness=, contrast=) changes float images as reference 5's
+    # albumentations-tested one changes 8-bit images, but for their truncation to whole levels.
+    from mnist_course.engine.augmentation import random_brightness_contrast
+    from mnist_course.engine.data import MNIST_MEAN, MNIST_STD
+
+    X = mnist_train.X[:256]
+    ours = random_brightness_contrast(X, 1.0, 0.2, 0.2, torch.Generator().manual_seed(5))
+    generator = torch.Generator().manual_seed(5)
+    torch.rand(256, generator=generator)  # whether: all, at p = 1
+    alpha = 1 + (2 * torch.rand(256, generator=generator) - 1) * 0.2
+    beta = (2 * torch.rand(256, generator=generator) - 1) * 0.2
+    pixels = ((X * MNIST_STD + MNIST_MEAN) * 255).round()
+    theirs = brightness_contrast(pixels, alpha, beta) / 255  # truncated to whole levels
+    assert ((ours * MNIST_STD + MNIST_MEAN) - theirs).abs().max() < 1.01 / 255
+    assert 0.15 < (alpha - 1).abs().max() <= 0.2 and 0.15 < beta.abs().max() <= 0.2
+
+
 def test_reference_5s_augmentation_applies_each_transform_to_about_half_the_images(mnist_train):
     X = mnist_train.X[:2000]
     augment = ShiftScaleRotateBrightnessContrast()

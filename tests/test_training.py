@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_course.engine.augmentation import Augmentation
+from mnist_course.engine.augmentation import Augmentation, random_brightness_contrast
 from mnist_course.engine.data import MNISTSplit, affine, center_crop_resize, elastic, elastic_displacement, rotate
 from mnist_course.engine.models import get_model
 from mnist_course.engine.optim import OneCycle, StepDecay, make_optimizer
@@ -255,6 +255,16 @@ def test_default_augmentation_draws_the_same_random_stream_as_before(small):
     assert torch.equal(distorted, elastic(rotate(train.X[order], degrees), fields))
     assert torch.equal(run(elastic_alpha=0.0, elastic_sigma=2.0)[0], seen)  # off: the stream as before
 
+    # With brightness and contrast: last, after the rotation's draws, whether per image,
+    # then alpha, then beta; off (limits 0) it draws nothing.
+    generator = torch.Generator().manual_seed(3)
+    order = torch.randperm(64, generator=generator)
+    degrees = (torch.rand(64, generator=generator) * 2 - 1) * 15
+    expected = random_brightness_contrast(rotate(train.X[order], degrees), 0.5, 0.2, 0.1, generator)
+    coloured, _ = run(brightness=0.2, contrast=0.1)
+    assert torch.equal(coloured, expected) and not torch.equal(coloured, seen)
+    assert torch.equal(run(brightness=0.0, contrast=0.0, brightness_contrast_p=0.9)[0], seen)
+
 
 def test_invalid_augmentation_settings_are_named_before_training(small):
     train, test = small
@@ -269,7 +279,10 @@ def test_invalid_augmentation_settings_are_named_before_training(small):
                                 ("max_shift", 1.5, "use a whole number of pixels from 0 to 13"),
                                 ("max_scale", 1.0, "use a fraction from 0 to below 1"),
                                 ("elastic_alpha", -2.0, "use a finite number of pixels >= 0"),
-                                ("elastic_sigma", 8.0, "use a number of pixels above 0 and below 6.875")):
+                                ("elastic_sigma", 8.0, "use a number of pixels above 0 and below 6.875"),
+                                ("brightness", 1.0, "use a limit from 0 \\(none\\) up to, not including, 1"),
+                                ("contrast", -0.1, "use a limit from 0 \\(none\\) up to, not including, 1"),
+                                ("brightness_contrast_p", 2.0, "use a probability from 0 to 1")):
         model = _Recorder()
         with pytest.raises(ValueError, match=f"{field}={value!r} is invalid; {valid}"):
             fit(model, train, test, TrainConfig(num_epochs=1), log=None, augment=Augmentation(**{field: value}))

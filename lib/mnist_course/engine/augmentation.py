@@ -2,9 +2,10 @@
 
 It holds the settings of the batch transforms of :mod:`mnist_course.engine.data` (a random
 centre crop resized back, a random rotation, shift and scale in one resampling, an
-elastic distortion) and applies them in that order. ``training.fit`` takes any
-``augment(X, generator) -> X``; an Augmentation is the course's own, as a recipe that
-augments beyond a rotation and a shift carries it (``recipes.Recipe.augment``).
+elastic distortion) and of :func:`random_brightness_contrast`, and applies them in that
+order. ``training.fit`` takes any ``augment(X, generator) -> X``; an Augmentation is the
+course's own, as a recipe that augments beyond a rotation and a shift carries it
+(``recipes.Recipe.augment``).
 
     augment = Augmentation(max_rotation=7.0, max_shift=2, max_scale=0.1)
     history = fit(model, train, test, config, augment=augment)
@@ -19,6 +20,8 @@ import torch
 from .data import (
     IMAGE_SIZE,
     INTERPOLATIONS,
+    MNIST_MEAN,
+    MNIST_STD,
     check_affine,
     check_elastic,
     random_affine,
@@ -27,15 +30,50 @@ from .data import (
 )
 
 
+def check_brightness_contrast(p: float, brightness: float, contrast: float) -> None:
+    """Raise ValueError naming ``p`` outside [0, 1] or a limit outside [0, 1)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"brightness_contrast_p={p!r} is invalid; use a probability from 0 to 1")
+    for name, limit in (("brightness", brightness), ("contrast", contrast)):
+        if not 0 <= limit < 1:
+            raise ValueError(f"{name}={limit!r} is invalid; use a limit from 0 (none) up to, not including, 1")
+
+
+def random_brightness_contrast(X: torch.Tensor, p: float, brightness: float, contrast: float,
+                               generator: torch.Generator | None = None) -> torch.Tensor:
+    """With probability ``p`` per image, its brightness and contrast changed as
+    albumentations' ``RandomBrightnessContrast(brightness_limit, contrast_limit)`` changes
+    an image: v x alpha + beta on the pixel values in [0, 1], alpha uniform in
+    1 +- ``contrast``, beta uniform in +- ``brightness``, clipped to [0, 1] (here on float
+    images, so not truncated to 8-bit levels). Reference 5 trains with both limits 0.2 and
+    p = 0.5 (adilsammar/woolly-of-cv, ``assets/mnist/mnist/transform.py``).
+    X: (N, 1, H, W) normalised images (``data.MNIST_MEAN``, ``data.MNIST_STD``); returns
+    them changed and normalised again. Draws, in this order, N values for whether, N for
+    alpha and N for beta from ``generator``; with p = 0 or both limits 0 it returns X and
+    draws nothing. Raises ValueError as :func:`check_brightness_contrast`."""
+    check_brightness_contrast(p, brightness, contrast)
+    if p == 0 or (brightness == 0 and contrast == 0):
+        return X
+    n, device = len(X), X.device
+    changed = torch.rand(n, generator=generator, device=device) < p
+    alpha = 1 + (2 * torch.rand(n, generator=generator, device=device) - 1) * contrast
+    beta = (2 * torch.rand(n, generator=generator, device=device) - 1) * brightness
+    pixels = X * MNIST_STD + MNIST_MEAN                                      # (N, 1, H, W) in [0, 1]
+    adjusted = (pixels * alpha.view(-1, 1, 1, 1) + beta.view(-1, 1, 1, 1)).clamp(0, 1)
+    return torch.where(changed.view(-1, 1, 1, 1), (adjusted - MNIST_MEAN) / MNIST_STD, X)
+
+
 @dataclass(frozen=True)
 class Augmentation:
     """A training batch's augmentation, as ``training.fit`` applies it in an augmented
     epoch: ``augmentation(X, generator)`` crops the centre (``crop_resize_p``), then
     rotates, shifts and scales in one resampling (:func:`data.random_affine`), then
-    distorts elastically (:func:`data.random_elastic`). X: (N, 1, H, W) normalised
+    distorts elastically (:func:`data.random_elastic`), then changes brightness and
+    contrast (:func:`random_brightness_contrast`). X: (N, 1, H, W) normalised
     images; returns a new tensor of the same shape (X itself when nothing is on). The
     draws from ``generator`` are those of :func:`data.random_center_crop_resize`,
-    :func:`data.random_affine` and :func:`data.random_elastic`, in this order; a part that
+    :func:`data.random_affine`, :func:`data.random_elastic` and
+    :func:`random_brightness_contrast`, in this order; a part that
     is off draws nothing, so a run keeps the random stream it had before that part
     existed. :meth:`check` names an invalid field before training."""
 
@@ -58,6 +96,10 @@ class Augmentation:
     crop_size: int = 22          # pixels per side of that centre crop (1 to 27)
     rotation_interpolation: str = "bilinear"  # of the rotation (shift, scale): "bilinear" or "nearest"
                                  # (the ERA S5 template's RandomRotation uses torchvision's default, nearest)
+    brightness: float = 0.0      # last, each training image's pixel values (0-1) plus beta, uniform in
+                                 # +-brightness (0 to < 1; 0 = none; reference 5: 0.2) ...
+    contrast: float = 0.0        # ... after times alpha, uniform in 1 +- contrast (0 to < 1; reference 5: 0.2),
+    brightness_contrast_p: float = 0.5  # with this probability per image (albumentations' p)
 
     def check(self, image_size: int = IMAGE_SIZE) -> None:
         """Raise ValueError naming the field, its value and the valid ones when a setting is
@@ -73,6 +115,7 @@ class Augmentation:
             raise ValueError(f"crop_size={size!r} is invalid; use a whole number of pixels from 1 to {image_size - 1}")
         check_affine(self.max_shift, self.max_scale, image_size)
         check_elastic(self.elastic_alpha, self.elastic_sigma, image_size)
+        check_brightness_contrast(self.brightness_contrast_p, self.brightness, self.contrast)
 
     def __call__(self, X: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.crop_resize_p > 0:
@@ -81,4 +124,4 @@ class Augmentation:
                           self.rotation_interpolation)
         if self.elastic_alpha > 0:
             X = random_elastic(X, self.elastic_alpha, self.elastic_sigma, generator)
-        return X
+        return random_brightness_contrast(X, self.brightness_contrast_p, self.brightness, self.contrast, generator)

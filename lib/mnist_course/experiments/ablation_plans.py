@@ -390,6 +390,19 @@ ABLATIONS = {
               "validated on fold 1, over 5 seeds",
         question="Does Step 6's teacher carry to the winner under 4,000 parameters? If it clears the rule, "
                  "that winner is trained with it: Step 7.", rule=TWO_STANDARD_ERRORS),
+    "05_search-r5recipe": Ablation("05_search", (
+        Variant("batch 32", {"batch_size": 32}, "reference 5's batch: twice the optimizer steps of batch 64"),
+        Variant("scale ±9%", {"max_scale": 0.09}, "each training digit also scaled by up to ±9%, in the "
+                "rotation's resampling, as reference 5's ShiftScaleRotate scales"),
+        Variant("brightness/contrast ±20%", {"brightness": 0.2, "contrast": 0.2},
+                "with probability 1/2 per digit, its pixel values times 1 ± 0.2 and plus ± 0.2, as "
+                "reference 5's RandomBrightnessContrast"),
+    ), recipe=SEARCH_4000, base_name="winner under 4,000", val_fold=1,
+        about="three parts of reference 5's recipe on the winner under 4,000 parameters, validated on "
+              "fold 1, over 3 seeds",
+        question="Reference 5 (3,762 parameters) trains with batch 32, a scale and a brightness/contrast "
+                 "change that the course's recipe lacks: does any of them help the course's model of the same "
+                 "size? If one clears the rule, the next search trains with it.", rule=TWO_STANDARD_ERRORS),
     "06_teacher-weight": Ablation("06_teacher", (
         Variant("teacher's share 0.9", {"distill_weight": 0.9},
                 "nine tenths of the loss from the teacher's soft targets, a tenth from the labels"),
