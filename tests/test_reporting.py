@@ -255,3 +255,11 @@ def test_what_we_learned_lists_the_main_path_in_order_with_each_change_and_verdi
     assert lines[1].endswith("Under 8,000 parameters: goal met (95% lower bound 99.50%, n = 10).")
     assert lines[2].startswith("- Open, **Step 7**: 3,914 parameters") and "goal not met" in lines[2]
     assert learned_markdown(tmp_path / "empty") == ""
+
+
+def test_the_chart_labels_a_point_by_its_step_or_reference_number():
+    from mnist_course.engine.plots import _short_label
+
+    assert _short_label(make_report("05_search-4000", "Step 5 (4,000 budget)")) == "Step 5 <4,000"
+    assert _short_label({**make_report("r1_pytorch_example-classic", "Reference 1"), "published": []}) == "r1 classic"
+    assert _short_label({**make_report("r5_tiny_3762", "Reference 5"), "published": []}) == "r5"

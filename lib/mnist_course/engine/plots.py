@@ -86,7 +86,8 @@ def _short_label(report: dict) -> str:
     """A point's label: the step's name ("Step 4", "Step 5 <4,000") or the reference
     set-up's notebook name without its prefix number ("r1 classic")."""
     if "published" in report:
-        return report["notebook"].replace("_", " ")
+        number, _, variant = report["notebook"].partition("-")
+        return number.split("_")[0] + (f" {variant}" if variant else "")
     return report["step"].replace(" budget)", ")").replace("(", "<").replace(")", "")
 
 
