@@ -29,8 +29,9 @@ def test_the_steps_are_found_in_order():
                                       "06_teacher", "07_stretch"]
 
 
-def test_the_four_reference_set_ups_are_found():
-    assert list(reference_notebooks()) == ["r1_pytorch_example", "r2_wide_593k", "r3_fcnn_vs_cnn", "r4_is_it_a_three"]
+def test_the_five_reference_set_ups_are_found():
+    assert list(reference_notebooks()) == ["r1_pytorch_example", "r2_wide_593k", "r3_fcnn_vs_cnn", "r4_is_it_a_three",
+                                           "r5_tiny_3762"]
 
 
 def test_seeds_override_is_refused_only_for_single_seed_notebooks(monkeypatch):
@@ -46,20 +47,21 @@ def test_seeds_override_is_refused_only_for_single_seed_notebooks(monkeypatch):
 def test_a_recording_injects_each_steps_recorded_seeds(monkeypatch):
     """A learner's Run All trains the parameters cell's one seed; the course command's
     recording trains seeds 1-10 for a goal step and 1-5 for the others (papermill's
-    injected-parameters cell), seeds 1-10 into reference 5 (RECORDED_REFERENCE_SEEDS) once
-    its notebook is in notebooks/reference/, and nothing into the other reference notebooks."""
+    injected-parameters cell), seeds 1-10 into reference 5 (RECORDED_REFERENCE_SEEDS), which
+    the goal's rule judges, and nothing into the other reference notebooks."""
     monkeypatch.delenv("MNIST_COURSE_QUICK", raising=False)
     assert recording_seeds("04_capacity") == list(range(1, 11))
     assert recording_seeds("03_batchnorm") == [1, 2, 3, 4, 5]
     assert recording_seeds("r1_pytorch_example") is None and recording_seeds("no_such") is None
-    assert recording_seeds("r5_tiny_3762") is None  # listed in RECORDED_REFERENCE_SEEDS, not yet in notebooks/
+    assert recording_seeds("r5_tiny_3762") == list(range(1, 11))
     given = {}
     monkeypatch.setattr(mnist_course.apps.runner, "_execute",
                         lambda name, source, target, parameters, *a: given.update({name: parameters}) or
                         {"error": "not run"})
-    run_course(["03", "04", "r1"], output_dir=Path("/nonexistent-out"))
+    run_course(["03", "04", "r1", "r5"], output_dir=Path("/nonexistent-out"))
     assert given["03_batchnorm"]["seeds"] == [1, 2, 3, 4, 5] and given["04_capacity"]["seeds"] == list(range(1, 11))
     assert "seeds" not in (given["r1_pytorch_example"] or {})
+    assert given["r5_tiny_3762"]["seeds"] == list(range(1, 11))
     run_course(["04"], seeds=[3], output_dir=Path("/nonexistent-out"))  # an override is not a recording
     assert given["04_capacity"]["seeds"] == [3]
 
@@ -123,6 +125,7 @@ STEP_PARAMETERS = {"epochs", "batch_size", "lr", "seeds", "device", "data_dir", 
 REFERENCE_PARAMETERS = {"epochs", "batch_size", "lr", "device", "data_dir", "quick"}  # and seed or seeds
 SEARCH_PARAMETERS = {"budgets", "trials", "epochs", "seeds", "storage", "device", "data_dir", "reports_dir", "quick"}
 ABLATIONS_PARAMETERS = {"epochs", "seeds", "device", "data_dir", "quick"}  # quick mode only
+EXERCISE_PARAMETERS = {"epochs", "train_images", "seed", "device", "data_dir", "quick"}
 
 
 ALL_NOTEBOOKS = sorted(p for p in NOTEBOOKS_DIR.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
@@ -144,11 +147,11 @@ def test_notebook_has_literal_parameters_then_the_check(path):
         return
     is_step = path.parent == NOTEBOOKS_DIR
     is_search = "budgets" in names  # Step 5: a search over parameter budgets, not one training
-    is_ablations = path.parent.name == "ablations"
-    assert (SEARCH_PARAMETERS if is_search else STEP_PARAMETERS if is_step
-            else ABLATIONS_PARAMETERS if is_ablations else REFERENCE_PARAMETERS) <= names
+    is_ablations, is_exercise = path.parent.name == "ablations", path.parent.name == "exercises"
+    assert (SEARCH_PARAMETERS if is_search else STEP_PARAMETERS if is_step else ABLATIONS_PARAMETERS if is_ablations
+            else EXERCISE_PARAMETERS if is_exercise else REFERENCE_PARAMETERS) <= names
     assert is_step or len(names & {"seed", "seeds"}) == 1
-    if is_step or is_ablations:  # typed, so that `papermill --help-notebook` shows the types
+    if is_step or is_ablations or is_exercise:  # typed, so that `papermill --help-notebook` shows the types
         assert all(isinstance(node, ast.AnnAssign) for node in ast.parse(code[index].source).body)
     assert ("check_search(" if is_search else "check_params(") in code[index + 1].source
     assert any(c.source.startswith("# NBVAL_CHECK_OUTPUT") for c in code)

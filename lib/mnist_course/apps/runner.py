@@ -88,6 +88,13 @@ def ablation_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
     return {f"a{p.stem}": p for p in sorted((notebooks_dir / "ablations").glob("[0-9][0-9]_*.ipynb"))}
 
 
+def exercise_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
+    """The exercises that retrain, one per step, by name ("x01_setup" ...):
+    ``notebooks/exercises/NN_*.ipynb``. Each trains a step and one change on a slice
+    (``course.exercises``) and records nothing."""
+    return {f"x{p.stem}": p for p in sorted((notebooks_dir / "exercises").glob("[0-9][0-9]_*.ipynb"))}
+
+
 RECORDED_SEEDS = 5  # a step that claims no goal is recorded over seeds 1-5
 # Reference set-ups recorded over seeds (the others train their published single seed):
 # reference 5 is judged by the goal's rule, so over GOAL_MIN_SEEDS seeds.
@@ -116,7 +123,8 @@ def recording_seeds(name: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[int]
 
 def select_steps(requested: list[str] | None, available: dict[str, Path]) -> list[str]:
     """Notebook names for ``requested`` items, each a full name ("04_capacity") or its
-    prefix ("04", "4", "r2", or "a04" for Step 4's ablations notebook). Raises ValueError listing the valid names."""
+    prefix ("04", "4", "r2", "x04" for Step 4's exercise or "a04" for its ablations notebook). Raises
+    ValueError listing the valid names."""
     if not requested:
         return list(available)
     chosen = []
@@ -134,10 +142,11 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
                in_place: bool = False, output_dir: Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR,
                reference: bool = False, resume: bool = False, recorded_dir: Path | None = None,
                trial_dir: Path | None = None, with_ablation_notebooks: bool = False) -> dict[str, dict]:
-    """Execute notebooks with papermill: the step notebooks (plus the reference set-ups
-    with ``reference``, the ablation notebooks with ``with_ablation_notebooks``), or those named
-    in ``steps`` (steps, reference or ablation notebooks). An ablation notebook reads the
-    recorded ablations and records nothing, so nothing is copied for it.
+    """Execute notebooks with papermill: the step notebooks and their exercises (plus the
+    reference set-ups with ``reference``, the ablation notebooks with
+    ``with_ablation_notebooks``), then the conclusion, or those named in ``steps`` (steps,
+    exercises, reference or ablation notebooks). An ablation notebook reads the recorded
+    ablations, an exercise trains on a slice: both record nothing, so nothing is copied for them.
 
     A run without quick/epochs/seeds overrides is a recording: each notebook that
     succeeds has the full-data reports it wrote during this run in ``trial_dir`` copied
@@ -150,13 +159,15 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
     takes one seed (a `seed` parameter, not `seeds`), or for a recording while
     MNIST_COURSE_QUICK asks for quick mode.
     """
-    shows_records = ablation_notebooks(notebooks_dir)
+    shows_records, exercises = ablation_notebooks(notebooks_dir), exercise_notebooks(notebooks_dir)
     last = conclusion_notebook(notebooks_dir)
-    available = {**step_notebooks(notebooks_dir), **reference_notebooks(notebooks_dir), **shows_records, **last}
+    available = {**step_notebooks(notebooks_dir), **exercises, **reference_notebooks(notebooks_dir), **shows_records,
+                 **last}
     if steps:
         names = select_steps(steps, available)
     else:
-        names = (list(step_notebooks(notebooks_dir)) + (list(reference_notebooks(notebooks_dir)) if reference else [])
+        names = (list(step_notebooks(notebooks_dir)) + list(exercises)
+                 + (list(reference_notebooks(notebooks_dir)) if reference else [])
                  + (list(shows_records) if with_ablation_notebooks else []) + list(last))
     recording = not quick and epochs is None and seeds is None
     single_seed = [name for name in names if "seeds" not in pm.inspect_notebook(str(available[name]))]
@@ -204,7 +215,8 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
         recorded_seeds = recording_seeds(name, notebooks_dir) if recording else None
         notebook_parameters = {**parameters, "seeds": recorded_seeds} if recorded_seeds else parameters
         results[name] = _execute(name, source, target, notebook_parameters, notebooks_dir)
-        if (results[name]["error"] is None and recording and name not in shows_records and name not in last
+        records_nothing = name in shows_records or name in exercises or name in last
+        if (results[name]["error"] is None and recording and not records_nothing
                 and not replays_its_record(source, notebook_parameters)
                 and not _promote(name, trial_dir, recorded_dir, started)):
             results[name]["error"] = f"recorded nothing in {trial_dir} (is quick mode on in its parameters?)"
