@@ -2,6 +2,7 @@
 
     python scripts/train_weights.py                      # Step 4's recipe, seed 1, CPU
     python scripts/train_weights.py --device cuda --data-dir ../shared/data
+    python scripts/train_weights.py --teacher wide57k    # the teacher Steps 6 and 7 load
 
 Trains Step 4's model exactly as its notebook trains the first seed (the recipe
 ``recipes.RECIPES["04_capacity"]``: all 60,000 training images, its fixed number of
@@ -12,6 +13,11 @@ which is evaluated after every epoch only for the record. Writes
 parameters, per-epoch test accuracy, final test accuracy, torch version, device,
 seconds). The test ``tests/test_predict.py`` checks that the committed weights still
 score the recorded final test accuracy.
+
+With ``--teacher NAME`` it writes a teacher of ``distill.TEACHERS`` instead, trained on
+all 60,000 training images as a recording trains it (or taken from ``runs/teachers/``
+where a recording left it): ``weights/teacher_<name>.pt`` and its record
+(``distill.commit_teacher``), which Steps 6 and 7 then load instead of training it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from mnist_course.engine.data import load_mnist
 from mnist_course.engine.models import count_params
 from mnist_course.engine.paths import atomic_write_text
 from mnist_course.engine.training import config_dict, device_name, evaluate, fit, piece_dict, resolve_device
+from mnist_course.experiments.distill import TEACHERS, commit_teacher
 from mnist_course.experiments.recipes import RECIPES
 
 NOTEBOOK = "04_capacity"
@@ -45,8 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None,
                         help="folder containing MNIST/ (default: $MNIST_DATA_DIR, else data/)")
     parser.add_argument("--out-dir", default=str(WEIGHTS_DIR), help="where the .pt and .json go")
+    parser.add_argument("--teacher", choices=sorted(TEACHERS), help="write this teacher's weights instead")
     args = parser.parse_args(argv)
 
+    if args.teacher:
+        device = resolve_device(args.device, verbose=True)
+        train, test = load_mnist(True, args.data_dir, device), load_mnist(False, args.data_dir, device)
+        weights = commit_teacher(args.teacher, train, test, args.out_dir)
+        meta = json.loads(weights.with_suffix(".json").read_text())
+        print(f"wrote {weights.name} and {weights.with_suffix('.json').name}: {meta['params']:,} parameters, "
+              f"final test accuracy {meta['final_test_acc']:.2f}%, trained in {meta['seconds']:.0f} s")
+        return 0
     recipe = RECIPES[NOTEBOOK]
     device = resolve_device(args.device, verbose=True)
     train = load_mnist(True, args.data_dir, device)

@@ -30,6 +30,7 @@ from mnist_course.experiments.ablation_plans import (
     ABLATIONS,
     NOT_WORSE,
     ONE_IMAGE,
+    SEEDS,
     TWO_STANDARD_ERRORS,
     Rule,
     Variant,
@@ -37,6 +38,7 @@ from mnist_course.experiments.ablation_plans import (
 )
 from mnist_course.experiments.recipes import (
     RECIPES,
+    SEARCH_3000,
     SEARCH_4000,
     SEARCH_5000,
     apply_changes,
@@ -387,14 +389,16 @@ def test_step5_study_starts_from_the_recorded_search_winner():
         get_model("searched", **{**base.model_kwargs, "after_pool": []})
 
 
+@pytest.mark.parametrize(("study", "budget", "recipe", "seeds"), [("05_search-distill4000", 4000, SEARCH_4000, 5),
+                                                                 ("05_search-distill3000", 3000, SEARCH_3000, 3)])
 @pytest.mark.records
-def test_the_stretch_study_starts_from_the_recorded_winner_under_4000():
-    recorded = json.loads((REPO / "reports" / "05_search-4000.json").read_text())
-    spec = ABLATIONS["05_search-distill4000"]
+def test_the_stretch_studies_start_from_the_recorded_winners_under_their_budgets(study, budget, recipe, seeds):
+    recorded = json.loads((REPO / "reports" / f"05_search-{budget}.json").read_text())
+    spec = ABLATIONS[study]
     base = spec.start()
-    assert base == SEARCH_4000 and spec.val_fold == 1 and len(spec.seeds) == 5
+    assert base == recipe and spec.val_fold == 1 and len(spec.seeds or SEEDS) == seeds
     model = get_model(base.model, **base.model_kwargs)
-    assert count_params(model) == recorded["params"] < 4000
+    assert count_params(model) == recorded["params"] < budget
     assert repr(get_model("searched", **recorded["architecture"])) == repr(model)
     assert (replace(base.config, seed=1), None, None) == config_from_record({**recorded["config"], "seed": 1})
     # the row is Step 6's teacher, nothing else

@@ -114,6 +114,30 @@ def test_the_teacher_is_trained_once_per_split_then_loaded(small, tmp_path, monk
     assert lines[-2].startswith("teacher tiny: training") and len(list(tmp_path.glob("*.pt"))) == 2
 
 
+def test_a_committed_teacher_is_loaded_for_its_recipe_and_images_only(small, tmp_path, monkeypatch):
+    train, val = small
+    tiny = distill.Teacher(Architecture((4,), 0, (6,), head="gap", last_padding=0),
+                           replace(distill.TEACHERS["wide57k"].config, num_epochs=1))
+    monkeypatch.setitem(distill.TEACHERS, "tiny", tiny)
+    monkeypatch.setattr(distill, "WEIGHTS_DIR", tmp_path / "weights")
+    (tmp_path / "weights").mkdir()
+    weights = distill.commit_teacher("tiny", train, val, log=None, cache_dir=tmp_path / "trained")
+    assert weights == distill.committed_teacher("tiny") and weights.with_suffix(".json").is_file()
+    trained = distill.teacher_logits("tiny", train, cache_dir=tmp_path / "trained", log=None)
+    lines = []  # an empty run cache: the committed weights, not a training
+    loaded = distill.teacher_logits("tiny", train, cache_dir=tmp_path / "empty", log=lines.append)
+    assert lines == [lines[0]] and "loaded the committed teacher_tiny.pt" in lines[0] and torch.equal(trained, loaded)
+    _, record = distill.train_teacher("tiny", train, cache_dir=tmp_path / "empty", log=None)
+    assert record["committed"] == "teacher_tiny.pt" and record["train_images"] == len(train)
+    # Asked to train, other images, or another recipe under the name: trained, not loaded.
+    distill.train_teacher("tiny", train, cache_dir=tmp_path / "asked", log=lines.append, committed=False)
+    distill.train_teacher("tiny", MNISTSplit(train.X[:256], train.y[:256]), cache_dir=tmp_path / "other",
+                          log=lines.append)
+    monkeypatch.setitem(distill.TEACHERS, "tiny", replace(tiny, config=replace(tiny.config, lr=0.05)))
+    distill.train_teacher("tiny", train, cache_dir=tmp_path / "recipe", log=lines.append)
+    assert sum(line.startswith("teacher tiny: training") for line in lines) == 3
+
+
 def test_logits_for_is_none_without_a_teacher(small):
     assert distill.logits_for(TrainConfig(), small[0]) is None
 

@@ -109,8 +109,7 @@ def recording_seeds(name: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[int]
     reference and the ablation notebooks, which record with their own parameters cell.
 
     The recording's seeds are set here, in one place, so a step's parameters cell may hold
-    one seed, what a learner's Run All trains (Step 6 does; the other steps still list
-    their recorded seeds until their next recording). After an in-place recording the
+    one seed, what a learner's Run All trains (every step's does). After an in-place recording the
     injected cell becomes a markdown cell (:func:`keep_injected_as_record`), so Run All
     uses the parameters cell again."""
     if name in RECORDED_REFERENCE_SEEDS and name in reference_notebooks(notebooks_dir):

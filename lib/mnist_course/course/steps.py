@@ -316,12 +316,14 @@ def _seed_range(seeds: list[int]) -> str:
         ", ".join(map(str, seeds))
 
 
-def teach(name: str, run: RunSettings, train: MNISTSplit, test: MNISTSplit) -> tuple[torch.Tensor, dict]:
+def teach(name: str, run: RunSettings, train: MNISTSplit, test: MNISTSplit,
+          committed: bool = True) -> tuple[torch.Tensor, dict]:
     """The teacher a run's students learn from: ``name`` (``distill.TEACHERS``) trained on
-    ``train``, or loaded from ``runs/teachers/`` where its first training put it (wide57k:
-    772 s on the course's 2-core CPU for 60,000 images, 71 s on an H100); prints
-    its parameters, training time and test accuracy, measured for the record (the test
-    set chooses nothing). Quick runs train it for ``run.epochs`` in a temp folder.
+    ``train``, or loaded from ``runs/teachers/`` where its first training put it, or from
+    its committed weights (``distill.committed_teacher``; committed=False: trained here
+    instead); prints its parameters, training time and test accuracy, measured for the
+    record (the test set chooses nothing). Quick runs train it for ``run.epochs`` in a
+    temp folder.
 
     Returns (logits, record): its logits on ``train``'s images as they are, (N, 10)
     float32 on their device, row i for image i (``train_seeds``'s ``teacher_logits``);
@@ -329,7 +331,7 @@ def teach(name: str, run: RunSettings, train: MNISTSplit, test: MNISTSplit) -> t
     wall-clock), test_acc (percent). Raises ValueError for an unknown name.
     """
     model, trained = train_teacher(name, train, cache_dir=quick_dir("teachers") if run.quick else None,
-                                   num_epochs=run.epochs if run.quick else None)
+                                   num_epochs=run.epochs if run.quick else None, committed=committed)
     test_acc = evaluate(model, test)["acc"]
     print(f"teacher {name}: {trained['params']:,} parameters, trained in {trained['seconds']:.0f} s; "
           f"test accuracy {test_acc:.2f}% (for the record: it chooses nothing)")

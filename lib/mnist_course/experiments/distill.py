@@ -13,7 +13,11 @@ Step 4's training and a seed of its own. Its logits on that split's images as th
 they cost without a teacher. The teacher sees only the training images it is given
 (55,000 for an ablation, all 60,000 for a recording): nothing is chosen on the
 test set, and the teacher is not chosen at all (one recipe, fixed before any student
-trained). Its weights are cached per split under ``runs/teachers/`` (git-ignored):
+trained). Its weights are cached per split under ``runs/teachers/`` (git-ignored), and
+the teacher the recordings use (wide57k on all 60,000 training images) is committed
+beside the course's other weights (``weights/teacher_wide57k.pt``, written by
+``scripts/train_weights.py --teacher wide57k``), so a step that needs it loads it in
+seconds instead of training it for ten minutes:
 
     logits = teacher_logits("wide57k", train)   # trains the teacher the first time (~10 min on 2 CPU cores)
     fit(student, train, test, TrainConfig(..., teacher="wide57k", distill_weight=0.5), teacher_logits=logits)
@@ -34,11 +38,11 @@ from pathlib import Path
 import torch
 
 from ..engine.augmentation import Augmentation
-from ..engine.checkpoints import load_weights, save_weights
+from ..engine.checkpoints import WEIGHTS_DIR, load_weights, save_weights
 from ..engine.data import MNISTSplit, batches
 from ..engine.models import Architecture, SearchNet, count_params
 from ..engine.paths import atomic_write_text, run_key, runs_dir
-from ..engine.training import Extras, TrainConfig, config_dict, fit, piece_dict, set_seed
+from ..engine.training import Extras, TrainConfig, config_dict, device_name, evaluate, fit, piece_dict, set_seed
 
 
 @dataclass(frozen=True)
@@ -82,10 +86,21 @@ def split_fingerprint(split: MNISTSplit) -> str:
     return digest.hexdigest()[:12]
 
 
+def committed_teacher(name: str) -> Path:
+    """The file of teacher ``name``'s committed weights, ``weights/teacher_<name>.pt``,
+    with its record ``.json`` beside it (which may not exist)."""
+    return WEIGHTS_DIR / f"teacher_{name}.pt"
+
+
 def train_teacher(name: str, train: MNISTSplit, val: MNISTSplit | None = None, cache_dir: str | Path | None = None,
-                  log=print, num_epochs: int | None = None) -> tuple[torch.nn.Module, dict]:
+                  log=print, num_epochs: int | None = None, committed: bool = True) -> tuple[torch.nn.Module, dict]:
     """Teacher ``name`` trained on ``train`` (on ``train``'s device), or loaded when
-    ``cache_dir`` (default ``runs/teachers/``) holds it for the same recipe and images.
+    ``cache_dir`` (default ``runs/teachers/``) holds it for the same recipe and images,
+    or (``committed``, and no ``num_epochs``) when its committed weights
+    (:func:`committed_teacher`) were trained by the same recipe on the same images, on
+    any device, torch or code version (their record says which); committed=False trains
+    it here instead (or takes it from ``cache_dir``). The record of committed weights
+    adds "committed" (the file's name).
     val: evaluated after every epoch for the record (the teacher's accuracy is reported,
     nothing is chosen by it). num_epochs: overrides the recipe's (quick checks; part of
     the cached definition). Returns (model in eval mode, record), record = {name,
@@ -96,12 +111,12 @@ def train_teacher(name: str, train: MNISTSplit, val: MNISTSplit | None = None, c
     python_state = random.getstate()
     devices = [train.X.device] if train.X.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        result = _train_or_load(name, train, val, cache_dir, log, num_epochs)
+        result = _train_or_load(name, train, val, cache_dir, log, num_epochs, committed)
     random.setstate(python_state)
     return result
 
 
-def _train_or_load(name, train, val, cache_dir, log, num_epochs) -> tuple[torch.nn.Module, dict]:
+def _train_or_load(name, train, val, cache_dir, log, num_epochs, committed=True) -> tuple[torch.nn.Module, dict]:
     teacher = get_teacher(name)
     if num_epochs is not None:
         teacher = replace(teacher, config=replace(teacher.config, num_epochs=num_epochs))
@@ -121,6 +136,10 @@ def _train_or_load(name, train, val, cache_dir, log, num_epochs) -> tuple[torch.
                 log(f"teacher {name}: loaded from {weights.name} ({record['params']:,} parameters, trained "
                     f"in {record['seconds']:.0f} s)")
             return model.to(train.X.device).eval(), record
+    if committed and num_epochs is None:
+        loaded = _load_committed(name, model, definition, train, log)
+        if loaded is not None:
+            return loaded
     if log is not None:
         log(f"teacher {name}: training {count_params(model):,} parameters on {len(train):,} images")
     start = time.perf_counter()
@@ -132,6 +151,46 @@ def _train_or_load(name, train, val, cache_dir, log, num_epochs) -> tuple[torch.
     save_weights(model, weights)
     atomic_write_text(record_path, json.dumps(record) + "\n")
     return model.eval(), record
+
+
+def _load_committed(name, model, definition, train, log) -> tuple[torch.nn.Module, dict] | None:
+    """The committed teacher ``name`` loaded into ``model``, if its record names the same
+    recipe (the definition but its device, torch and code) and the same training images."""
+    weights = committed_teacher(name)
+    meta_path = weights.with_suffix(".json")
+    if not (weights.is_file() and meta_path.is_file()):
+        return None
+    meta = json.loads(meta_path.read_text())
+    recipe = {k: v for k, v in definition.items() if k not in ("device", "torch", "code")}
+    if meta.get("split") != split_fingerprint(train) or \
+            {k: v for k, v in meta["definition"].items() if k not in ("device", "torch", "code")} != recipe:
+        return None
+    load_weights(model, weights)
+    if log is not None:
+        log(f"teacher {name}: loaded the committed {weights.name} ({meta['params']:,} parameters, trained in "
+            f"{meta['seconds']:.0f} s on {meta['device']})")
+    record = {k: meta[k] for k in ("name", "params", "train_images", "seconds", "final_val_acc", "definition",
+                                   "history")} | {"committed": weights.name}
+    return model.to(train.X.device).eval(), record
+
+
+def commit_teacher(name: str, train: MNISTSplit, test: MNISTSplit, folder: str | Path | None = None,
+                   log=print, cache_dir: str | Path | None = None) -> Path:
+    """Train teacher ``name`` on ``train`` (or take it from ``cache_dir``, default
+    ``runs/teachers/``, never from the committed weights) and write ``teacher_<name>.pt``
+    and its record ``.json`` to ``folder`` (default: the committed weights, :func:`committed_teacher`): its
+    architecture (so ``mnist-course predict --weights teacher_<name>`` loads it), the
+    images' fingerprint, its training seconds and history, its final test accuracy
+    (percent, for the record: it chooses nothing), device and versions. Returns the .pt."""
+    model, record = train_teacher(name, train, cache_dir=cache_dir, log=log, committed=False)
+    test_acc = evaluate(model, test)["acc"]  # test on the model's device, as the teacher's split
+    weights = Path(folder) / f"teacher_{name}.pt" if folder is not None else committed_teacher(name)
+    save_weights(model.to("cpu"), weights)
+    meta = {"model": "searched", "architecture": asdict(get_teacher(name).arch), **record,
+            "split": split_fingerprint(train), "final_test_acc": round(test_acc, 2), "test_images": len(test),
+            "device": device_name(train.X.device), "torch": torch.__version__}
+    atomic_write_text(weights.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+    return weights
 
 
 @torch.no_grad()
