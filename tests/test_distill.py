@@ -1,7 +1,9 @@
 """Knowledge distillation: the loss against Hinton et al.'s definition, fit's use of the
 teacher's logits (row by row, with the shuffle), the teacher cache, and bad settings."""
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -230,3 +232,19 @@ def test_a_teacher_leaves_the_callers_random_state_as_it_was(small, tmp_path, mo
         distill.train_teacher("tiny", train, cache_dir=tmp_path, log=None)
         got = (torch.rand(3), random.random())
         assert torch.equal(got[0], expected[0]) and got[1] == expected[1]
+
+
+@pytest.mark.records
+def test_the_committed_teacher_is_the_one_the_recordings_learned_from(mnist_train, mnist_test, tmp_path):
+    # scripts/train_weights.py --teacher wide57k: the recipe on all 60,000 training images,
+    # scoring the test accuracy that Steps 6 and 7 recorded for their teacher.
+    meta = json.loads(distill.committed_teacher("wide57k").with_suffix(".json").read_text())
+    assert meta["train_images"] == len(mnist_train) == 60_000
+    assert meta["split"] == distill.split_fingerprint(mnist_train)
+    reports = Path(__file__).resolve().parents[1] / "reports"
+    for name in ("06_teacher", "07_stretch"):
+        recorded = json.loads((reports / f"{name}.json").read_text())["teacher"]
+        assert (recorded["params"], recorded["test_acc"]) == (meta["params"], meta["final_test_acc"]), name
+    model, record = distill.train_teacher("wide57k", mnist_train, cache_dir=tmp_path, log=None)  # not trained
+    assert record["committed"] == "teacher_wide57k.pt" and record["seconds"] == meta["seconds"]
+    assert evaluate(model, mnist_test)["acc"] == pytest.approx(meta["final_test_acc"], abs=0.005)
