@@ -48,11 +48,13 @@ def test_a_recording_injects_each_steps_recorded_seeds(monkeypatch):
     """A learner's Run All trains the parameters cell's one seed; the course command's
     recording trains seeds 1-10 for a goal step and 1-5 for the others (papermill's
     injected-parameters cell), seeds 1-10 into reference 5 (RECORDED_REFERENCE_SEEDS), which
-    the goal's rule judges, and nothing into the other reference notebooks."""
+    the goal's rule judges, 1-3 and 1-2 into references 1 and 2, and nothing into the
+    single-seed reference notebooks."""
     monkeypatch.delenv("MNIST_COURSE_QUICK", raising=False)
     assert recording_seeds("04_capacity") == list(range(1, 11))
     assert recording_seeds("03_batchnorm") == [1, 2, 3, 4, 5]
-    assert recording_seeds("r1_pytorch_example") is None and recording_seeds("no_such") is None
+    assert recording_seeds("r1_pytorch_example") == [1, 2, 3] and recording_seeds("r2_wide_593k") == [1, 2]
+    assert recording_seeds("r3_fcnn_vs_cnn") is None and recording_seeds("no_such") is None
     assert recording_seeds("r5_tiny_3762") == list(range(1, 11))
     given = {}
     monkeypatch.setattr(mnist_course.apps.runner, "_execute",
@@ -60,7 +62,7 @@ def test_a_recording_injects_each_steps_recorded_seeds(monkeypatch):
                         {"error": "not run"})
     run_course(["03", "04", "r1", "r5"], output_dir=Path("/nonexistent-out"))
     assert given["03_batchnorm"]["seeds"] == [1, 2, 3, 4, 5] and given["04_capacity"]["seeds"] == list(range(1, 11))
-    assert "seeds" not in (given["r1_pytorch_example"] or {})
+    assert given["r1_pytorch_example"]["seeds"] == [1, 2, 3]
     assert given["r5_tiny_3762"]["seeds"] == list(range(1, 11))
     run_course(["04"], seeds=[3], output_dir=Path("/nonexistent-out"))  # an override is not a recording
     assert given["04_capacity"]["seeds"] == [3]
