@@ -1,14 +1,21 @@
 """The lesson first: each step notebook reads in a sitting (issue "The lesson first").
 
 Budgets, counted in words of markdown: a step notebook at most 1,500 (Step 4 and the
-search step, 2,000), its Analysis at most 400; every step notebook states what Run All
+search step, 2,000), its Analysis at most 400; every notebook (steps, references, studies,
+exercises) states what Run All
 costs before anything trains.
 """
 
 import nbformat
 import pytest
 
-from mnist_course.apps.runner import conclusion_notebook, step_notebooks
+from mnist_course.apps.runner import (
+    ablation_notebooks,
+    conclusion_notebook,
+    exercise_notebooks,
+    reference_notebooks,
+    step_notebooks,
+)
 
 WORDS = 1_500
 LONGER = {"04_capacity": 2_000, "05_search": 2_000}  # the step with the most evidence, and the search
@@ -40,11 +47,15 @@ def test_the_analysis_is_short(name):
     assert len(analyses[0].split()) <= ANALYSIS_WORDS, f"{name}: Analysis of {len(analyses[0].split())} words"
 
 
-@pytest.mark.parametrize("name", list(MAIN_PATH))
+EVERY_NOTEBOOK = {**MAIN_PATH, **reference_notebooks(), **ablation_notebooks(), **exercise_notebooks()}
+
+
+@pytest.mark.parametrize("name", list(EVERY_NOTEBOOK))
 def test_run_all_costs_are_stated_before_anything_trains(name):
-    nb = nbformat.read(MAIN_PATH[name], as_version=4)
+    nb = nbformat.read(EVERY_NOTEBOOK[name], as_version=4)
     first_parameters = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    assert any("What Run All costs" in c.source for c in nb.cells[:first_parameters]), name
+    assert any(c.cell_type == "markdown" and ("What Run All costs" in c.source or "**Run All**" in c.source)
+               for c in nb.cells[:first_parameters]), name
 
 
 
