@@ -263,3 +263,38 @@ def test_the_chart_labels_a_point_by_its_step_or_reference_number():
     assert _short_label(make_report("05_search-4000", "Step 5 (4,000 budget)")) == "Step 5 <4,000"
     assert _short_label({**make_report("r1_pytorch_example-classic", "Reference 1"), "published": []}) == "r1 classic"
     assert _short_label({**make_report("r5_tiny_3762", "Reference 5"), "published": []}) == "r5"
+
+
+def test_the_front_lists_each_recording_by_parameters_and_the_teacher_gain_on_test_and_validation(tmp_path):
+    from mnist_course.course.conclusion import front_rows, teacher_gains
+
+    for report in (make_report("06_teacher", "Step 6", 4_744, shifts=[0.6] * 10),
+                   make_report("05_search-5000", "Step 5 (5,000 budget)", 4_744, shifts=[0.4] * 5),
+                   make_report("05_search-3000", "Step 5 (3,000 budget)", 2_864, shifts=[0.3] * 5),
+                   make_report("01_setup", "Step 1", 168_098)):                          # not on the front
+        save_report(report, tmp_path)
+    rows = front_rows(tmp_path)
+    assert [r["notebook"] for r in rows] == ["05_search-3000", "05_search-5000", "06_teacher"]
+    assert rows[1]["stats"]["mean"] == pytest.approx(98.9 + 0.4) and rows[1]["stats"]["n"] == 5
+    assert rows[0]["train_acc"] == pytest.approx(99.0) and rows[0]["test_loss"] == pytest.approx(0.06)
+    (tmp_path / "ablations").mkdir()
+    agg = {"mean": 99.0, "std": 0.1, "n": 5}
+    record = {"study": "05_search-distill", "rows": [
+        {"name": "base", "params": 4_744, "final_val_acc": agg, "last3_min_val_acc": agg},
+        {"name": "taught", "params": 4_744, "final_val_acc": {**agg, "mean": 99.2}, "diff_se": 0.05,
+         "last3_min_val_acc": {**agg, "mean": 99.1}}]}
+    (tmp_path / "ablations" / "05_search-distill.json").write_text(json.dumps(record))
+    gains = teacher_gains(tmp_path)
+    assert len(gains) == 1 and gains[0]["params"] == 4_744 and gains[0]["cleared"]  # +0.20 > 2 x 0.05
+    assert gains[0]["val_gain"] == pytest.approx(0.2) and gains[0]["test_gain"] == pytest.approx(0.2)
+
+
+@pytest.mark.records
+def test_the_recorded_front_holds_every_budget_over_at_least_five_seeds():
+    from mnist_course.course.conclusion import FRONT, TEACHER_STUDIES, front_rows, teacher_gains
+
+    rows = front_rows()
+    assert {r["notebook"] for r in rows} == set(FRONT)
+    assert all(r["stats"]["n"] >= 5 for r in rows)
+    assert [r["params"] for r in rows] == sorted(r["params"] for r in rows)
+    assert {g["study"] for g in teacher_gains()} == set(TEACHER_STUDIES)

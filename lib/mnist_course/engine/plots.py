@@ -130,6 +130,42 @@ def plot_params_vs_accuracy(reports: list[dict], path: str | os.PathLike | None 
     return fig
 
 
+def plot_front(rows: list[dict], path: str | os.PathLike | None = None, goal: float = GOAL_MIN_TEST_ACC):
+    """The front: parameters against final-epoch test accuracy, one point per row of
+    ``course.conclusion.front_rows`` (keys params, label, stats with mean, lower_bound
+    and n, in percent), the mean as a marker and a bar down to its one-sided 95% lower
+    bound, so a point meets the goal's accuracy where its bar ends above ``goal`` (the
+    dashed line). Rows whose label says "taught" are green, reference set-ups orange."""
+    fig, ax = plt.subplots(figsize=(9, 5))
+    labels, seen = [], set()
+    for row in rows:
+        s = row["stats"]
+        kind = "taught" if "taught" in row["label"] else "reference" if "reference" in row["label"] else "labels"
+        if (row["params"], s["mean"], kind) in seen:  # the same winner from two budgets: one point
+            continue
+        seen.add((row["params"], s["mean"], kind))
+        color, marker = {"taught": ("C2", "D"), "reference": ("C1", "s"), "labels": ("C0", "o")}[kind]
+        below = 0.0 if s["lower_bound"] is None else s["mean"] - s["lower_bound"]
+        ax.errorbar(row["params"], s["mean"], yerr=[[below], [0.0]], fmt=marker, color=color, capsize=4,
+                    label={"taught": "taught by the teacher", "reference": "reference set-up",
+                           "labels": "trained on the labels"}[kind])
+        labels.append((row["params"], s["mean"], f"{row['label'].split(':')[0]} (n = {s['n']})"))
+    ax.axhline(goal, color="black", ls="--", lw=1, label=f"goal: the bar's end (95% lower bound) ≥ {goal:g}%")
+    ax.set(xlabel="parameters", ylabel="final test accuracy (%)",
+           title="The front: mean final-epoch test accuracy, the bar down to its 95% lower bound")
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
+    ax.set_xlim(2000, 8500)
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    label_points(ax, labels, hlines=(goal,))
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
 def plot_runs(runs: list[dict], title: str, path: str | os.PathLike | None = None, show_lr: bool = False,
               goal: float | None = None, last_epochs: int = 5):
     """Loss and accuracy per epoch (train, and validation and/or test where the histories
