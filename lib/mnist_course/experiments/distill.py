@@ -168,7 +168,7 @@ def _load_committed(name, model, definition, train, log) -> tuple[torch.nn.Modul
     load_weights(model, weights)
     if log is not None:
         log(f"teacher {name}: loaded the committed {weights.name} ({meta['params']:,} parameters, trained in "
-            f"{meta['seconds']:.0f} s on {meta['device']})")
+            f"{meta['seconds']:.0f} s on {meta['device']}, {meta['final_test_acc']:.2f}% test accuracy)")
     record = {k: meta[k] for k in ("name", "params", "train_images", "seconds", "final_val_acc", "definition",
                                    "history")} | {"committed": weights.name}
     return model.to(train.X.device).eval(), record
