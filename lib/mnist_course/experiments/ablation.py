@@ -284,7 +284,9 @@ def plot_ablation(record: dict, path: str | Path | None = None):
     ax.axhline(base, color="C1", ls="--", lw=1, label=f"{rows[0]['name']} (base): {base:.2f}%")
     ax.set_ylim(floor, top)
     # Names wrapped at ~12 characters, so a dozen rows' labels do not run into each other.
-    ax.set_xticks(range(len(rows)), [f"{textwrap.fill(r['name'], 12)}\n{r['params']:,} params" for r in rows],
+    names = [textwrap.fill(r["name"].replace("/", "/ "), 12, break_long_words=False).replace("/ ", "/")
+             for r in rows]  # whole words, or a break after a slash
+    ax.set_xticks(range(len(rows)), [f"{name}\n{r['params']:,} params" for name, r in zip(names, rows, strict=True)],
                   fontsize=8)
     # Two title lines: a record of one or two rows is drawn narrow, and its name alone can fill it.
     ax.set_ylabel("final validation accuracy (%)")
