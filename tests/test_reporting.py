@@ -277,6 +277,7 @@ def test_the_front_lists_each_recording_by_parameters_and_the_teacher_gain_on_te
     assert [r["notebook"] for r in rows] == ["05_search-3000", "05_search-5000", "06_teacher"]
     assert rows[1]["stats"]["mean"] == pytest.approx(98.9 + 0.4) and rows[1]["stats"]["n"] == 5
     assert rows[0]["train_acc"] == pytest.approx(99.0) and rows[0]["test_loss"] == pytest.approx(0.06)
+    assert [r["kind"] for r in rows] == ["labels", "labels", "taught"]
     (tmp_path / "ablations").mkdir()
     agg = {"mean": 99.0, "std": 0.1, "n": 5}
     record = {"study": "05_search-distill", "rows": [

@@ -33,14 +33,14 @@ OPEN = {"07_stretch": 4_000, "r5_tiny_3762": GOAL_MAX_PARAMS}
 # step taught it, with the teacher; Step 4's design and reference 5 beside them. Each is a
 # test recording over at least 5 seeds.
 FRONT = {
-    "05_search-3000": "searched under 3,000, labels",
-    "05_search-4000": "searched under 4,000, labels",
-    "07_stretch": "Step 7: the same, taught",
-    "05_search-5000": "searched under 5,000, labels",
-    "05_search-6000": "searched under 6,000, labels",
-    "06_teacher": "Step 6: under 5,000, taught",
-    "04_capacity": "Step 4: designed under 8,000, labels",
-    "r5_tiny_3762": "reference 5: 3,762, its own recipe",
+    "05_search-3000": ("searched under 3,000, labels", "labels"),
+    "05_search-4000": ("searched under 4,000, labels", "labels"),
+    "07_stretch": ("Step 7: the same, taught", "taught"),
+    "05_search-5000": ("searched under 5,000, labels", "labels"),
+    "05_search-6000": ("searched under 6,000, labels", "labels"),
+    "06_teacher": ("Step 6: under 5,000, taught", "taught"),
+    "04_capacity": ("Step 4: designed under 8,000, labels", "labels"),
+    "r5_tiny_3762": ("reference 5: 3,762, its own recipe", "reference"),
 }
 # The teacher's study on each searched winner (validation split, fold 1), and the winner's
 # test recordings without and with the teacher, where a step trained it taught.
@@ -148,16 +148,17 @@ def _short(verdict: dict, stats: dict) -> str:
 
 def front_rows(reports_dir: str | Path | None = None) -> list[dict]:
     """One dict per recording of ``FRONT`` that exists, by parameters (then ``FRONT``'s
-    order): notebook, label, params, stats (``results.goal_statistics`` of its final-epoch
-    test accuracies, percent), train_acc (mean over seeds of the final epoch's training
-    accuracy, percent, measured on the augmented training batches in training mode) and
-    test_loss (mean final-epoch test cross-entropy, nats)."""
+    order): notebook, label, kind ("labels", "taught" or "reference"), params, stats
+    (``results.goal_statistics`` of its final-epoch test accuracies, percent), train_acc
+    (mean over seeds of the final epoch's training accuracy, percent, measured on the
+    augmented training batches in training mode) and test_loss (mean final-epoch test cross-entropy, nats)."""
     by_name, rows = _by_name(reports_dir), []
-    for name, label in FRONT.items():
+    for name, (label, kind) in FRONT.items():
         if name in by_name:
             r = by_name[name]
             last = [run["history"][-1] for run in r["runs"]]
-            rows.append({"notebook": name, "label": label, "params": r["params"], "stats": goal_figures(r),
+            rows.append({"notebook": name, "label": label, "kind": kind, "params": r["params"],
+                         "stats": goal_figures(r),
                          "train_acc": statistics.mean(h["train_acc"] for h in last),
                          "test_loss": statistics.mean(h["test_loss"] for h in last)})
     return sorted(rows, key=lambda row: row["params"])

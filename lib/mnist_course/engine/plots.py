@@ -132,15 +132,15 @@ def plot_params_vs_accuracy(reports: list[dict], path: str | os.PathLike | None 
 
 def plot_front(rows: list[dict], path: str | os.PathLike | None = None, goal: float = GOAL_MIN_TEST_ACC):
     """The front: parameters against final-epoch test accuracy, one point per row of
-    ``course.conclusion.front_rows`` (keys params, label, stats with mean, lower_bound
-    and n, in percent), the mean as a marker and a bar down to its one-sided 95% lower
-    bound, so a point meets the goal's accuracy where its bar ends above ``goal`` (the
-    dashed line). Rows whose label says "taught" are green, reference set-ups orange."""
+    ``course.conclusion.front_rows`` (keys params, label, kind, stats with mean,
+    lower_bound and n, in percent), the mean as a marker and a bar down to its one-sided
+    95% lower bound, so a point meets the goal's accuracy where its bar ends above
+    ``goal`` (the dashed line). Kind "labels" is blue, "taught" green, "reference" orange."""
     fig, ax = plt.subplots(figsize=(9, 5))
     labels, seen = [], set()
     for row in rows:
         s = row["stats"]
-        kind = "taught" if "taught" in row["label"] else "reference" if "reference" in row["label"] else "labels"
+        kind = row["kind"]
         if (row["params"], s["mean"], kind) in seen:  # the same winner from two budgets: one point
             continue
         seen.add((row["params"], s["mean"], kind))
