@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import nbformat
+import papermill as pm
 import pytest
 
 import mnist_course.apps.runner
@@ -60,12 +61,16 @@ def test_a_recording_injects_each_steps_recorded_seeds(monkeypatch):
     monkeypatch.setattr(mnist_course.apps.runner, "_execute",
                         lambda name, source, target, parameters, *a: given.update({name: parameters}) or
                         {"error": "not run"})
-    run_course(["03", "04", "r1", "r5"], output_dir=Path("/nonexistent-out"))
+    run_course(["03", "04", "r1", "r2", "r5"], output_dir=Path("/nonexistent-out"))
     assert given["03_batchnorm"]["seeds"] == [1, 2, 3, 4, 5] and given["04_capacity"]["seeds"] == list(range(1, 11))
     assert given["r1_pytorch_example"]["seeds"] == [1, 2, 3]
     assert given["r5_tiny_3762"]["seeds"] == list(range(1, 11))
-    run_course(["04"], seeds=[3], output_dir=Path("/nonexistent-out"))  # an override is not a recording
-    assert given["04_capacity"]["seeds"] == [3]
+    # reference 2's Run All trains 2 epochs (ten minutes on a 2-core CPU); its recording the published 20
+    assert given["r2_wide_593k"] == {"seeds": [1, 2], "epochs": 20}
+    assert pm.inspect_notebook(str(NOTEBOOKS_DIR / "reference" / "r2_wide_593k.ipynb"))["epochs"]["default"] == "2"
+    assert all("epochs" not in given[name] for name in ("03_batchnorm", "04_capacity", "r1_pytorch_example"))
+    run_course(["04", "r2"], seeds=[3], output_dir=Path("/nonexistent-out"))  # an override is not a recording
+    assert given["04_capacity"]["seeds"] == [3] and "epochs" not in given["r2_wide_593k"]
 
 
 @pytest.mark.records

@@ -266,9 +266,9 @@ def test_a_learners_run_is_placed_beside_the_recording(tmp_path):
     from mnist_course.course.steps import beside_the_recording
     from mnist_course.engine.reporting import save_report
 
-    def report(finals, epochs=15, quick=False, first_seed=1):
-        runs = [summarize_run([{"epoch": e, "train_acc": 99.0, "test_acc": acc, "train_loss": 0.1, "test_loss": 0.1,
-                                "lr": 0.1} for e in range(1, epochs + 1)], first_seed + i, 1.0)
+    def report(finals, epochs=15, quick=False, first_seed=1, lr=0.1):
+        runs = [summarize_run([{"epoch": e, "train_acc": 99.0, "test_acc": acc - (epochs - e) / 10, "train_loss": 0.1,
+                                "test_loss": 0.1, "lr": lr} for e in range(1, epochs + 1)], first_seed + i, 1.0)
                 for i, acc in enumerate(finals)]
         return build_report(step="Step 4", notebook="04_capacity", model="M", params=1, runs=runs, quick=quick,
                             device="cpu", config={})
@@ -281,7 +281,15 @@ def test_a_learners_run_is_placed_beside_the_recording(tmp_path):
     assert line == ("Your run beside the recording: seed 4: 99.45% (within the recorded range); seed 5: 99.70% "
                     "(outside the recorded range). Recorded seeds 1-3: 99.50 ± 0.10% (n = 3), min 99.40%, "
                     "max 99.60%.")
-    assert "(yours trained 3 epochs, the recording 15)" in beside_the_recording(report([99.0], epochs=3), tmp_path)
+    # a shorter run at the recording's learning rates is placed beside the recorded seeds after the same epoch
+    assert beside_the_recording(report([98.30], epochs=3), tmp_path) == (
+        "Your run beside the recording after epoch 3 (the recording trained 15 epochs, at the same learning rates "
+        "up to there): seed 1: 98.30% (within the recorded range). Recorded seeds 1-3 after epoch 3: 98.30 ± 0.10% "
+        "(n = 3), min 98.20%, max 98.40%; after epoch 15: 99.50 ± 0.10% (n = 3).")
+    # at other rates it is not comparable epoch by epoch: beside the final figures, saying so
+    assert beside_the_recording(report([98.30], epochs=3, lr=0.2), tmp_path) == (
+        "Your run beside the recording (yours trained 3 epochs, the recording 15): seed 1: 98.30% (outside the "
+        "recorded range). Recorded seeds 1-3: 99.50 ± 0.10% (n = 3), min 99.40%, max 99.60%.")
     # a recording of the flat config of before the pieces and a run of the same training written as pieces
     flat = {**report([99.40, 99.50, 99.60]), "config": {"lr": 0.1, "max_rotation": 7.0, "max_scale": 0.1,
                                                           "ema_decay": 0.999, "pct_start": 0.3}}

@@ -283,8 +283,11 @@ def beside_the_recording(report: dict, folder: str | Path | None = None) -> str 
     """One line that places a learner's run beside the recorded one of the same notebook
     (``folder``, default ``reports/``): each of its seeds' final-epoch test accuracy, the
     recorded mean ± std (n) with its min and max, and whether each seed lies in that
-    range. None for a quick run (a slice: not comparable), when nothing is recorded, or
-    for the recording itself (the same seeds, epochs and training settings)."""
+    range. A run shorter than the recording whose learning rate followed the recording's
+    epoch by epoch (Reference 2's Run All: 2 of the recording's 20 epochs) is placed beside
+    the recorded seeds after the same epoch, and the recording's final figure follows.
+    None for a quick run (a slice: not comparable), when nothing is recorded, or for the
+    recording itself (the same seeds, epochs and training settings)."""
     path = Path(folder or recorded_reports_dir()) / f"{report['notebook']}.json"
     if report["quick"] or not path.is_file():
         return None
@@ -292,16 +295,41 @@ def beside_the_recording(report: dict, folder: str | Path | None = None) -> str 
     if (recorded["seeds"], recorded["epochs"], _training_of(recorded)) == (report["seeds"], report["epochs"],
                                                                            _training_of(report)):
         return None
-    low, high = recorded["final_test_acc_min"], recorded["final_test_acc_max"]
+    final = {"mean": recorded["final_test_acc_mean"], "std": recorded["final_test_acc_std"],
+             "n": len(recorded["seeds"])}
+    at = _recorded_at_epoch(recorded, report)
+    low, high = (recorded["final_test_acc_min"], recorded["final_test_acc_max"]) if at is None else (min(at), max(at))
     yours = "; ".join(f"seed {r['seed']}: {r['final_test_acc']:.2f}% ("
                       + ("within" if low <= r["final_test_acc"] <= high else "outside") + " the recorded range)"
                       for r in report["runs"])
+    seeds = _seed_range(recorded["seeds"])
+    if at is not None:
+        return (f"Your run beside the recording after epoch {report['epochs']} (the recording trained "
+                f"{recorded['epochs']} epochs, at the same learning rates up to there): {yours}. Recorded seeds "
+                f"{seeds} after epoch {report['epochs']}: {format_mean_std(aggregate(at), unit='%')}, min {low:.2f}%, "
+                f"max {high:.2f}%; after epoch {recorded['epochs']}: {format_mean_std(final, unit='%')}.")
     epochs = "" if recorded["epochs"] == report["epochs"] else (
         f" (yours trained {report['epochs']} epochs, the recording {recorded['epochs']})")
-    stats = {"mean": recorded["final_test_acc_mean"], "std": recorded["final_test_acc_std"],
-             "n": len(recorded["seeds"])}
-    return (f"Your run beside the recording{epochs}: {yours}. Recorded seeds {_seed_range(recorded['seeds'])}: "
-            f"{format_mean_std(stats, unit='%')}, min {low:.2f}%, max {high:.2f}%.")
+    return (f"Your run beside the recording{epochs}: {yours}. Recorded seeds {seeds}: "
+            f"{format_mean_std(final, unit='%')}, min {low:.2f}%, max {high:.2f}%.")
+
+
+def _recorded_at_epoch(recorded: dict, report: dict) -> list[float] | None:
+    """The recorded seeds' test accuracy after the last epoch of ``report``'s shorter run,
+    or None unless every run of both trained at the same learning rate in each of those
+    epochs (the same schedule so far) and the recording kept the per-epoch history."""
+    epochs = report["epochs"]
+    if epochs >= recorded["epochs"] or _training_of({**recorded, "config": {**recorded["config"], "num_epochs": 1}}) \
+            != _training_of({**report, "config": {**report["config"], "num_epochs": 1}}):
+        return None
+    rates, at = set(), []
+    for r in [*recorded["runs"], *report["runs"]]:
+        rows = {row["epoch"]: row for row in r.get("history", [])}
+        if any(e not in rows or rows[e].get("lr") is None for e in range(1, epochs + 1)):
+            return None
+        rates.add(tuple(rows[e]["lr"] for e in range(1, epochs + 1)))
+        at.append(rows[epochs]["test_acc"])
+    return at[:len(recorded["runs"])] if len(rates) == 1 else None
 
 
 def _training_of(report: dict) -> tuple:
