@@ -3,7 +3,7 @@
     python scripts/update_readme.py            # rewrite README.md and docs/*.md in place
     python scripts/update_readme.py --check    # exit 1 if any of them is out of date
 
-Six blocks, each between its marker lines:
+Seven blocks, each between its marker lines:
 - learned (README.md): what each main-path step bought and what stays open, as the
   conclusion notebook prints it (mnist_course.course.conclusion.learned_markdown);
 - results (README.md): the steps table, as in reports/summary.md, and the goal steps'
@@ -13,7 +13,9 @@ Six blocks, each between its marker lines:
 - gpu (docs/speed.md): the recording on a GPU in reports/gpu/ (scripts/import_device_run.py)
   beside the record in reports/, and that machine's benchmark;
 - ablations (docs/ablations.md): every ablation with its rule and the decision computed
-  from its record in reports/ablations/ (mnist_course.experiments.ablation.decisions_markdown).
+  from its record in reports/ablations/ (mnist_course.experiments.ablation.decisions_markdown);
+- runall (docs/running.md): what Run All of each notebook cost on a 2-core CPU, timed from
+  a fresh clone by scripts/time_run_all.py (reports/run_all.json).
 The library never edits these files; a maintainer runs this after a recording.
 """
 
@@ -37,6 +39,8 @@ BENCHMARK = ("<!-- benchmark:start (generated from reports/benchmark.json by scr
 PUBLISHED = ("<!-- published:start (generated from reports/ by scripts/update_readme.py) -->", "<!-- published:end -->")
 ABLATIONS = ("<!-- ablations:start (generated from reports/ablations/ by scripts/update_readme.py) -->",
              "<!-- ablations:end -->")
+RUN_ALL = ("<!-- runall:start (generated from reports/run_all.json by scripts/update_readme.py) -->",
+           "<!-- runall:end -->")
 GPU = ("<!-- gpu:start (generated from reports/gpu/ by scripts/update_readme.py) -->", "<!-- gpu:end -->")
 
 
@@ -74,6 +78,28 @@ def gpu_block(reports_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def run_all_block(reports_dir: Path) -> str:
+    """A table of each notebook's Run All seconds (reports/run_all.json), slowest first, with
+    the machine, the commit and the limit; a line saying so when nothing was timed."""
+    path = reports_dir / "run_all.json"
+    if not path.is_file():
+        return "Not timed yet: `python scripts/time_run_all.py` in a fresh clone."
+    timed = json.loads(path.read_text())["notebooks"]
+    runs = sorted(timed.items(), key=lambda item: -item[1]["seconds"])
+    machines = sorted({f"{r['device']}, {r['processor']}, torch {r['torch_version']}" for r in timed.values()})
+    commits = sorted({(r["commit"] or "?")[:7] for r in timed.values()})
+    dates = sorted(r["finished_at"][:10] for r in timed.values())
+    lines = [f"Run All of each of the {len(timed)} notebooks with its own parameters, timed from a fresh clone "
+             f"(nothing replayed from `runs/`) by `scripts/time_run_all.py` on {'; '.join(machines)}, "
+             f"{dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "")
+             + f" (commit {', '.join(commits)}); slowest {runs[0][1]['seconds'] / 60:.1f} min, all "
+             f"{sum(r['seconds'] for r in timed.values()) / 60:.0f} min:", "",
+             "| notebook | Run All (min) | seconds |", "| --- | ---: | ---: |"]
+    lines += [f"| [{name}](../{r['path']}) | {r['seconds'] / 60:.1f} | {r['seconds']:.0f}"
+              + (f" (failed: {r['error']})" if r["error"] else "") + " |" for name, r in runs]
+    return "\n".join(lines)
+
+
 def updated_readme(readme: str, reports_dir: Path) -> str:
     """The README text with its learned and results blocks regenerated from ``reports_dir``."""
     readme = replace_block(readme, LEARNED, learned_markdown(reports_dir))
@@ -82,11 +108,11 @@ def updated_readme(readme: str, reports_dir: Path) -> str:
 
 def updated_files(root: Path, reports_dir: Path) -> dict[Path, str]:
     """{file: its text with every generated block regenerated from ``reports_dir``} for
-    README.md, docs/reference-setups.md, docs/speed.md and docs/ablations.md under ``root``. Raises
+    README.md, docs/reference-setups.md, docs/speed.md, docs/ablations.md and docs/running.md under ``root``. Raises
     FileNotFoundError when there is no benchmark.json to quote (run the benchmark)."""
     reports = load_reports(reports_dir)
     readme, reference, speed = root / "README.md", root / "docs" / "reference-setups.md", root / "docs" / "speed.md"
-    ablations = root / "docs" / "ablations.md"
+    ablations, running = root / "docs" / "ablations.md", root / "docs" / "running.md"
     benchmark = reports_dir / "benchmark.json"
     if not benchmark.is_file():
         raise FileNotFoundError(f"{benchmark} does not exist: run `python -m mnist_course.apps.benchmark` first")
@@ -97,6 +123,7 @@ def updated_files(root: Path, reports_dir: Path) -> dict[Path, str]:
                                  published_table([r for r in reports if "published" in r])),
         speed: replace_block(speed_text, GPU, gpu_block(reports_dir)),
         ablations: replace_block(ablations.read_text(), ABLATIONS, decisions_markdown(reports_dir / "ablations")),
+        running: replace_block(running.read_text(), RUN_ALL, run_all_block(reports_dir)),
     }
 
 

@@ -67,6 +67,9 @@ def test_a_recording_injects_each_steps_recorded_seeds(monkeypatch):
     assert given["r5_tiny_3762"]["seeds"] == list(range(1, 11))
     # reference 2's Run All trains 2 epochs (ten minutes on a 2-core CPU); its recording the published 20
     assert given["r2_wide_593k"] == {"seeds": [1, 2], "epochs": 20}
+    run_course(["r4"], output_dir=Path("/nonexistent-out"))  # one seed (its `seed`), the published 50 epochs
+    assert given["r4_is_it_a_three"] == {"epochs": 50}
+    assert pm.inspect_notebook(str(NOTEBOOKS_DIR / "reference" / "r4_is_it_a_three.ipynb"))["epochs"]["default"] == "10"
     assert pm.inspect_notebook(str(NOTEBOOKS_DIR / "reference" / "r2_wide_593k.ipynb"))["epochs"]["default"] == "2"
     assert all("epochs" not in given[name] for name in ("03_batchnorm", "04_capacity", "r1_pytorch_example"))
     run_course(["04", "r2"], seeds=[3], output_dir=Path("/nonexistent-out"))  # an override is not a recording

@@ -6,6 +6,9 @@ exercises) states what Run All
 costs before anything trains.
 """
 
+import json
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -17,6 +20,7 @@ from mnist_course.apps.runner import (
     step_notebooks,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 WORDS = 1_500
 LONGER = {"04_capacity": 2_000, "05_search": 2_000}  # the step with the most evidence, and the search
 ANALYSIS_WORDS = 400
@@ -56,6 +60,22 @@ def test_run_all_costs_are_stated_before_anything_trains(name):
     first_parameters = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     assert any(c.cell_type == "markdown" and ("What Run All costs" in c.source or "**Run All**" in c.source)
                for c in nb.cells[:first_parameters]), name
+
+
+RUN_ALL = REPO / "reports" / "run_all.json"  # scripts/time_run_all.py, a first Run All per notebook
+
+
+@pytest.mark.records
+def test_run_all_of_every_notebook_finished_within_ten_minutes_on_the_recorded_cpu():
+    """Each notebook's Run All with its own parameters, timed on a 2-core CPU from a fresh
+    clone (nothing replayed from runs/): no error, at most ten minutes."""
+    record = json.loads(RUN_ALL.read_text())
+    timed = record["notebooks"]
+    assert sorted(timed) == sorted(EVERY_NOTEBOOK), "time the missing ones: python scripts/time_run_all.py"
+    for name, run in timed.items():
+        assert run["path"] == str(EVERY_NOTEBOOK[name].relative_to(REPO)), name
+        assert run["error"] is None and run["device"].startswith("cpu") and run["cpu_count"] <= 2, (name, run)
+        assert run["seconds"] <= record["limit_seconds"] == 600, f"{name}: Run All took {run['seconds']:.0f} s"
 
 
 
