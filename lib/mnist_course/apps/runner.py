@@ -104,8 +104,9 @@ RECORDED_SEEDS = 5  # a step that claims no goal is recorded over seeds 1-5
 RECORDED_REFERENCE_SEEDS = {"r1_pytorch_example": 3, "r2_wide_593k": 2, "r5_tiny_3762": GOAL_MIN_SEEDS}
 # Reference set-ups whose published epochs take longer than a learner's Run All may (ten
 # minutes on a 2-core CPU): their parameters cell trains fewer, a recording the published
-# number. Reference 2: 2 of its 3 epochs at the full learning rate (391 s on a 2-core CPU), 20
-# recorded; reference 4: 10 epochs, by which its test accuracy has settled (670 s for 50), 50 recorded.
+# number (docs/running.md, "What Run All costs", has the timings). Reference 2: 2 of its 3
+# epochs at the full learning rate, 20 recorded; reference 4: 10 epochs, by which its test
+# accuracy has settled, 50 recorded.
 RECORDED_REFERENCE_EPOCHS = {"r2_wide_593k": 20, "r4_is_it_a_three": 50}
 
 

@@ -302,15 +302,15 @@ def beside_the_recording(report: dict, folder: str | Path | None = None) -> str 
     yours = "; ".join(f"seed {r['seed']}: {r['final_test_acc']:.2f}% ("
                       + ("within" if low <= r["final_test_acc"] <= high else "outside") + " the recorded range)"
                       for r in report["runs"])
-    seeds = _seed_range(recorded["seeds"])
+    seeds = ("seeds " if len(recorded["seeds"]) > 1 else "seed ") + _seed_range(recorded["seeds"])
     if at is not None:
         return (f"Your run beside the recording after epoch {report['epochs']} (the recording trained "
-                f"{recorded['epochs']} epochs, at the same learning rates up to there): {yours}. Recorded seeds "
+                f"{recorded['epochs']} epochs, at the same learning rates up to there): {yours}. Recorded "
                 f"{seeds} after epoch {report['epochs']}: {format_mean_std(aggregate(at), unit='%')}, min {low:.2f}%, "
                 f"max {high:.2f}%; after epoch {recorded['epochs']}: {format_mean_std(final, unit='%')}.")
     epochs = "" if recorded["epochs"] == report["epochs"] else (
         f" (yours trained {report['epochs']} epochs, the recording {recorded['epochs']})")
-    return (f"Your run beside the recording{epochs}: {yours}. Recorded seeds {seeds}: "
+    return (f"Your run beside the recording{epochs}: {yours}. Recorded {seeds}: "
             f"{format_mean_std(final, unit='%')}, min {low:.2f}%, max {high:.2f}%.")
 
 
