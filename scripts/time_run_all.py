@@ -23,33 +23,15 @@ import os
 import platform
 import subprocess
 import sys
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-import papermill as pm
 import torch
 
-from mnist_course.apps.runner import (
-    NOTEBOOKS_DIR,
-    ablation_notebooks,
-    conclusion_notebook,
-    exercise_notebooks,
-    reference_notebooks,
-    select_steps,
-    step_notebooks,
-)
+from mnist_course.apps.runner import NOTEBOOKS_DIR, all_notebooks, execute, select_steps
 from mnist_course.engine.paths import REPO_ROOT, atomic_write_text, recorded_reports_dir, runs_dir
 from mnist_course.engine.settings import quick_from_env
 
 LIMIT_SECONDS = 600  # what a learner's patience allows (issue "The lesson first": ten minutes)
-
-
-def all_notebooks() -> dict[str, Path]:
-    """Every notebook of the course by the course command's names: steps, exercises,
-    reference set-ups, ablation notebooks, conclusion."""
-    return {**step_notebooks(), **exercise_notebooks(), **reference_notebooks(), **ablation_notebooks(),
-            **conclusion_notebook()}
 
 
 def machine() -> dict:
@@ -58,19 +40,6 @@ def machine() -> dict:
     return {"device": f"cpu ({torch.get_num_threads()} threads)", "cpu_count": os.cpu_count(),
             "processor": platform.processor() or platform.machine(), "torch_version": torch.__version__,
             "python_version": platform.python_version(), "commit": commit or None}
-
-
-def time_notebook(path: Path, target: Path) -> dict:
-    """Run ``path`` with its own parameters into ``target``; {"seconds", "error", "finished_at"}."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    error = None
-    try:
-        pm.execute_notebook(str(path), str(target), cwd=str(path.parent), progress_bar=False, kernel_name="python3")
-    except Exception as e:  # a failed cell, a dead kernel: recorded, the others still run
-        error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
-    return {"seconds": round(time.perf_counter() - start, 1), "error": error,
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,10 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: timed earlier, {done['seconds']:.0f} s; skipped", flush=True)
             continue
         path = available[name]
-        print(f"{name}: running {path.relative_to(NOTEBOOKS_DIR)} ...", flush=True)
-        result = time_notebook(path, runs_dir() / "run_all" / path.relative_to(NOTEBOOKS_DIR))
-        print(f"{name}: {result['seconds']:.0f} s" + (f", FAILED: {result['error']}" if result["error"] else ""),
-              flush=True)
+        result = execute(name, path, runs_dir() / "run_all" / path.relative_to(NOTEBOOKS_DIR), {})
         record["notebooks"][name] = {"path": str(path.relative_to(REPO_ROOT)), **result, **machine()}
         record["limit_seconds"] = LIMIT_SECONDS
         atomic_write_text(args.output, json.dumps(record, indent=1) + "\n")

@@ -37,7 +37,7 @@ def test_the_five_reference_set_ups_are_found():
 
 def test_seeds_override_is_refused_only_for_single_seed_notebooks(monkeypatch):
     ran = []
-    monkeypatch.setattr(mnist_course.apps.runner, "_execute", lambda name, *a: ran.append(name) or {"error": "not run"})
+    monkeypatch.setattr(mnist_course.apps.runner, "execute", lambda name, *a: ran.append(name) or {"error": "not run"})
     with pytest.raises(ValueError, match="--seeds needs.*r3_fcnn_vs_cnn, r4_is_it_a_three train one seed"):
         run_course(["r2", "r3", "r4"], seeds=[3])
     assert ran == []  # refused before anything ran
@@ -58,7 +58,7 @@ def test_a_recording_injects_each_steps_recorded_seeds(monkeypatch):
     assert recording_seeds("r3_fcnn_vs_cnn") is None and recording_seeds("no_such") is None
     assert recording_seeds("r5_tiny_3762") == list(range(1, 11))
     given = {}
-    monkeypatch.setattr(mnist_course.apps.runner, "_execute",
+    monkeypatch.setattr(mnist_course.apps.runner, "execute",
                         lambda name, source, target, parameters, *a: given.update({name: parameters}) or
                         {"error": "not run"})
     run_course(["03", "04", "r1", "r2", "r5"], output_dir=Path("/nonexistent-out"))

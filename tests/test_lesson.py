@@ -12,13 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mnist_course.apps.runner import (
-    ablation_notebooks,
-    conclusion_notebook,
-    exercise_notebooks,
-    reference_notebooks,
-    step_notebooks,
-)
+from mnist_course.apps.runner import all_notebooks, conclusion_notebook, step_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = 1_500
@@ -51,7 +45,7 @@ def test_the_analysis_is_short(name):
     assert len(analyses[0].split()) <= ANALYSIS_WORDS, f"{name}: Analysis of {len(analyses[0].split())} words"
 
 
-EVERY_NOTEBOOK = {**MAIN_PATH, **reference_notebooks(), **ablation_notebooks(), **exercise_notebooks()}
+EVERY_NOTEBOOK = all_notebooks()  # steps, exercises, references, ablation notebooks, conclusion
 
 
 @pytest.mark.parametrize("name", list(EVERY_NOTEBOOK))

@@ -110,6 +110,13 @@ RECORDED_REFERENCE_SEEDS = {"r1_pytorch_example": 3, "r2_wide_593k": 2, "r5_tiny
 RECORDED_REFERENCE_EPOCHS = {"r2_wide_593k": 20, "r4_is_it_a_three": 50}
 
 
+def all_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Path]:
+    """Every notebook of the course by name: the steps, their exercises, the reference
+    set-ups, the ablation notebooks and the conclusion."""
+    return {**step_notebooks(notebooks_dir), **exercise_notebooks(notebooks_dir), **reference_notebooks(notebooks_dir),
+            **ablation_notebooks(notebooks_dir), **conclusion_notebook(notebooks_dir)}
+
+
 def recording_seeds(name: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[int] | None:
     """The seeds a recording of step notebook ``name`` trains, injected as its ``seeds``
     parameter: 1-10 (``results.GOAL_MIN_SEEDS``) for a goal step (``results.GOAL_STEPS``),
@@ -178,8 +185,7 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
     """
     shows_records, exercises = ablation_notebooks(notebooks_dir), exercise_notebooks(notebooks_dir)
     last = conclusion_notebook(notebooks_dir)
-    available = {**step_notebooks(notebooks_dir), **exercises, **reference_notebooks(notebooks_dir), **shows_records,
-                 **last}
+    available = all_notebooks(notebooks_dir)
     if steps:
         names = select_steps(steps, available)
     else:
@@ -231,7 +237,7 @@ def run_course(steps: list[str] | None = None, *, epochs: int | None = None, see
             continue
         started = time.time()
         notebook_parameters = {**parameters, **(recording_parameters(name, notebooks_dir) if recording else {})}
-        results[name] = _execute(name, source, target, notebook_parameters, notebooks_dir)
+        results[name] = execute(name, source, target, notebook_parameters, notebooks_dir)
         records_nothing = name in shows_records or name in exercises or name in last
         if (results[name]["error"] is None and recording and not records_nothing
                 and not replays_its_record(source, notebook_parameters)
@@ -265,7 +271,11 @@ def _load_progress(path: Path, settings: dict) -> dict:
     return {"settings": settings, "done": {}}
 
 
-def _execute(name: str, source: Path, target: Path, parameters: dict, notebooks_dir: Path) -> dict:
+def execute(name: str, source: Path, target: Path, parameters: dict, notebooks_dir: Path = NOTEBOOKS_DIR) -> dict:
+    """Execute notebook ``source`` with papermill into ``target`` (from its own folder, with
+    ``parameters`` injected; none: its parameters cell), then make the copy's paths
+    relative and show what was injected as markdown. A failure does not raise.
+    Returns {"error": None or "cell N: Error: message", "seconds": wall-clock, "finished_at"}."""
     target.parent.mkdir(parents=True, exist_ok=True)
     print(f"=== {name}: running {source.relative_to(notebooks_dir)} -> {target.name}", flush=True)
     start = time.perf_counter()

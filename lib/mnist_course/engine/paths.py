@@ -4,7 +4,8 @@ of this package, so every other module may import it without forming a cycle.
 Folders (all relative to the repository when the package runs from a checkout,
 else to the working directory):
     reports/        the recorded results: written only by the course command's recordings
-                    (and benchmark.md / benchmark.json by the benchmark command)
+                    (and benchmark.md / benchmark.json by the benchmark command, run_all.json,
+                    the timed Run All of each notebook, by scripts/time_run_all.py)
     runs/           executed notebook copies and the reports of every other run
                     (``runs/reports/``: direct papermill runs, "Run All" in Jupyter,
                     runs with fewer epochs or seeds); git-ignored
