@@ -102,11 +102,9 @@ RECORDED_SEEDS = 5  # a step that claims no goal is recorded over seeds 1-5
 # 2-core CPU), reference 5, judged by the goal's rule, over GOAL_MIN_SEEDS seeds. Their
 # parameters cells hold one seed, what a learner's Run All trains.
 RECORDED_REFERENCE_SEEDS = {"r1_pytorch_example": 3, "r2_wide_593k": 2, "r5_tiny_3762": GOAL_MIN_SEEDS}
-# Reference set-ups whose published epochs take longer than a learner's Run All may (ten
-# minutes on a 2-core CPU): their parameters cell trains fewer, a recording the published
-# number (docs/running.md, "What Run All costs", has the timings). Reference 2: 2 of its 3
-# epochs at the full learning rate, 20 recorded; reference 4: 10 epochs, by which its test
-# accuracy has settled, 50 recorded.
+# Reference set-ups whose published epochs exceed a learner's Run All (ten minutes on a 2-core
+# CPU; timings in docs/running.md): their parameters cell trains fewer (reference 2: 2, at the
+# full learning rate; reference 4: 10, by when its test accuracy has settled), a recording these.
 RECORDED_REFERENCE_EPOCHS = {"r2_wide_593k": 20, "r4_is_it_a_three": 50}
 
 
